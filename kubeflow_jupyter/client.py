@@ -1,0 +1,149 @@
+"""The Python API every front end calls: magics, widgets, CLI, REST handlers.
+
+    from kubeflow_jupyter.client import TFJobClient
+    client = TFJobClient()                       # local, or Kubernetes when a cluster is configured
+    sub = client.submit(Path("examples/tf_sample.yaml"))
+    client.wait(sub.name)
+    print("\\n".join(client.logs(sub.name, "master-0")))
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .backends import Backend, get_backend
+from .errors import JobFailed, SpecError, WaitTimeout
+from .tfjob import parse_tfjob
+from .tfjob.model import ParseResult
+from .tfjob.status import FAILED, JobSnapshot
+
+SpecSource = str | bytes | dict | os.PathLike
+
+
+@dataclass
+class Submission:
+    """What ``submit`` returns: the job's first snapshot and what the user should read."""
+
+    name: str
+    manifest: dict  # the kubeflow.org/v1 manifest that was (or, with dry_run, would be) created
+    snapshot: JobSnapshot | None  # None for a dry run
+    notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def read_spec(source: SpecSource) -> str | bytes | dict:
+    """A PathLike is read from disk; str/bytes are YAML text; dict is a parsed manifest."""
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise SpecError(f"cannot read {path}: {e.strerror or e}") from None
+    return source
+
+
+class TFJobClient:
+    """Submit, watch, read and delete TFJobs on one backend."""
+
+    def __init__(self, backend: str | Backend | None = None, *, namespace: str | None = None, **options):
+        if backend is None or isinstance(backend, str):
+            backend = get_backend(backend, namespace=namespace, **options)
+        self.backend: Backend = backend
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def namespace(self) -> str:
+        return self.backend.namespace
+
+    # -- submit ----------------------------------------------------------
+    def prepare(self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None) -> ParseResult:
+        """Parse, convert and validate without side effects; apply ``--name``/``--command``."""
+        return parse_tfjob(
+            read_spec(source),
+            name=name,
+            namespace=self.namespace,
+            command=shlex.split(command) if isinstance(command, str) else command,
+        )
+
+    def submit(
+        self,
+        source: SpecSource,
+        *,
+        name: str | None = None,
+        command: str | list[str] | None = None,
+        dry_run: bool = False,
+        workdir: str | os.PathLike | None = None,
+    ) -> Submission:
+        parsed = self.prepare(source, name=name, command=command)
+        job = parsed.job
+        workdir = str(workdir) if workdir else os.getcwd()
+        snapshot = self.backend.create(job, workdir=workdir, dry_run=dry_run)
+        return Submission(
+            name=job.name,
+            manifest=job.to_manifest(),
+            snapshot=None if dry_run else snapshot,
+            notices=list(parsed.notices),
+            warnings=list(parsed.warnings),
+            dry_run=dry_run,
+        )
+
+    # -- read ------------------------------------------------------------
+    def get(self, name: str) -> JobSnapshot:
+        return self.backend.get(name)
+
+    def list(self) -> list[JobSnapshot]:
+        return self.backend.list()
+
+    def manifest(self, name: str) -> dict:
+        return self.backend.manifest(name)
+
+    def watch(
+        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Iterator[JobSnapshot]:
+        return self.backend.watch(name, timeout=timeout, stop=stop)
+
+    def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        return self.backend.logs(name, replica, follow=follow, tail=tail)
+
+    def wait(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[JobSnapshot], None] | None = None,
+        raise_on_failure: bool = True,
+    ) -> JobSnapshot:
+        """Block until the job finishes; return the final snapshot.
+
+        Raises JobFailed (when ``raise_on_failure``), WaitTimeout, JobNotFound.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: JobSnapshot | None = None
+        for snap in self.backend.watch(name, timeout=timeout):
+            last = snap
+            if on_update:
+                on_update(snap)
+            if snap.finished:
+                break
+        if last is None or not last.finished:
+            last = self.backend.get(name)
+            if not last.finished:
+                elapsed = timeout if deadline is not None else 0.0
+                raise WaitTimeout(name, elapsed or 0.0, last.state)
+        if raise_on_failure and last.state == FAILED:
+            raise JobFailed(last)
+        return last
+
+    # -- delete ----------------------------------------------------------
+    def delete(self, name: str) -> None:
+        self.backend.delete(name)

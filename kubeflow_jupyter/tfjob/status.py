@@ -1,0 +1,181 @@
+"""The status model every backend produces and every front end shows.
+
+``JobSnapshot.status_dict()`` is exactly the TFJob ``.status`` the operator
+writes (conditions, replicaStatuses, startTime, completionTime); the per-replica
+list is what ``kubectl get pods -l training.kubeflow.org/job-name=...`` would add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from .model import replica_id
+
+# Condition types and the operator's reasons (training-operator 1.9, TFJob).
+CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED = (
+    "Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended",
+)
+CONDITION_TYPES = (CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
+FINISHED_STATES = (SUCCEEDED, FAILED)
+
+# Pod phases (plus the local runner's view of a replica between two runs).
+PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED = "Pending", "Running", "Succeeded", "Failed"
+
+
+def now_iso() -> str:
+    """RFC 3339 UTC timestamp, second precision, like the API server writes."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str = ""
+    message: str = ""
+    lastUpdateTime: str = ""
+    lastTransitionTime: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Condition":
+        return cls(**{k: d.get(k, "") or "" for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class ReplicaState:
+    """One replica (a pod on a cluster, a process locally)."""
+
+    type: str  # canonical CamelCase
+    index: int
+    phase: str = PENDING  # Pending | Running | Succeeded | Failed
+    restarts: int = 0
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    pod_name: str = ""
+    message: str = ""
+
+    @property
+    def id(self) -> str:
+        return replica_id(self.type, self.index)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["id"] = self.id
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReplicaState":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class JobSnapshot:
+    """A point-in-time view of one TFJob, backend-independent."""
+
+    name: str
+    namespace: str = "default"
+    backend: str = "local"
+    uid: str = ""
+    created: str = ""  # metadata.creationTimestamp
+    conditions: list[Condition] = field(default_factory=list)
+    replica_statuses: dict[str, dict] = field(default_factory=dict)  # {"Worker": {"active":1,"succeeded":0,"failed":0}}
+    start_time: str | None = None
+    completion_time: str | None = None
+    replicas: list[ReplicaState] = field(default_factory=list)
+    resource_version: str = ""
+
+    # -- derived views -------------------------------------------------
+    def condition(self, type_: str) -> Condition | None:
+        for c in self.conditions:
+            if c.type == type_:
+                return c
+        return None
+
+    @property
+    def state(self) -> str:
+        """The job's state: Failed/Succeeded win, else the latest condition that is True."""
+        for t in (FAILED, SUCCEEDED, SUSPENDED):
+            c = self.condition(t)
+            if c and c.status == "True":
+                return t
+        true = [c for c in self.conditions if c.status == "True"]
+        if not true:
+            return "Pending" if not self.conditions else self.conditions[-1].type
+        return max(true, key=lambda c: (c.lastTransitionTime or "", self.conditions.index(c))).type
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def message(self) -> str:
+        c = self.condition(self.state)
+        return c.message if c else ""
+
+    def replica(self, rid: str) -> ReplicaState | None:
+        for r in self.replicas:
+            if r.id == rid:
+                return r
+        return None
+
+    def counts(self) -> dict[str, int]:
+        """Totals over all replica types: active, succeeded, failed, total."""
+        out = {"active": 0, "succeeded": 0, "failed": 0}
+        for s in self.replica_statuses.values():
+            for k in out:
+                out[k] += int(s.get(k, 0) or 0)
+        out["total"] = len(self.replicas)
+        return out
+
+    # -- serialisation -------------------------------------------------
+    def status_dict(self) -> dict:
+        """The TFJob ``.status`` object exactly as the operator writes it."""
+        d: dict = {
+            "conditions": [asdict(c) for c in self.conditions],
+            "replicaStatuses": {k: dict(v) for k, v in self.replica_statuses.items()},
+        }
+        if self.start_time:
+            d["startTime"] = self.start_time
+        if self.completion_time:
+            d["completionTime"] = self.completion_time
+        return d
+
+    def to_dict(self) -> dict:
+        """JSON form used by the REST API, the CLI's ``-o json`` and the local store."""
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "backend": self.backend,
+            "uid": self.uid,
+            "created": self.created,
+            "state": self.state,
+            "message": self.message,
+            "resourceVersion": self.resource_version,
+            "status": self.status_dict(),
+            "replicas": [r.to_dict() for r in self.replicas],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JobSnapshot":
+        st = d.get("status") or {}
+        return cls(
+            name=d["name"],
+            namespace=d.get("namespace") or "default",
+            backend=d.get("backend") or "local",
+            uid=d.get("uid") or "",
+            created=d.get("created") or "",
+            conditions=[Condition.from_dict(c) for c in st.get("conditions") or []],
+            replica_statuses={k: dict(v) for k, v in (st.get("replicaStatuses") or {}).items()},
+            start_time=st.get("startTime"),
+            completion_time=st.get("completionTime"),
+            replicas=[ReplicaState.from_dict(r) for r in d.get("replicas") or []],
+            resource_version=str(d.get("resourceVersion") or ""),
+        )
