@@ -1,0 +1,8 @@
+"""%tfjob / %%tfjob (being written)."""
+
+from IPython.core.magic import Magics, magics_class
+
+
+@magics_class
+class TFJobMagics(Magics):
+    pass
