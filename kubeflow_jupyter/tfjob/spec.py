@@ -1,11 +1,39 @@
-"""Parse, convert, default and validate TFJob manifests (in progress)."""
+"""Parse, convert, default and validate TFJob manifests.
+
+One entry point, :func:`parse_tfjob`: it either returns a :class:`ParseResult` or
+raises :class:`SpecError` listing *every* problem, each with its field path and
+the fix. The rules are the API server's (the CRD's structural schema) plus the
+training-operator 1.9 webhook's and defaulter's.
+"""
 
 from __future__ import annotations
 
-from .model import ParseResult
+import copy
+import re
+
+from ..errors import FieldProblem, SpecError
+from . import legacy
+from .load import load_yaml
+from .model import (
+    API_VERSION, CHIEF_TYPES, CLEAN_POD_POLICIES, DEFAULT_CLEAN_POD_POLICY, DEFAULT_CONTAINER, DEFAULT_PORT,
+    DEFAULT_PORT_NAME, DEFAULT_RESTART_POLICY, KIND, REPLICA_TYPES, RESTART_POLICIES, SUCCESS_POLICIES,
+    ParseResult, ReplicaSpec, RunPolicy, TFJob,
+)
+from .schema import check as check_schema
+from .schema import crd_schema
+
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_CANONICAL = {t.lower(): t for t in REPLICA_TYPES}
 
 
-def parse_tfjob(source, *, name=None, namespace=None, command=None) -> ParseResult:
+def parse_tfjob(
+    source: str | bytes | dict,
+    *,
+    name: str | None = None,
+    namespace: str | None = None,
+    command: list[str] | None = None,
+) -> ParseResult:
     """YAML text (str/bytes) or a dict → ParseResult, or raise SpecError listing every problem.
 
     ``name`` overrides metadata.name; ``namespace`` fills metadata.namespace when absent;
@@ -13,4 +41,256 @@ def parse_tfjob(source, *, name=None, namespace=None, command=None) -> ParseResu
     Accepts ``kubeflow.org/v1`` TFJob and the legacy ``tensorflow.org/v1alpha1`` TfJob
     (converted, with a notice).
     """
-    raise NotImplementedError
+    data = copy.deepcopy(source) if isinstance(source, dict) else load_yaml(source)
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a TFJob manifest (a YAML mapping with apiVersion, kind, metadata, spec), "
+                        f"got {type(data).__name__}")
+
+    notices: list[str] = []
+    warnings: list[str] = []
+    problems: list[FieldProblem] = []
+
+    if legacy.is_legacy(data):
+        data, notices, legacy_problems, legacy_warnings = legacy.convert(data)
+        warnings += legacy_warnings
+        if legacy_problems:
+            raise SpecError(legacy_problems)
+    else:
+        _check_kind(data, problems)
+
+    _apply_overrides(data, name=name, namespace=namespace, command=command, problems=problems)
+    _normalise_replica_types(data, problems)
+    _apply_defaults(data)
+
+    if "status" in data:
+        del data["status"]
+        warnings.append("status: ignored (the operator writes the status)")
+    unknown: list[tuple[str, str]] = []
+    check_schema(data, crd_schema(), "", problems, unknown)
+    warnings += [f"{path}: unknown field{hint}, ignored (the API server drops it)" for path, hint in unknown]
+
+    _check_semantics(data, problems)
+    if problems:
+        # A misspelt field is often the cause of a "required" error: show both.
+        problems += [FieldProblem(path, f"unknown field{hint}") for path, hint in unknown]
+        raise SpecError(sorted(problems, key=lambda p: p.path))
+    return ParseResult(job=_build(data), notices=notices, warnings=warnings)
+
+
+# -- steps ------------------------------------------------------------------------
+
+def _check_kind(data: dict, problems: list[FieldProblem]) -> None:
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if api != API_VERSION:
+        hint = "" if api is None else f" (got {api!r})"
+        problems.append(FieldProblem("apiVersion", f"must be {API_VERSION}{hint}"))
+    if kind != KIND:
+        hint = "" if kind is None else f" (got {kind!r})"
+        problems.append(FieldProblem("kind", f"must be {KIND}{hint}"))
+
+
+def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
+    metadata = data.setdefault("metadata", {})
+    if metadata is None:
+        metadata = data["metadata"] = {}
+    if not isinstance(metadata, dict):
+        return  # the schema check reports it
+    if name:
+        metadata["name"] = name
+    if namespace and not metadata.get("namespace"):
+        metadata["namespace"] = namespace
+    if command is not None:
+        if not command or not all(isinstance(a, str) and a for a in command):
+            problems.append(FieldProblem("--command", "must be a non-empty command line, e.g. --command \"python train.py\""))
+            return
+        for container in _tensorflow_containers(data):
+            container["command"] = list(command)
+            container.pop("args", None)
+
+
+def _tensorflow_containers(data: dict):
+    specs = (data.get("spec") or {}).get("tfReplicaSpecs") if isinstance(data.get("spec"), dict) else None
+    if not isinstance(specs, dict):
+        return
+    for spec in specs.values():
+        containers = (((spec or {}).get("template") or {}).get("spec") or {}).get("containers") if isinstance(spec, dict) else None
+        if isinstance(containers, list):
+            for c in containers:
+                if isinstance(c, dict) and c.get("name") == DEFAULT_CONTAINER:
+                    yield c
+
+
+def _normalise_replica_types(data: dict, problems: list[FieldProblem]) -> None:
+    """``worker`` → ``Worker``, ``ps`` → ``PS`` (the operator's case-insensitive keys)."""
+    spec = data.get("spec")
+    if spec is None:
+        problems.append(FieldProblem("spec", "required: a mapping with tfReplicaSpecs"))
+        return
+    if not isinstance(spec, dict):
+        return
+    specs = spec.get("tfReplicaSpecs")
+    if specs is None:
+        problems.append(FieldProblem("spec.tfReplicaSpecs", "required: a mapping like {Worker: {replicas: 2, template: ...}}"))
+        return
+    if not isinstance(specs, dict):
+        return
+    normalised: dict = {}
+    for key, value in specs.items():
+        canonical = _CANONICAL.get(str(key).lower())
+        if canonical is None:
+            problems.append(FieldProblem(f"spec.tfReplicaSpecs.{key}",
+                                         f"unknown replica type: use one of {', '.join(REPLICA_TYPES)}"))
+            continue
+        if canonical in normalised:
+            problems.append(FieldProblem(f"spec.tfReplicaSpecs.{key}",
+                                         f"{canonical} is given twice (keys are case-insensitive): keep one"))
+            continue
+        normalised[canonical] = value
+    spec["tfReplicaSpecs"] = {t: normalised[t] for t in REPLICA_TYPES if t in normalised}
+
+
+def _apply_defaults(data: dict) -> None:
+    """The operator's defaulter: replicas 1, restartPolicy Never, cleanPodPolicy None, tfjob-port 2222."""
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    run_policy = spec.setdefault("runPolicy", {})
+    if isinstance(run_policy, dict):
+        run_policy.setdefault("cleanPodPolicy", DEFAULT_CLEAN_POD_POLICY)
+    specs = spec.get("tfReplicaSpecs")
+    if not isinstance(specs, dict):
+        return
+    for rspec in specs.values():
+        if not isinstance(rspec, dict):
+            continue
+        if rspec.get("replicas") is None:
+            rspec["replicas"] = 1
+        if not rspec.get("restartPolicy"):
+            rspec["restartPolicy"] = DEFAULT_RESTART_POLICY
+    for container in _tensorflow_containers(data):
+        ports = container.get("ports")
+        if ports is None:
+            ports = container["ports"] = []
+        if isinstance(ports, list) and not any(isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME for p in ports):
+            ports.append({"name": DEFAULT_PORT_NAME, "containerPort": DEFAULT_PORT})
+
+
+def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict):
+        name = metadata.get("name")
+        if not name:
+            hint = " (generateName is not supported here)" if metadata.get("generateName") else ""
+            problems.append(FieldProblem("metadata.name", f"required: give the job a name, or use --name{hint}"))
+        elif isinstance(name, str) and not (_DNS1035.match(name) and len(name) <= 63):
+            problems.append(FieldProblem("metadata.name", f"{name!r} is not a DNS-1035 label: use lowercase letters, digits "
+                                         "and '-', starting with a letter, ending with a letter or digit, at most 63 characters"))
+        ns = metadata.get("namespace")
+        if isinstance(ns, str) and ns and not (_DNS1123.match(ns) and len(ns) <= 63):
+            problems.append(FieldProblem("metadata.namespace", f"{ns!r} is not a valid namespace (a DNS-1123 label)"))
+
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    _check_run_policy(spec.get("runPolicy"), problems)
+    policy = spec.get("successPolicy")
+    if isinstance(policy, str) and policy not in SUCCESS_POLICIES:
+        problems.append(FieldProblem("spec.successPolicy", f"must be \"\" (default) or AllWorkers (got {policy!r})"))
+
+    specs = spec.get("tfReplicaSpecs")
+    if not isinstance(specs, dict):
+        return
+    if not specs:
+        problems.append(FieldProblem("spec.tfReplicaSpecs", "needs at least one replica type, e.g. Worker"))
+        return
+    if sum(1 for t in specs if t in CHIEF_TYPES) > 1:
+        problems.append(FieldProblem("spec.tfReplicaSpecs", "must not have more than 1 Chief or Master role: keep one of them"))
+    total = 0
+    for rtype, rspec in specs.items():
+        path = f"spec.tfReplicaSpecs.{rtype}"
+        if not isinstance(rspec, dict):
+            if rspec is None:
+                problems.append(FieldProblem(path, "must be a mapping with replicas, restartPolicy and template"))
+            continue
+        replicas = rspec.get("replicas")
+        if isinstance(replicas, int) and not isinstance(replicas, bool):
+            if replicas < 0:
+                problems.append(FieldProblem(f"{path}.replicas", f"must be >= 0 (got {replicas})"))
+            else:
+                total += replicas
+        restart = rspec.get("restartPolicy")
+        if isinstance(restart, str) and restart not in RESTART_POLICIES:
+            problems.append(FieldProblem(f"{path}.restartPolicy",
+                                         f"must be one of {', '.join(RESTART_POLICIES)} (got {restart!r})"))
+        _check_template(rspec.get("template"), f"{path}.template", problems)
+    if total == 0 and not any(p.path.endswith(".replicas") for p in problems):
+        problems.append(FieldProblem("spec.tfReplicaSpecs", "every replica type has replicas: 0: the job would run nothing"))
+
+
+def _check_run_policy(run_policy, problems: list[FieldProblem]) -> None:
+    if not isinstance(run_policy, dict):
+        return
+    clean = run_policy.get("cleanPodPolicy")
+    if isinstance(clean, str) and clean not in CLEAN_POD_POLICIES:
+        problems.append(FieldProblem("spec.runPolicy.cleanPodPolicy",
+                                     f"must be one of {', '.join(CLEAN_POD_POLICIES)} (got {clean!r})"))
+    for key, minimum in (("backoffLimit", 0), ("activeDeadlineSeconds", 1), ("ttlSecondsAfterFinished", 0)):
+        value = run_policy.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < minimum:
+            problems.append(FieldProblem(f"spec.runPolicy.{key}", f"must be >= {minimum} (got {value})"))
+
+
+def _check_template(template, path: str, problems: list[FieldProblem]) -> None:
+    if template is None:
+        problems.append(FieldProblem(path, "required: a pod template with spec.containers"))
+        return
+    if not isinstance(template, dict):
+        return
+    pod_spec = template.get("spec")
+    containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+    cpath = f"{path}.spec.containers"
+    if not containers:
+        if pod_spec is None or isinstance(pod_spec, dict):
+            problems.append(FieldProblem(cpath, f"must be specified: a list with a container named {DEFAULT_CONTAINER}"))
+        return
+    if not isinstance(containers, list):
+        return
+    found = False
+    for i, c in enumerate(containers):
+        if not isinstance(c, dict):
+            continue
+        if not c.get("image"):
+            problems.append(FieldProblem(f"{cpath}[{i}].image", "required: the container image to run"))
+        if c.get("name") == DEFAULT_CONTAINER:
+            found = True
+            for p in c.get("ports") or []:
+                if isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME:
+                    port = p.get("containerPort")
+                    if isinstance(port, int) and not isinstance(port, bool) and not 1 <= port <= 65535:
+                        problems.append(FieldProblem(f"{cpath}[{i}].ports", f"{DEFAULT_PORT_NAME} must be 1-65535 (got {port})"))
+    if not found:
+        problems.append(FieldProblem(cpath, f"must have at least one container with name {DEFAULT_CONTAINER} "
+                                     "(the operator injects TF_CONFIG and the port into that container)"))
+
+
+def _build(data: dict) -> TFJob:
+    spec = data["spec"]
+    rp = spec.get("runPolicy") or {}
+    replica_specs = {
+        rtype: ReplicaSpec(type=rtype, replicas=r["replicas"], restart_policy=r["restartPolicy"], template=r["template"])
+        for rtype, r in spec["tfReplicaSpecs"].items()
+    }
+    return TFJob(
+        name=data["metadata"]["name"],
+        namespace=data["metadata"].get("namespace"),
+        replica_specs=replica_specs,
+        run_policy=RunPolicy(
+            clean_pod_policy=rp.get("cleanPodPolicy") or DEFAULT_CLEAN_POD_POLICY,
+            backoff_limit=rp.get("backoffLimit"),
+            active_deadline_seconds=rp.get("activeDeadlineSeconds"),
+            ttl_seconds_after_finished=rp.get("ttlSecondsAfterFinished"),
+            suspend=bool(rp.get("suspend", False)),
+        ),
+        success_policy=spec.get("successPolicy") or "",
+        manifest=data,
+    )
