@@ -1,0 +1,77 @@
+"""A handle on one submitted TFJob: what ``job = %tfjob submit f.yaml`` gives back.
+
+Every method goes through :class:`~kubeflow_jupyter.client.TFJobClient`; the handle
+holds no job logic, only the name and the client. It displays as the job's current
+status table (HTML in JupyterLab, text in a terminal).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import display
+from .errors import KubeflowJupyterError
+
+if TYPE_CHECKING:  # the monitor imports ipywidgets: only when .watch() is called
+    from .client import Submission, TFJobClient
+    from .tfjob.status import JobSnapshot
+    from .widgets.job_monitor import JobMonitor
+
+
+class TFJobHandle:
+    """``job.status``, ``job.logs()``, ``job.wait()``, ``job.delete()``, ``job.watch()``.
+
+    Unlike the magics (which print errors), these methods raise
+    :class:`~kubeflow_jupyter.errors.KubeflowJupyterError` subclasses, e.g.
+    ``JobFailed`` from ``wait()``, so that a failing job stops "Run All".
+    """
+
+    def __init__(self, client: TFJobClient, name: str, submission: Submission | None = None):
+        self.client = client
+        self.name = name
+        self.submission = submission
+
+    @property
+    def status(self) -> JobSnapshot:
+        """The job's current snapshot (``.state``, ``.replicas``, ``.conditions``...)."""
+        return self.client.get(self.name)
+
+    @property
+    def state(self) -> str:
+        return self.status.state
+
+    @property
+    def manifest(self) -> dict:
+        return self.client.manifest(self.name)
+
+    def logs(self, replica: str | None = None, *, tail: int | None = None) -> display.LogText:
+        """One replica's log so far (default: the chief/master, else worker-0)."""
+        return display.LogText("\n".join(self.client.logs(self.name, replica, tail=tail)))
+
+    def wait(self, timeout: float | None = None) -> JobSnapshot:
+        """Block until the job finishes; raises JobFailed / WaitTimeout."""
+        return self.client.wait(self.name, timeout=timeout)
+
+    def delete(self) -> None:
+        self.client.delete(self.name)
+
+    def watch(self) -> JobMonitor:
+        """A live :class:`~kubeflow_jupyter.widgets.job_monitor.JobMonitor` (shows when last in a cell)."""
+        from .widgets.job_monitor import JobMonitor
+
+        return JobMonitor(self.client, self.name)
+
+    def __repr__(self) -> str:
+        return f"TFJobHandle(name={self.name!r}, backend={self.client.backend_name!r}, namespace={self.client.namespace!r})"
+
+    def _repr_html_(self) -> str:
+        try:
+            return display.snapshot_html(self.status)
+        except KubeflowJupyterError as e:  # e.g. deleted since: show why instead of a formatter traceback
+            return display.error_html(str(e))
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        try:
+            printer.text(display.snapshot_text(self.status))
+        except KubeflowJupyterError as e:
+            printer.text(str(e))

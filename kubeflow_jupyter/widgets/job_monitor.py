@@ -1,0 +1,357 @@
+"""JobMonitor: a live ipywidgets view of one TFJob, driven by the client's watch stream.
+
+Layout: header (name, backend, namespace, state, elapsed) · progress bar (finished
+replicas / total) · per-replica table · conditions as they happen · a log pane with a
+replica selector that tails live · a Delete button that asks for confirmation.
+
+Threads (all daemon): one follows ``client.watch(name)`` and applies each pushed
+snapshot; one follows the selected replica's log; one coalesces log lines into pane
+updates. Following ipywidgets' guidance for threads they only *assign* trait values,
+batched with ``hold_sync()``, and never use ``with output:``. Each thread runs in a
+copy of the context it was started from: ipykernel 7 keeps the cell a message belongs
+to in a context variable, so anything a thread sends is attributed to the cell that
+displayed the monitor instead of whichever cell happens to run later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import html
+import threading
+from collections import deque
+from typing import Callable, Iterable
+
+import ipywidgets as widgets
+
+from .. import display
+from ..client import TFJobClient
+from ..errors import JobNotFound, KubeflowJupyterError
+from ..tfjob.model import CHIEF_TYPES
+from ..tfjob.status import FAILED, SUCCEEDED, JobSnapshot
+
+LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
+LOG_TAIL_ON_SELECT = 200  # lines of history shown when a replica is (re)selected
+LOG_REDRAW_SECONDS = 0.2  # coalesce bursts of log lines into at most ~5 pane updates/s
+THREAD_JOIN_SECONDS = 2.0
+DELETED = "Deleted"
+
+
+def start_daemon(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start ``target`` on a daemon thread that carries the caller's context (see module doc)."""
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def default_replica(snapshot: JobSnapshot) -> str | None:
+    """The replica whose log matters most: the chief/master, else worker-0, else the first."""
+    for r in snapshot.replicas:
+        if r.type in CHIEF_TYPES:
+            return r.id
+    ids = [r.id for r in snapshot.replicas]
+    if "worker-0" in ids:
+        return "worker-0"
+    return ids[0] if ids else None
+
+
+class LogPane:
+    """A scrolling ``<pre>`` holding the tail of one replica's log.
+
+    Lines arrive on a follower thread; a redraw thread wakes on new lines and assigns
+    the pane's value at most every ``LOG_REDRAW_SECONDS``, so a chatty replica costs a
+    few comm messages per second, not one per line. The redraw thread lives while a
+    follower does: ``start()`` (re)starts it, ``close()`` draws what is left and ends it.
+    """
+
+    def __init__(self):
+        self.widget = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self._lines: deque[str] = deque(maxlen=LOG_LINES_KEPT)
+        self._title = ""
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, title: str) -> None:
+        """Clear the pane for a new follower (of replica ``title``) and make sure it redraws."""
+        with self._lock:
+            self._lines.clear()
+            self._title = title
+            if self.thread is None or self._closed.is_set() or not self.thread.is_alive():
+                if self.thread is not None:
+                    self.thread.join(THREAD_JOIN_SECONDS)
+                self._closed.clear()
+                self.thread = start_daemon(self._redraw_loop, "kfj-log-redraw")
+        self._dirty.set()
+
+    def extend(self, lines: Iterable[str]) -> None:
+        with self._lock:
+            self._lines.extend(lines)
+        self._dirty.set()
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+        self._dirty.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _redraw_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            self.widget.value = self._render()
+            if self._closed.is_set():
+                return
+            self._closed.wait(LOG_REDRAW_SECONDS)
+
+    def _render(self) -> str:
+        with self._lock:
+            body = html.escape("\n".join(self._lines)) or "<i>(no output yet)</i>"
+            title = html.escape(self._title)
+        # column-reverse keeps the scroll position at the bottom as lines arrive
+        return (
+            f'<div class="kfj-log-title" style="font-size:0.9em;opacity:0.7">{title}</div>'
+            '<div class="kfj-log" style="max-height:240px;overflow:auto;display:flex;flex-direction:column-reverse;'
+            'border:1px solid var(--jp-border-color2,#e0e0e0);background:var(--jp-layout-color1,#fafafa)">'
+            f'<pre style="margin:0;padding:4px 6px;font-size:12px;line-height:1.3">{body}</pre></div>'
+        )
+
+
+class JobMonitor(widgets.VBox):
+    """Live view of one TFJob. ``stop()`` ends its threads; ``close()`` also removes the widget."""
+
+    def __init__(self, client: TFJobClient, name: str, *, start: bool = True):
+        self.client = client
+        self.name = name
+        self.snapshot: JobSnapshot | None = None
+        self.state = "Pending"
+        self.seen_conditions: list[tuple[str, str, str, str]] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._log_generation = 0  # bumped on each replica switch: stale followers drop their lines
+        self._status_thread: threading.Thread | None = None
+        self._log_thread: threading.Thread | None = None
+        self._syncing_selector = False
+        self.following: str | None = None  # the replica whose log the pane tails
+
+        self.header = widgets.HTML()
+        self.progress = widgets.IntProgress(
+            value=0, min=0, max=1, description="finished", layout=widgets.Layout(width="60%")
+        )
+        self.progress_label = widgets.Label("0/0 replicas")
+        self.replica_table = widgets.HTML()
+        self.conditions = widgets.HTML()
+        self.message = widgets.HTML()  # errors from the threads and the Delete button
+        self.replica_selector = widgets.Dropdown(description="log of", options=[], layout=widgets.Layout(width="auto"))
+        self.delete_button = widgets.Button(description="Delete job", button_style="danger", icon="trash")
+        self.confirm_label = widgets.HTML()
+        self.confirm_button = widgets.Button(description="Yes, delete", button_style="danger")
+        self.cancel_button = widgets.Button(description="Cancel")
+        self.confirm_box = widgets.HBox(
+            [self.confirm_label, self.confirm_button, self.cancel_button], layout=widgets.Layout(display="none")
+        )
+        self.log = LogPane()
+
+        self.delete_button.on_click(self._ask_delete)
+        self.confirm_button.on_click(self._confirm_delete)
+        self.cancel_button.on_click(self._cancel_delete)
+        self.replica_selector.observe(self._on_replica_selected, names="value")
+
+        super().__init__(
+            [
+                self.header,
+                widgets.HBox([self.progress, self.progress_label]),
+                self.replica_table,
+                self.conditions,
+                widgets.HBox([self.replica_selector, self.delete_button]),
+                self.confirm_box,
+                self.message,
+                self.log.widget,
+            ],
+            layout=widgets.Layout(border="1px solid var(--jp-border-color2, #e0e0e0)", padding="6px"),
+        )
+        self.add_class("kfj-job-monitor")
+        self._render_header()
+        if start:
+            self.start()
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        """Start following the job (the constructor does this unless ``start=False``)."""
+        self._status_thread = start_daemon(self._follow_status, f"kfj-watch-{self.name}")
+
+    @property
+    def running(self) -> bool:
+        """True while any of the monitor's threads is alive."""
+        threads = [self._status_thread, self._log_thread]
+        return any(t is not None and t.is_alive() for t in threads) or self.log.running
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the status thread to end (the job finished, was deleted, or ``stop()``)."""
+        if self._status_thread is not None:
+            self._status_thread.join(timeout)
+
+    def stop(self) -> None:
+        """End the threads. A log follower blocked on a silent replica is abandoned: it is
+        a daemon, ends with its replica, and its lines are dropped."""
+        self._stop.set()
+        with self._lock:
+            self._log_generation += 1
+            self.log.close()
+        for thread in (self._status_thread, self.log.thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(THREAD_JOIN_SECONDS)
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+    # -- status: pushed snapshots ---------------------------------------------------------
+    def _follow_status(self) -> None:
+        try:
+            for snap in self.client.watch(self.name, stop=self._stop):
+                self.apply(snap)
+        except JobNotFound:
+            self._show_deleted()
+        except KubeflowJupyterError as e:
+            self._show_message(str(e))
+        except Exception as e:  # a thread has nobody to raise to: say it in the widget
+            self._show_message(f"monitor stopped: {type(e).__name__}: {e}")
+
+    def apply(self, snap: JobSnapshot) -> None:
+        """Show one snapshot (called from the status thread, once per pushed change)."""
+        self.snapshot, self.state = snap, snap.state
+        for c in snap.conditions:
+            entry = (c.lastTransitionTime, c.type, c.status, f"{c.reason}: {c.message}" if c.message else c.reason)
+            if entry not in self.seen_conditions:
+                self.seen_conditions.append(entry)
+        done, total = display.finished_replicas(snap), len(snap.replicas)
+        with self._hold(self.progress, self.progress_label, self.header, self.replica_table, self.conditions):
+            self.progress.max = max(total, 1)
+            self.progress.value = done
+            self.progress.bar_style = {SUCCEEDED: "success", FAILED: "danger"}.get(snap.state, "info")
+            self.progress_label.value = f"{done}/{total} replicas"
+            self._render_header()
+            self.replica_table.value = display.replicas_html(snap)
+            self.conditions.value = self._conditions_html()
+        ids = [r.id for r in snap.replicas]
+        if list(self.replica_selector.options) != ids:
+            keep = self.replica_selector.value
+            self._syncing_selector = True  # programmatic change: not a user's selection
+            try:
+                with self._hold(self.replica_selector):
+                    self.replica_selector.options = ids
+                    self.replica_selector.value = keep if keep in ids else default_replica(snap)
+            finally:
+                self._syncing_selector = False
+        if self.replica_selector.value and self.replica_selector.value != self.following:
+            self._follow_log(self.replica_selector.value)
+
+    def _render_header(self) -> None:
+        snap = self.snapshot
+        elapsed = display.elapsed(snap) if snap else "-"
+        self.header.value = (
+            f'<div style="display:flex;gap:12px;align-items:center;flex-wrap:wrap">'
+            f'<b style="font-size:1.1em">TFJob {html.escape(self.name)}</b>'
+            f"{display.badge_html(self.state)}"
+            f"<span>backend <code>{html.escape(self.client.backend_name)}</code></span>"
+            f"<span>namespace <code>{html.escape(self.client.namespace)}</code></span>"
+            f'<span title="start to completion, or to the last update while running">elapsed {elapsed}</span></div>'
+        )
+
+    def _conditions_html(self) -> str:
+        items = "".join(
+            f"<li><code>{html.escape(when or '-')}</code> <b>{html.escape(type_)}</b>"
+            f"{'' if status == 'True' else ' (' + html.escape(status) + ')'} {html.escape(text)}</li>"
+            for when, type_, status, text in self.seen_conditions
+        )
+        return f'<ul class="kfj-conditions" style="margin:2px 0;padding-left:18px;font-size:0.9em">{items}</ul>'
+
+    def _show_deleted(self) -> None:
+        self.state = DELETED
+        with self._hold(self.header, self.delete_button):
+            self._render_header()
+            self.delete_button.disabled = True
+        self.log.close()
+
+    def _show_message(self, text: str) -> None:
+        self.message.value = display.error_html(text) if text else ""
+
+    @staticmethod
+    def _hold(*children: widgets.Widget) -> contextlib.ExitStack:
+        """Batch the trait changes of several widgets into one message each."""
+        stack = contextlib.ExitStack()
+        for child in children:
+            stack.enter_context(child.hold_sync())
+        return stack
+
+    # -- logs -------------------------------------------------------------------
+    def _on_replica_selected(self, change: dict) -> None:
+        if not self._syncing_selector and change["new"] and change["new"] != self.following:
+            self._follow_log(change["new"])
+
+    def _follow_log(self, replica: str) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._log_generation += 1
+            generation = self._log_generation
+            self.following = replica
+            self.log.start(f"{replica} (last {LOG_TAIL_ON_SELECT} lines, live)")
+        self._log_thread = start_daemon(
+            lambda: self._tail(replica, generation), f"kfj-logs-{self.name}-{replica}"
+        )
+
+    def _tail(self, replica: str, generation: int) -> None:
+        """Follow one replica's log until it ends; then let the pane draw the rest and rest."""
+        try:
+            lines = self.client.logs(self.name, replica, follow=True, tail=LOG_TAIL_ON_SELECT)
+            try:
+                for line in lines:
+                    if generation != self._log_generation:
+                        return  # another replica was selected, or the monitor stopped
+                    self.log.extend([line])
+            finally:
+                if hasattr(lines, "close"):
+                    lines.close()
+        except KubeflowJupyterError as e:
+            if generation == self._log_generation:
+                self.log.extend([f"[{e}]"])
+        except Exception as e:  # a thread has nobody to raise to: say it in the pane
+            self.log.extend([f"[log follower stopped: {type(e).__name__}: {e}]"])
+        finally:
+            with self._lock:
+                if generation == self._log_generation:
+                    self.log.close()
+
+    # -- delete -----------------------------------------------------------------
+    def _ask_delete(self, _button=None) -> None:
+        self.confirm_label.value = (
+            f"Delete TFJob <b>{html.escape(self.name)}</b> and stop all its replicas?&nbsp;"
+        )
+        self.confirm_box.layout.display = "flex"
+
+    def _cancel_delete(self, _button=None) -> None:
+        self.confirm_box.layout.display = "none"
+
+    def _confirm_delete(self, _button=None) -> None:
+        self.confirm_box.layout.display = "none"
+        try:
+            self.client.delete(self.name)
+        except KubeflowJupyterError as e:
+            self._show_message(str(e))
+            return
+        self._show_deleted()
