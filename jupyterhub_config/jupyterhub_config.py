@@ -1,0 +1,1 @@
+k8s/hub/jupyterhub_config.py
