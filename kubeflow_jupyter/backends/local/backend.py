@@ -1,0 +1,313 @@
+"""LocalBackend: TFJobs as processes on this machine, state on disk, readable from any process.
+
+``create`` checks the job can run here, writes its directory (see :mod:`.store`) and
+starts a detached :mod:`.supervisor`; everything else (get, list, manifest, watch,
+logs, delete) reads and acts on the disk alone, so another kernel, the CLI or the
+server extension sees the same jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+from ...errors import AlreadyExists, BackendError, JobNotFound, ReplicaNotFound
+from ...tfjob import rules
+from ...tfjob.model import TFJob, pod_name
+from ...tfjob.status import FAILED, POD_RUNNING, JobSnapshot, ReplicaState, now_iso
+from .plan import plan_job
+from .processes import is_alive, stop_groups
+from .store import DEFAULT_NAMESPACE, STOPPED, JobDir, Store, default_home, read_json, write_json_atomic
+
+# Watching is "push" from the store's point of view: the supervisor replaces status.json
+# atomically on every change, and a watcher stat()s it every WATCH_INTERVAL (microseconds
+# of CPU; the standard library has no inotify), so a change is seen within ~50 ms.
+WATCH_INTERVAL = 0.05
+SUPERVISOR_START_TIMEOUT = 30.0
+DELETE_GRACE_SECONDS = 5.0
+
+
+class LocalBackend:
+    """The embedded default backend (see docs/local.md)."""
+
+    name = "local"
+
+    def __init__(self, namespace: str | None = None, home: str | os.PathLike | None = None):
+        self.namespace = namespace or DEFAULT_NAMESPACE
+        self.home = Path(home) if home else default_home()
+        self.store = Store(self.home, self.namespace)
+
+    def __repr__(self) -> str:
+        return f"LocalBackend(namespace={self.namespace!r}, home={str(self.home)!r})"
+
+    # -- create ----------------------------------------------------------------------
+    def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+        workdir = str(Path(workdir or os.getcwd()).resolve())
+        plan_job(job, workdir)  # SpecError, before anything exists, if a replica cannot run here
+        target = self.store.job(job.name)
+        if target is None:
+            raise BackendError(f"{job.name!r} cannot be a job name here (DNS-1035 label)")
+        if target.exists():
+            raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)")
+        snapshot = self._initial_snapshot(job)
+        if dry_run:
+            return snapshot
+        staging = JobDir(self.store.staging_dir(job.name))
+        try:
+            manifest = job.to_manifest()
+            manifest.setdefault("metadata", {}).update(
+                namespace=self.namespace, uid=snapshot.uid, creationTimestamp=snapshot.created)
+            write_json_atomic(staging.manifest_file, manifest)
+            write_json_atomic(staging.launch_file, {"workdir": workdir})
+            staging.logs_dir.mkdir()
+            staging.write_snapshot(snapshot)
+            images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
+            staging.add_event(f"TFJob {job.name} created; image(s) {', '.join(images)} not pulled: "
+                              "every replica runs its command as a local process")
+            try:
+                os.rename(staging.path, target.path)  # atomic: the name is claimed or it is not
+            except OSError:
+                raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)") from None
+        except BaseException:
+            shutil.rmtree(staging.path, ignore_errors=True)
+            raise
+        try:
+            self._start_supervisor(target)
+        except BaseException:
+            shutil.rmtree(target.path, ignore_errors=True)
+            raise
+        return snapshot
+
+    def _initial_snapshot(self, job: TFJob) -> JobSnapshot:
+        now = now_iso()
+        replicas = [ReplicaState(type=t, index=i, pod_name=pod_name(job.name, t, i)) for t, i in job.replicas()]
+        return JobSnapshot(
+            name=job.name, namespace=self.namespace, backend=self.name, uid=str(uuid.uuid4()), created=now,
+            conditions=rules.created_condition(job, now), replica_statuses=rules.replica_statuses(job, replicas),
+            replicas=replicas, resource_version="1",
+        )
+
+    def _start_supervisor(self, jobdir: JobDir) -> None:
+        # The launcher forks the supervisor, records its pid and exits at once: the
+        # supervisor is nobody's child here, so it outlives this kernel/CLI and never
+        # lingers as our zombie.
+        with open(jobdir.supervisor_log, "ab") as log:
+            try:
+                launcher = subprocess.run(
+                    [sys.executable, "-m", "kubeflow_jupyter.backends.local.supervisor", str(jobdir.path)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True, timeout=SUPERVISOR_START_TIMEOUT,
+                )
+            except (OSError, subprocess.TimeoutExpired) as e:
+                raise BackendError(f"could not start the local supervisor: {e}") from None
+        if launcher.returncode != 0 or jobdir.read_supervisor() is None:
+            raise BackendError(f"could not start the local supervisor (see {jobdir.supervisor_log})")
+
+    # -- read ----------------------------------------------------------------------------
+    def _jobdir(self, name: str) -> JobDir:
+        jobdir = self.store.job(name)
+        if jobdir is None or not jobdir.exists():
+            raise JobNotFound(name, f"in namespace {self.namespace!r} (local)")
+        return jobdir
+
+    def _read(self, jobdir: JobDir) -> JobSnapshot:
+        """The job's snapshot; a job whose supervisor is gone while unfinished is marked Failed first."""
+        try:
+            snapshot = jobdir.read_snapshot()
+        except FileNotFoundError:
+            raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local)") from None
+        if not snapshot.finished and self._supervisor_alive(jobdir) is False:
+            return self._mark_supervisor_lost(jobdir)
+        return snapshot
+
+    @staticmethod
+    def _supervisor_alive(jobdir: JobDir) -> bool | None:
+        """None while the supervisor is still being launched (no pid recorded yet)."""
+        supervisor = jobdir.read_supervisor()
+        return None if supervisor is None else is_alive(supervisor)
+
+    def _mark_supervisor_lost(self, jobdir: JobDir) -> JobSnapshot:
+        try:
+            with jobdir.locked():
+                snapshot = jobdir.read_snapshot()  # again: another reader may have done it, or the supervisor finished
+                if snapshot.finished:
+                    return snapshot
+                orphans = jobdir.read_pids()
+                stop_groups(list(orphans.values()))
+                supervisor = jobdir.read_supervisor()
+                message = (f"the local supervisor (pid {supervisor.pid if supervisor else '?'}) exited "
+                           f"unexpectedly; its replica processes were stopped (see {jobdir.supervisor_log})")
+                snapshot.conditions = rules.set_condition(snapshot.conditions, FAILED, "SupervisorLost", message)
+                snapshot.completion_time = now_iso()
+                for replica in snapshot.replicas:
+                    if replica.phase in (POD_RUNNING, "Pending") and snapshot.start_time:
+                        replica.phase = STOPPED
+                        replica.message = "stopped: the local supervisor was lost"
+                        replica.finished_at = snapshot.completion_time
+                snapshot.resource_version = str(int(snapshot.resource_version or 0) + 1)
+                jobdir.write_snapshot(snapshot)
+                jobdir.add_event(f"job Failed: {message}")
+                return snapshot
+        except FileNotFoundError:
+            raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local)") from None
+
+    def get(self, name: str) -> JobSnapshot:
+        return self._read(self._jobdir(name))
+
+    def list(self) -> list[JobSnapshot]:
+        snapshots = []
+        for jobdir in self.store.jobs():
+            try:
+                snapshots.append(self._read(jobdir))
+            except JobNotFound:
+                continue  # deleted while listing
+        return sorted(snapshots, key=lambda s: (s.created, s.name), reverse=True)
+
+    def manifest(self, name: str) -> dict:
+        jobdir = self._jobdir(name)
+        snapshot = self._read(jobdir)
+        try:
+            manifest = read_json(jobdir.manifest_file)
+        except FileNotFoundError:
+            raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
+        manifest["status"] = snapshot.status_dict()
+        return manifest
+
+    def events(self, name: str) -> list[str]:
+        """The runner's event log of one job (local only), oldest first."""
+        return self._jobdir(name).read_events()
+
+    # -- watch -------------------------------------------------------------------------------
+    def watch(self, name: str | None = None, *, timeout: float | None = None,
+              stop: threading.Event | None = None) -> Iterator[JobSnapshot]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if name is not None:
+            yield from self._watch_one(self._jobdir(name), deadline, stop)
+        else:
+            yield from self._watch_all(deadline, stop)
+
+    @staticmethod
+    def _keep_watching(deadline: float | None, stop: threading.Event | None) -> bool:
+        if stop is not None and stop.wait(WATCH_INTERVAL):
+            return False
+        if stop is None:
+            time.sleep(WATCH_INTERVAL)
+        return deadline is None or time.monotonic() < deadline
+
+    def _watch_one(self, jobdir: JobDir, deadline: float | None, stop: threading.Event | None) -> Iterator[JobSnapshot]:
+        last_stamp, last_version = None, None
+        while True:
+            stamp = jobdir.status_stamp()
+            if stamp is None:
+                raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local): it was deleted")
+            if stamp != last_stamp or last_version is None:
+                last_stamp = stamp
+                snapshot = self._read(jobdir)
+                if snapshot.resource_version != last_version:
+                    last_version = snapshot.resource_version
+                    yield snapshot
+                    if snapshot.finished:
+                        return
+            elif self._supervisor_alive(jobdir) is False:
+                last_stamp = None  # _read marks the job Failed on the next turn
+            if not self._keep_watching(deadline, stop):
+                return
+
+    def _watch_all(self, deadline: float | None, stop: threading.Event | None) -> Iterator[JobSnapshot]:
+        seen: dict[str, tuple] = {}  # job name -> status stamp last yielded
+        unfinished: set[str] = set()
+        while True:
+            for jobdir in self.store.jobs():
+                stamp = jobdir.status_stamp()
+                changed = stamp is not None and seen.get(jobdir.name) != stamp
+                lost = jobdir.name in unfinished and self._supervisor_alive(jobdir) is False
+                if not (changed or lost):
+                    continue
+                try:
+                    snapshot = self._read(jobdir)
+                except JobNotFound:
+                    continue  # deleted meanwhile
+                seen[jobdir.name] = jobdir.status_stamp() or stamp
+                (unfinished.discard if snapshot.finished else unfinished.add)(jobdir.name)
+                yield snapshot
+            if not self._keep_watching(deadline, stop):
+                return
+
+    # -- logs ----------------------------------------------------------------------------------
+    def _replica_id(self, snapshot: JobSnapshot, replica: str | None) -> str:
+        if replica is None:
+            ids = [r.id for r in snapshot.replicas]
+            chiefs = [rid for rid in ids if rid in ("chief-0", "master-0")]
+            return (chiefs or [rid for rid in ids if rid == "worker-0"] or ids or ["?"])[0]
+        if snapshot.replica(replica) is None:
+            known = ", ".join(r.id for r in snapshot.replicas) or "none"
+            raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replica {replica!r} (replicas: {known})")
+        return replica
+
+    def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
+             tail: int | None = None) -> Iterator[str]:
+        jobdir = self._jobdir(name)
+        rid = self._replica_id(self._read(jobdir), replica)
+        return self._log_lines(jobdir, rid, follow, tail)
+
+    def _log_lines(self, jobdir: JobDir, rid: str, follow: bool, tail: int | None) -> Iterator[str]:
+        path = jobdir.log_file(rid)
+        while not path.exists():  # a replica not started yet has no log
+            if not follow or self._replica_done(jobdir, rid):
+                return
+            time.sleep(WATCH_INTERVAL)
+        with open(path, "rb") as f:
+            if tail is not None:
+                yield from deque((line.decode(errors="replace").rstrip("\n") for line in f), maxlen=max(tail, 0))
+            else:
+                for line in f:
+                    yield line.decode(errors="replace").rstrip("\n")
+            if not follow:
+                return
+            partial = b""
+            while True:
+                chunk = f.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith(b"\n"):
+                        yield partial.decode(errors="replace").rstrip("\n")
+                        partial = b""
+                    continue
+                if self._replica_done(jobdir, rid):
+                    rest = partial + f.read()
+                    for line in rest.decode(errors="replace").splitlines():
+                        yield line
+                    return
+                time.sleep(WATCH_INTERVAL)
+
+    def _replica_done(self, jobdir: JobDir, rid: str) -> bool:
+        """Following ends when the replica has ended for good, the job has finished, or it is gone."""
+        try:
+            snapshot = self._read(jobdir)
+        except JobNotFound:
+            return True
+        state = snapshot.replica(rid)
+        return snapshot.finished or state is None or state.phase in ("Succeeded", "Failed", STOPPED)
+
+    # -- delete ----------------------------------------------------------------------------------
+    def delete(self, name: str) -> None:
+        jobdir = self._jobdir(name)
+        tombstone = JobDir(self.store.tombstone(name))
+        try:
+            os.rename(jobdir.path, tombstone.path)  # gone for every reader at once
+        except FileNotFoundError:
+            raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
+        supervisor = tombstone.read_supervisor()
+        if supervisor is not None and is_alive(supervisor):
+            # The supervisor stops its replicas on SIGTERM; give it the time to, then sweep.
+            stop_groups([supervisor], grace=DELETE_GRACE_SECONDS)
+        stop_groups(list(tombstone.read_pids().values()))
+        shutil.rmtree(tombstone.path, ignore_errors=True)

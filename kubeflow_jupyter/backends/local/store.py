@@ -1,0 +1,178 @@
+"""The local runner's on-disk store: one directory per job, readable by any process.
+
+    $KUBEFLOW_JUPYTER_HOME/namespaces/<namespace>/<job>/
+        manifest.json    the kubeflow.org/v1 object as created (metadata.uid, creationTimestamp)
+        launch.json      how replicas start here: working directory, ports
+        status.json      the JobSnapshot (written whole, atomically: temp file + os.replace)
+        events.log       one line per thing the runner did, oldest first
+        supervisor.json  [pid, start ticks] of the job's supervisor
+        pids.json        {replica id: [pid, start ticks]} of running replica processes
+        logs/<replica>.log   stdout+stderr of each replica (all of its runs)
+        lock             flock()ed while a reader marks a lost supervisor's job Failed
+
+Only the supervisor writes status.json while it lives; readers write it only to
+record that the supervisor is gone. Deleting renames the directory to a dot-name
+first, so the job disappears for every reader at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ...tfjob.status import JobSnapshot, now_iso
+from .processes import ProcessId
+
+ENV_HOME = "KUBEFLOW_JUPYTER_HOME"
+DEFAULT_NAMESPACE = "default"
+#: The phase of a replica the runner stopped because the job had finished, was deleted or
+#: lost its supervisor (on a cluster such a pod is deleted, or kept running: cleanPodPolicy).
+STOPPED = "Stopped"
+# Job names are DNS-1035 labels and namespaces DNS-1123 labels: anything else cannot be
+# a job here (and must never become a path outside the store).
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME.match(name or ""))
+
+
+def default_home() -> Path:
+    """``$KUBEFLOW_JUPYTER_HOME``, else ``kubeflow-jupyter`` in the Jupyter data directory."""
+    explicit = os.environ.get(ENV_HOME)
+    if explicit:
+        return Path(explicit).expanduser()
+    from jupyter_core.paths import jupyter_data_dir  # light; imported only when first needed
+
+    return Path(jupyter_data_dir()) / "kubeflow-jupyter"
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Readers see the old or the new file, never a half-written one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class JobDir:
+    """Paths and file operations of one job's directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    manifest_file = property(lambda self: self.path / "manifest.json")
+    launch_file = property(lambda self: self.path / "launch.json")
+    status_file = property(lambda self: self.path / "status.json")
+    events_file = property(lambda self: self.path / "events.log")
+    supervisor_file = property(lambda self: self.path / "supervisor.json")
+    pids_file = property(lambda self: self.path / "pids.json")
+    supervisor_log = property(lambda self: self.path / "supervisor.log")
+    logs_dir = property(lambda self: self.path / "logs")
+
+    def log_file(self, replica_id: str) -> Path:
+        return self.logs_dir / f"{replica_id}.log"
+
+    def exists(self) -> bool:
+        return self.status_file.exists()
+
+    # -- status --------------------------------------------------------------
+    def read_snapshot(self) -> JobSnapshot:
+        """Raises FileNotFoundError when the job is gone."""
+        return JobSnapshot.from_dict(read_json(self.status_file))
+
+    def write_snapshot(self, snapshot: JobSnapshot) -> None:
+        write_json_atomic(self.status_file, snapshot.to_dict())
+
+    def status_stamp(self) -> tuple[int, int, int] | None:
+        """A cheap change marker (inode, mtime ns, size); os.replace gives every write a new inode."""
+        try:
+            st = os.stat(self.status_file)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    # -- processes -------------------------------------------------------------
+    def read_supervisor(self) -> ProcessId | None:
+        try:
+            return ProcessId.from_list(read_json(self.supervisor_file))
+        except (FileNotFoundError, ValueError, IndexError, TypeError):
+            return None
+
+    def read_pids(self) -> dict[str, ProcessId]:
+        try:
+            return {rid: ProcessId.from_list(v) for rid, v in read_json(self.pids_file).items()}
+        except (FileNotFoundError, ValueError, AttributeError):
+            return {}
+
+    # -- events ------------------------------------------------------------------
+    def add_event(self, message: str) -> None:
+        # O_APPEND writes of one short line are atomic: several writers never interleave.
+        with open(self.events_file, "a", encoding="utf-8") as f:
+            f.write(f"{now_iso()} {message}\n")
+
+    def read_events(self) -> list[str]:
+        try:
+            return self.events_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with open(self.path / "lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class Store:
+    """All jobs of one namespace under one home directory."""
+
+    def __init__(self, home: Path, namespace: str):
+        self.home = Path(home)
+        self.namespace = namespace
+        self.root = self.home / "namespaces" / namespace
+
+    def job(self, name: str) -> JobDir | None:
+        """The job's directory, or None when the name cannot be a job here."""
+        return JobDir(self.root / name) if is_valid_name(name) else None
+
+    def jobs(self) -> list[JobDir]:
+        try:
+            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        return [JobDir(Path(e.path)) for e in entries if is_valid_name(e.name) and e.is_dir()]
+
+    def staging_dir(self, name: str) -> Path:
+        """A hidden directory to build a new job in before it appears under its name."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.root))
+
+    def tombstone(self, name: str) -> Path:
+        return self.root / f".deleting-{name}-{uuid.uuid4().hex[:12]}"

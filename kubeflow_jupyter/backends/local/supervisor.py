@@ -1,0 +1,309 @@
+"""The per-job supervisor: runs a TFJob's replicas as local processes, following the operator's rules.
+
+Started detached by :class:`LocalBackend` (``python -m kubeflow_jupyter.backends.local.supervisor
+<jobdir>``): the launcher forks, records the child's pid and exits, so the supervisor
+belongs to no kernel, terminal or CLI and outlives whatever submitted the job.
+
+It is the only writer of the job's ``status.json`` while it lives. It
+
+- picks a free localhost port per replica and gives each replica the operator's TF_CONFIG;
+- starts every replica in its own session (process group), stdout+stderr to its log file;
+- on each exit applies the replica's restartPolicy (``tfjob.rules``): OnFailure/Always
+  restart in place (restarts counted, like a container restart), ExitCode recreates
+  the replica (the operator deletes the pod: Restarting), Never ends it; restarts back
+  off 0.2 s, 0.4 s, … up to 10 s (kubelet: 10 s … 5 min);
+- enforces backoffLimit and activeDeadlineSeconds, sets the conditions;
+- when the job has finished, stops every replica process still running (parameter
+  servers and workers block in ``server.join()`` forever) and marks them Stopped:
+  on a cluster cleanPodPolicy None would keep those pods, but a laptop should not
+  keep stray TensorFlow servers; their logs are kept;
+- on SIGTERM (``delete``) stops every replica and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ...tfjob import rules
+from ...tfjob.spec import parse_tfjob
+from ...tfjob.status import (
+    FAILED, PENDING, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, JobSnapshot, ReplicaState, now_iso,
+)
+from ...tfjob.tfconfig import tf_config_json
+from .plan import ReplicaLaunch, plan_job
+from .processes import ProcessId, exit_code_of, free_ports, stop_groups
+from .store import STOPPED, JobDir, read_json, write_json_atomic
+
+LOG_PREFIX = "[kubeflow-jupyter]"
+RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX = 0.2, 10.0
+# Without pidfd support, how often exits are checked (pidfds wake the loop at once).
+POLL_FALLBACK_SECONDS = 0.05
+
+
+class JobDeleted(Exception):
+    """The job's directory disappeared under the supervisor: it was deleted."""
+
+
+def restart_backoff(restarts: int) -> float:
+    return min(RESTART_BACKOFF_FIRST * 2 ** max(restarts - 1, 0), RESTART_BACKOFF_MAX)
+
+
+class Supervisor:
+    def __init__(self, jobdir: JobDir):
+        self.dir = jobdir
+        self.job = parse_tfjob(read_json(jobdir.manifest_file)).job
+        launch = read_json(jobdir.launch_file)
+        self.launches: dict[str, ReplicaLaunch] = {l.id: l for l in plan_job(self.job, launch["workdir"])}
+        self.snapshot: JobSnapshot = jobdir.read_snapshot()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.pidfds: dict[str, int] = {}
+        self.restart_due: dict[str, float] = {}  # replica id -> monotonic time of its next start
+        self.tf_configs: dict[str, str | None] = {}
+        self.deadline: float | None = None  # monotonic time of activeDeadlineSeconds
+        self.stop_requested = False
+        self.wakeup_r, self.wakeup_w = os.pipe()
+
+    # -- bookkeeping -----------------------------------------------------------
+    def replica(self, rid: str) -> ReplicaState:
+        found = self.snapshot.replica(rid)
+        assert found is not None, rid
+        return found
+
+    def write(self) -> None:
+        self.snapshot.resource_version = str(int(self.snapshot.resource_version or 0) + 1)
+        try:
+            self.dir.write_snapshot(self.snapshot)
+            write_json_atomic(self.dir.pids_file, {
+                rid: ProcessId.of(p.pid).to_list() for rid, p in self.procs.items()
+            })
+        except FileNotFoundError:
+            raise JobDeleted() from None
+
+    def event(self, message: str) -> None:
+        try:
+            self.dir.add_event(message)
+        except FileNotFoundError:
+            raise JobDeleted() from None
+
+    def update(self, *, restarting: bool = False) -> str | None:
+        """Apply the operator's status rules to the replicas' current phases; return the finished state."""
+        result = rules.update_job_status(
+            self.job, self.snapshot.replicas, self.snapshot.conditions,
+            start_time=self.snapshot.start_time, restarting=restarting,
+        )
+        self.snapshot.conditions = result.conditions
+        self.snapshot.replica_statuses = result.replica_statuses
+        if result.finished:
+            self.snapshot.completion_time = result.completion_time
+        return result.finished
+
+    # -- processes ---------------------------------------------------------------
+    def spawn(self, rid: str) -> None:
+        launch = self.launches[rid]
+        replica = self.replica(rid)
+        env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+        env.setdefault("PYTHONUNBUFFERED", "1")  # log lines reach the log file as they are printed
+        env.update(launch.env)
+        if self.tf_configs[rid] is not None:
+            env["TF_CONFIG"] = self.tf_configs[rid]
+        log_path = self.dir.log_file(rid)
+        with open(log_path, "ab") as log:
+            if replica.restarts == 0:
+                log.write(f"{LOG_PREFIX} image {launch.image!r} is not pulled: running {shlex.join(launch.argv)} "
+                          f"in {launch.cwd} as a local process\n".encode())
+            else:
+                log.write(f"{LOG_PREFIX} restart {replica.restarts} of {rid} "
+                          f"(previous exit code {replica.exit_code})\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                launch.argv, cwd=launch.cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )
+        self.procs[rid] = proc
+        try:
+            self.pidfds[rid] = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pass  # no pidfd here: the loop falls back to short timeouts
+        replica.phase = POD_RUNNING
+        replica.started_at = now_iso()
+        replica.finished_at = None
+        replica.message = ""
+
+    def forget(self, rid: str) -> None:
+        self.procs.pop(rid, None)
+        fd = self.pidfds.pop(rid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def stop_all(self, message: str) -> list[str]:
+        """Stop every replica process and pending restart; mark those replicas Stopped."""
+        stopped = sorted(set(self.procs) | set(self.restart_due))
+        stop_groups([ProcessId.of(p.pid) for p in self.procs.values()])
+        for rid, proc in list(self.procs.items()):
+            proc.wait()
+            replica = self.replica(rid)
+            replica.exit_code = exit_code_of(proc.returncode)
+            self.forget(rid)
+        for rid in stopped:
+            replica = self.replica(rid)
+            replica.phase = STOPPED
+            replica.finished_at = now_iso()
+            replica.message = message
+        self.restart_due.clear()
+        return stopped
+
+    # -- events --------------------------------------------------------------------
+    def on_exit(self, rid: str, returncode: int) -> bool:
+        """Record one replica's exit; True when it is a restart under ExitCode (operator: Restarting)."""
+        self.forget(rid)
+        code = exit_code_of(returncode)
+        replica = self.replica(rid)
+        policy = self.job.replica_specs[replica.type].restart_policy
+        replica.exit_code = code
+        outcome = rules.exit_outcome(policy, code)
+        if outcome != rules.RESTART:
+            replica.phase = POD_SUCCEEDED if outcome == rules.EXIT_SUCCEEDED else POD_FAILED
+            replica.finished_at = now_iso()
+            self.event(f"{rid} exited with code {code}: {outcome.lower()} (restartPolicy {policy})")
+            return False
+        replica.restarts += 1
+        delay = restart_backoff(replica.restarts)
+        self.restart_due[rid] = time.monotonic() + delay
+        replica.message = f"exited with code {code}; restarting in {delay:g}s (restartPolicy {policy})"
+        self.event(f"{rid} exited with code {code}: restart {replica.restarts} in {delay:g}s (restartPolicy {policy})")
+        if policy == "ExitCode":
+            # The operator deletes the failed pod and creates a new one: Pending until it starts.
+            replica.phase = PENDING
+            return True
+        return False  # OnFailure/Always: restarted in place, the replica stays Running
+
+    def reap(self) -> bool:
+        """Handle every replica that has exited; True when one is being recreated under ExitCode."""
+        restarting = False
+        for rid, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                restarting |= self.on_exit(rid, proc.returncode)
+        return restarting
+
+    def start_due(self) -> None:
+        now = time.monotonic()
+        for rid, due in list(self.restart_due.items()):
+            if due <= now:
+                del self.restart_due[rid]
+                self.spawn(rid)
+
+    def wait_for_change(self) -> None:
+        """Sleep until a replica exits, a restart is due, the deadline passes or a signal arrives."""
+        now = time.monotonic()
+        wakeups = list(self.restart_due.values())
+        if self.deadline is not None:
+            wakeups.append(self.deadline if now < self.deadline else now + 0.1)
+        timeout = max(min(wakeups) - now, 0.0) if wakeups else None
+        if len(self.pidfds) < len(self.procs):
+            timeout = POLL_FALLBACK_SECONDS if timeout is None else min(timeout, POLL_FALLBACK_SECONDS)
+        readable, _, _ = select.select([self.wakeup_r, *self.pidfds.values()], [], [], timeout)
+        if self.wakeup_r in readable:
+            os.read(self.wakeup_r, 512)
+
+    # -- the job -----------------------------------------------------------------------
+    def request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def start(self) -> None:
+        rids = list(self.launches)
+        ports = dict(zip(rids, free_ports(len(rids))))
+
+        def host(replica_type: str, index: int) -> str:
+            return f"localhost:{ports[f'{replica_type.lower()}-{index}']}"
+
+        for rid, launch in self.launches.items():
+            self.tf_configs[rid] = tf_config_json(self.job, launch.replica_type, launch.index, host)
+        self.snapshot.start_time = now_iso()
+        if self.job.run_policy.active_deadline_seconds is not None:
+            self.deadline = time.monotonic() + self.job.run_policy.active_deadline_seconds
+        self.event("starting replicas: " + ", ".join(f"{rid} on localhost:{ports[rid]}" for rid in rids))
+        for rid in rids:
+            self.spawn(rid)
+
+    def finish(self, state: str) -> None:
+        stopped = self.stop_all("stopped by the local runner: the job has finished")
+        # Count what really runs now: stopped processes are neither active, succeeded nor failed.
+        self.snapshot.replica_statuses = rules.replica_statuses(self.job, self.snapshot.replicas)
+        if stopped:
+            self.event(
+                f"job {state}: stopped {len(stopped)} replica process(es) still running ({', '.join(stopped)}); "
+                "the local runner leaves no processes behind (on a cluster cleanPodPolicy decides), logs are kept"
+            )
+        else:
+            self.event(f"job {state}")
+        self.write()
+
+    def run(self) -> None:
+        os.set_blocking(self.wakeup_w, False)
+        signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the submitting terminal is not for us
+        try:
+            if self.job.run_policy.suspend:
+                self.update()
+                self.write()
+                self.event("job is suspended: no replica started")
+                while not self.stop_requested:
+                    self.wait_for_change()
+                return
+            self.start()
+            restarting = False
+            while True:
+                if self.stop_requested:
+                    self.stop_all("stopped by the local runner: the job was deleted")
+                    return
+                finished = self.update(restarting=restarting)
+                if finished:
+                    self.finish(finished)
+                    return
+                self.write()
+                self.wait_for_change()
+                restarting = self.reap()
+                self.start_due()
+        except JobDeleted:
+            self.stop_all("stopped: the job was deleted")
+        except Exception as e:  # a bug here must not leave the job Running forever
+            self.stop_all("stopped: the local supervisor failed")
+            self.snapshot.conditions = rules.set_condition(
+                self.snapshot.conditions, FAILED, "SupervisorError", f"the local supervisor failed: {e!r}")
+            self.snapshot.completion_time = now_iso()
+            try:
+                self.event(f"supervisor error: {e!r}")
+                self.write()
+            except JobDeleted:
+                pass
+            raise
+
+
+def launch_detached(jobdir: Path) -> int:
+    """Fork; the parent records the child's pid and returns (and the caller's process exits)."""
+    child = os.fork()
+    if child == 0:
+        os.setsid()
+        return 0
+    write_json_atomic(JobDir(jobdir).supervisor_file, ProcessId.of(child).to_list())
+    return child
+
+
+def main(argv: list[str]) -> int:
+    jobdir = Path(argv[0])
+    if launch_detached(jobdir):
+        os._exit(0)  # the launcher: the supervisor now runs on its own
+    Supervisor(JobDir(jobdir)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
