@@ -1,0 +1,57 @@
+"""``kubeflow-jupyter serve``: the local TF-Serving-compatible model server from a terminal.
+
+``register(subparsers)`` adds the subcommand to the main CLI; nothing heavy is
+imported until the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _label(text: str) -> tuple[str, int]:
+    name, sep, version = text.partition("=")
+    if not sep or not name or not version.isdigit():
+        raise argparse.ArgumentTypeError(f"--label {text!r}: write LABEL=VERSION, e.g. --label stable=1")
+    return name, int(version)
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a SavedModel over TF Serving's gRPC and REST APIs",
+        description="Serve the SavedModel versions under MODEL_BASE_PATH (MODEL_BASE_PATH/<version>/saved_model.pb) "
+                    "over TensorFlow Serving's gRPC and REST APIs. The latest version answers by default; any "
+                    "version on disk can be pinned; new version directories are picked up without a restart.",
+    )
+    parser.add_argument("model_base_path", metavar="MODEL_BASE_PATH", help="directory holding numbered version directories")
+    parser.add_argument("--model-name", required=True, help="the name clients ask for (model_spec.name)")
+    parser.add_argument("--port", type=int, default=9000, help="gRPC port (default 9000, as in the seed; 0 picks a free one)")
+    parser.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0 picks a free one)")
+    parser.add_argument("--no-rest", action="store_true", help="serve gRPC only")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the API has no authentication)")
+    parser.add_argument("--label", type=_label, action="append", default=[], metavar="LABEL=VERSION",
+                        help="a version label clients may pin (/labels/LABEL, model_spec.version_label); repeatable")
+    parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (default 1)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
+                 rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
+                 poll_seconds=args.poll_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kubeflow_jupyter.serving.cli MODEL_BASE_PATH --model-name NAME``, without the main CLI."""
+    parser = argparse.ArgumentParser(prog="kubeflow-jupyter")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

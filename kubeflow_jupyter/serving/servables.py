@@ -1,0 +1,321 @@
+"""The model server's core, transport-free: versions on disk, lookup, and the four APIs.
+
+A model is a base directory of integer version subdirectories, each a SavedModel
+(``BASE/1/saved_model.pb``), TF Serving's layout. Every version on disk is
+loaded (TF Serving's ``all`` version policy) and a poller picks up new and removed
+version directories without a restart. Lookup follows TF Serving's ServerCore:
+no version -> ``Latest(name)``, a version -> ``Specific(name, N)``, a version
+label -> the version it names; errors carry TF Serving's codes and messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from . import tensors
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIGNATURE = "serving_default"
+SERVE_TAG = "serve"
+CLASSIFY_INPUTS = "inputs"
+CLASSIFY_CLASSES = "classes"
+CLASSIFY_SCORES = "scores"
+
+
+class ServingStatus(Exception):
+    """A failed request: gRPC status name (``"NOT_FOUND"``) and TF Serving's message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> ServingStatus:
+    return ServingStatus("INVALID_ARGUMENT", message)
+
+
+@dataclass
+class Version:
+    """One version directory: its state and, once loaded, its signatures."""
+
+    number: int
+    path: Path
+    state: str = "LOADING"  # LOADING | AVAILABLE | END (load failed or removed)
+    error: str = ""
+    signature_defs: dict[str, meta_graph_pb2.SignatureDef] = field(default_factory=dict)
+    functions: dict[str, Callable] = field(default_factory=dict)
+    loaded: Any = None  # the tf.saved_model.load object: keeps the variables alive
+    stamp: float = 0.0  # mtime of saved_model.pb when it was loaded
+
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call one signature; TensorFlow's errors become TF Serving statuses."""
+        import tensorflow as tf
+
+        try:
+            outputs = self.functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.OpError as e:
+            raise ServingStatus(_grpc_code_name(e.error_code), e.message) from None
+        except (TypeError, ValueError) as e:
+            raise invalid(str(e)) from None
+        return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _grpc_code_name(code: int) -> str:
+    import grpc
+
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return status.name
+    return "UNKNOWN"
+
+
+def version_dirs(base: Path) -> dict[int, Path]:
+    """Integer-named subdirectories holding a saved_model.pb (partly written ones are skipped)."""
+    found = {}
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return {}
+    for entry in entries:
+        if entry.is_dir() and entry.name.isdigit() and _saved_model_file(Path(entry.path)):
+            found[int(entry.name)] = Path(entry.path)
+    return found
+
+
+def _saved_model_file(path: Path) -> Path | None:
+    for name in ("saved_model.pb", "saved_model.pbtxt"):
+        if (path / name).is_file():
+            return path / name
+    return None
+
+
+def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """The SignatureDefs of the meta graph tagged ``serve``, as TF Serving reads them."""
+    from google.protobuf import text_format
+
+    pb = _saved_model_file(path)
+    model = saved_model_pb2.SavedModel()
+    if pb.suffix == ".pbtxt":
+        text_format.Parse(pb.read_text(), model)
+    else:
+        model.ParseFromString(pb.read_bytes())
+    for meta_graph in model.meta_graphs:
+        if SERVE_TAG in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise ValueError(f"{path}: no meta graph tagged '{SERVE_TAG}'")
+
+
+class ModelStore:
+    """The versions of one model under ``base_path``, kept in step with the disk."""
+
+    def __init__(self, name: str, base_path: str | os.PathLike, *, labels: dict[str, int] | None = None,
+                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None):
+        self.name = name
+        self.base_path = Path(base_path)
+        self.labels = dict(labels or {})
+        self.poll_seconds = poll_seconds
+        self.on_change = on_change or (lambda message: log.info("%s", message))
+        self._versions: dict[int, Version] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- keeping up with the disk ------------------------------------------
+    def poll(self) -> None:
+        """Load new version directories (and changed ones), retire removed ones."""
+        on_disk = version_dirs(self.base_path)
+        with self._lock:
+            known = dict(self._versions)
+        for number in sorted(set(known) - set(on_disk)):
+            if known[number].state != "END" or known[number].loaded is not None:
+                with self._lock:
+                    self._versions.pop(number, None)
+                self.on_change(f"model {self.name!r}: version {number} removed from {self.base_path}")
+        for number, path in sorted(on_disk.items()):
+            stamp = _saved_model_file(path).stat().st_mtime
+            current = known.get(number)
+            if current is not None and current.stamp == stamp:
+                continue
+            self._load(number, path, stamp)
+
+    def _load(self, number: int, path: Path, stamp: float) -> None:
+        import tensorflow as tf
+
+        version = Version(number, path, stamp=stamp)
+        try:
+            version.signature_defs = read_signature_defs(path)
+            version.loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
+            version.functions = dict(version.loaded.signatures)
+            version.state = "AVAILABLE"
+            self.on_change(f"model {self.name!r}: serving version {number} from {path} "
+                           f"(signatures: {', '.join(sorted(version.functions)) or 'none'})")
+        except Exception as e:  # a broken export must not take the server down
+            version.state, version.error = "END", f"could not load {path}: {e}"
+            self.on_change(f"model {self.name!r}: version {number} failed to load: {e}")
+        with self._lock:
+            self._versions[number] = version
+
+    def start(self) -> None:
+        self.poll()
+        self._thread = threading.Thread(target=self._watch, name=f"poll-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except Exception:  # keep polling whatever one pass hit
+                log.exception("polling %s failed", self.base_path)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- lookup -------------------------------------------------------------
+    def available(self) -> list[int]:
+        with self._lock:
+            return sorted(n for n, v in self._versions.items() if v.state == "AVAILABLE")
+
+    def versions(self) -> list[Version]:
+        with self._lock:
+            return [self._versions[n] for n in sorted(self._versions)]
+
+    def resolve(self, model_spec) -> Version:
+        """The servable a ModelSpec asks for, or TF Serving's NOT_FOUND / INVALID_ARGUMENT."""
+        name = model_spec.name
+        if not name:
+            raise invalid("ModelSpec has no name specified.")
+        choice = model_spec.WhichOneof("version_choice")
+        if choice == "version_label":
+            label = model_spec.version_label
+            if name != self.name or label not in self.labels:
+                raise invalid(f"Unrecognized servable version label: {label}")
+            number: int | None = self.labels[label]
+        elif choice == "version":
+            number = model_spec.version.value
+        else:
+            number = None
+        request = f"Latest({name})" if number is None else f"Specific({name}, {number})"
+        with self._lock:
+            if name == self.name:
+                if number is None:
+                    ready = [n for n, v in self._versions.items() if v.state == "AVAILABLE"]
+                    number = max(ready) if ready else None
+                found = self._versions.get(number) if number is not None else None
+                if found is not None and found.state == "AVAILABLE":
+                    return found
+        raise ServingStatus("NOT_FOUND", f"Servable not found for request: {request}")
+
+
+# -- the APIs, on numpy arrays ------------------------------------------------
+
+def signature_for_predict(version: Version, name: str) -> meta_graph_pb2.SignatureDef:
+    try:
+        return version.signature_defs[name or DEFAULT_SIGNATURE]
+    except KeyError:
+        raise ServingStatus("FAILED_PRECONDITION", f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
+
+
+def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray],
+            output_filter: list[str] | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """TF Serving's RunPredict: validate names, feed the signature, return the asked outputs."""
+    signature_name = signature_name or DEFAULT_SIGNATURE
+    signature = signature_for_predict(version, signature_name)
+    expected = set(signature.inputs)
+    sent = set(inputs)
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
+        raise invalid(
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
+            f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
+    for name in sorted(sent):
+        if name not in signature.inputs:
+            raise invalid(f"input tensor alias not found in signature: {name}. "
+                          f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
+        _check_input(name, inputs[name], signature.inputs[name])
+    wanted = list(output_filter)
+    for alias in wanted:
+        if alias not in signature.outputs:
+            raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                          f"in the set {{{','.join(sorted(signature.outputs))}}}.")
+    if len(set(wanted)) != len(wanted):
+        raise invalid(f"duplicate output tensor alias: {next(a for a in wanted if wanted.count(a) > 1)}")
+    if signature_name not in version.functions:
+        raise invalid(f'signature "{signature_name}" cannot be called (it is not a function signature of the SavedModel)')
+    outputs = version.run(signature_name, inputs)
+    return {alias: outputs[alias] for alias in (wanted or sorted(outputs))}
+
+
+def _check_input(name: str, array: np.ndarray, info: meta_graph_pb2.TensorInfo) -> None:
+    """Type and shape against the signature, with the message TensorFlow would give."""
+    from tensorflow.core.framework import types_pb2
+
+    want = info.dtype
+    got = types_pb2.DT_STRING if array.dtype.kind in "OSU" else tensors._DTYPE_OF_NUMPY.get(array.dtype)
+    if got != want:
+        got_name = tensors.dtype_name(got) if got is not None else str(array.dtype)
+        raise invalid(f"Expects arg '{name}' to be {tensors.dtype_name(want)} but {got_name} is provided")
+    if info.tensor_shape.unknown_rank:
+        return
+    dims = [d.size for d in info.tensor_shape.dim]
+    if len(dims) != array.ndim or any(d >= 0 and d != s for d, s in zip(dims, array.shape)):
+        want_shape = "[" + ",".join("?" if d < 0 else str(d) for d in dims) + "]"
+        raise invalid(f"input '{name}' has shape [{','.join(map(str, array.shape))}] "
+                      f"but the signature expects {want_shape}")
+
+
+def classify(version: Version, signature_name: str, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """TF Serving's RunClassify on serialized tf.Examples: (classes [N,K] or None, scores [N,K] or None)."""
+    signature_name = signature_name or DEFAULT_SIGNATURE
+    signature = version.signature_defs.get(signature_name)
+    if signature is None:
+        raise invalid(f"No signature was found with the name: {signature_name}")
+    if len(signature.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if len(signature.outputs) not in (1, 2):
+        raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+    if CLASSIFY_INPUTS not in signature.inputs:
+        raise invalid(f"No classification inputs found in SignatureDef: {signature}")
+    if CLASSIFY_CLASSES not in signature.outputs and CLASSIFY_SCORES not in signature.outputs:
+        raise invalid('Expected classification signature outputs to contain at least one of "classes" or '
+                      f'"scores". Signature was: {signature}')
+    if not examples:
+        raise invalid("Input is empty.")
+    outputs = version.run(signature_name, {CLASSIFY_INPUTS: np.array(examples, dtype=object)})
+    classes, scores = outputs.get(CLASSIFY_CLASSES), outputs.get(CLASSIFY_SCORES)
+    for label, tensor in (("classes", classes), ("scores", scores)):
+        if tensor is None:
+            continue
+        if tensor.ndim != 2:
+            raise invalid(f"Expected Tensor shape: [batch_size num_classes] but got {list(tensor.shape)}")
+        if tensor.shape[0] != len(examples):
+            raise invalid(f"Expected {label} output batch size of {len(examples)}. Got: {tensor.shape[0]}")
+    if classes is not None and classes.dtype.kind not in "OSU":
+        raise invalid(f"Expected classes Tensor of DT_STRING. Got: {classes.dtype}")
+    if scores is not None and scores.dtype != np.float32:
+        raise invalid(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise invalid(f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
+    return classes, scores
+
+
+def wait_until_available(store: ModelStore, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.available():
+            return True
+        time.sleep(0.05)
+    return bool(store.available())

@@ -1,0 +1,528 @@
+"""A local model server that speaks TensorFlow Serving's gRPC and REST APIs.
+
+    kubeflow-jupyter serve ./export --model-name digits      # gRPC :9000, REST :8501
+
+gRPC: ``tensorflow.serving.PredictionService`` (Predict, Classify,
+GetModelMetadata) and ``ModelService.GetModelStatus``, on the message types of
+``tensorflow-serving-api``. REST: ``/v1/models/NAME[/versions/N|/labels/L]``
+with ``:predict`` / ``:classify`` (POST) and status / ``/metadata`` (GET).
+Errors carry TF Serving's status codes and messages; REST maps them to HTTP
+codes with ``{"error": "..."}`` as TF Serving does. Like TF Serving the API has
+no authentication, so the server binds 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from concurrent import futures
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import unquote
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from . import servables, tensors
+from .servables import ModelStore, ServingStatus, invalid
+
+log = logging.getLogger(__name__)
+
+# TF Serving's ToHTTPStatusCode.
+HTTP_STATUS = {
+    "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501,
+    "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+}
+# Sent with NOT_FOUND so that a client can say what *is* served (the message stays TF Serving's).
+SERVED_MODELS_KEY = "x-served-models"
+
+SIGNATURE_DEF = "signature_def"
+
+
+def _model_spec(response_spec, version: servables.Version, name: str, signature: str = "") -> None:
+    response_spec.name = name
+    response_spec.version.value = version.number
+    if signature:
+        response_spec.signature_name = signature
+
+
+# -- the four calls, shared by gRPC and REST ---------------------------------
+
+class ModelServerCore:
+    """Predict / Classify / GetModelMetadata / GetModelStatus on proto messages."""
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        version = self.store.resolve(request.model_spec)
+        signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
+        servables.signature_for_predict(version, signature)
+        inputs = {}
+        for name, proto in request.inputs.items():
+            try:
+                inputs[name] = tensors.to_ndarray(proto)
+            except ValueError as e:
+                raise invalid(f"input '{name}': {e}") from None
+        outputs = servables.predict(version, signature, inputs, list(request.output_filter))
+        response = predict_pb2.PredictResponse()
+        _model_spec(response.model_spec, version, request.model_spec.name, signature)
+        for alias, array in outputs.items():
+            response.outputs[alias].CopyFrom(tensors.to_tensor_proto(array))
+        return response
+
+    def classify(self, request: classification_pb2.ClassificationRequest) -> classification_pb2.ClassificationResponse:
+        version = self.store.resolve(request.model_spec)
+        signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
+        classes, scores = servables.classify(version, signature, serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        _model_spec(response.model_spec, version, request.model_spec.name, signature)
+        rows = (classes if classes is not None else scores).shape
+        for i in range(rows[0]):
+            out = response.result.classifications.add()
+            for c in range(rows[1]):
+                cls = out.classes.add()
+                if classes is not None:
+                    cls.label = classes[i, c].decode("utf-8", "replace") if isinstance(classes[i, c], bytes) else str(classes[i, c])
+                if scores is not None:
+                    cls.score = float(scores[i, c])
+        return response
+
+    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        if not request.metadata_field:
+            raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != SIGNATURE_DEF:
+                raise invalid(f"Metadata field {field} is not supported")
+        version = self.store.resolve(request.model_spec)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _model_spec(response.model_spec, version, request.model_spec.name)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature in version.signature_defs.items():
+            signature_map.signature_def[name].CopyFrom(signature)
+        response.metadata[SIGNATURE_DEF].Pack(signature_map)
+        return response
+
+    def status(self, request: get_model_status_pb2.GetModelStatusRequest) -> get_model_status_pb2.GetModelStatusResponse:
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        spec = request.model_spec
+        versions = self.store.versions() if spec.name == self.store.name else []
+        if spec.WhichOneof("version_choice") == "version_label":
+            version = self.store.resolve(spec)  # raises for an unknown label, as ServerCore does
+            versions = [version]
+        elif spec.HasField("version"):
+            versions = [v for v in versions if v.number == spec.version.value]
+            if not versions:
+                raise ServingStatus("NOT_FOUND", f"Could not find version {spec.version.value} of model {spec.name}")
+        if not versions:
+            raise ServingStatus("NOT_FOUND", f"Could not find any versions of model {spec.name}")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version in versions:
+            entry = response.model_version_status.add()
+            entry.version = version.number
+            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(version.state)
+            if version.error:
+                entry.status.error_code = 13  # INTERNAL: the load failed
+                entry.status.error_message = version.error
+        return response
+
+
+def serialized_examples(model_input) -> list[bytes]:
+    """tf.Example list (or list + context, merged into each) as serialized strings."""
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in model_input.example_list.examples]
+    if kind == "example_list_with_context":
+        context = model_input.example_list_with_context.context
+        merged = []
+        for example in model_input.example_list_with_context.examples:
+            full = example_pb2.Example()
+            full.CopyFrom(context)
+            full.MergeFrom(example)
+            merged.append(full.SerializeToString())
+        return merged
+    return []
+
+
+# -- gRPC ----------------------------------------------------------------------
+
+def _grpc_call(method: Callable, core: ModelServerCore) -> Callable:
+    def handler(request, context: grpc.ServicerContext):
+        try:
+            return method(request)
+        except ServingStatus as status:
+            if status.code == "NOT_FOUND":
+                context.set_trailing_metadata(((SERVED_MODELS_KEY, _served(core.store)),))
+            context.abort(getattr(grpc.StatusCode, status.code), status.message)
+        except Exception as e:  # keep serving whatever one request hit
+            log.exception("request failed")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+    return handler
+
+
+def _served(store: ModelStore) -> str:
+    return json.dumps({store.name: store.available()})
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, core: ModelServerCore):
+        self.Predict = _grpc_call(core.predict, core)
+        self.Classify = _grpc_call(core.classify, core)
+        self.GetModelMetadata = _grpc_call(core.metadata, core)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, core: ModelServerCore):
+        self.GetModelStatus = _grpc_call(core.status, core)
+
+
+# -- REST -------------------------------------------------------------------------
+
+_PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)", re.I)
+_STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?", re.I)
+
+
+def _spec_from_path(spec, name: str, version: str | None, label: str | None) -> None:
+    spec.name = unquote(name)
+    if version:
+        spec.version.value = int(version)
+    if label:
+        spec.version_label = unquote(label)
+
+
+class RestApi:
+    """TF Serving's HttpRestApiHandler: one path + body -> (HTTP status, JSON body)."""
+
+    def __init__(self, core: ModelServerCore):
+        self.core = core
+
+    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
+        try:
+            return 200, self._dispatch(method, path.split("?", 1)[0], body)
+        except ServingStatus as status:
+            return HTTP_STATUS.get(status.code, 500), {"error": status.message}
+        except Exception as e:  # keep serving whatever one request hit
+            log.exception("REST request failed")
+            return 500, {"error": f"{type(e).__name__}: {e}"}
+
+    def _dispatch(self, method: str, path: str, body: bytes) -> dict:
+        if method == "POST" and (m := _PREDICT_PATH.fullmatch(path)):
+            name, version, label, verb = m.groups()
+            doc = _parse_json(body)
+            if verb.lower() == "predict":
+                return self._predict(name, version, label, doc)
+            if verb.lower() == "classify":
+                return self._classify(name, version, label, doc)
+            raise ServingStatus("UNIMPLEMENTED", "Regress is not supported by this server: use :predict or :classify")
+        if method == "GET" and (m := _STATUS_PATH.fullmatch(path)):
+            name, version, label, sub = m.groups()
+            if not name:
+                raise invalid("Missing model name in request.")
+            if sub:
+                request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[SIGNATURE_DEF])
+                _spec_from_path(request.model_spec, name, version, label)
+                return _metadata_json(self.core.metadata(request))
+            request = get_model_status_pb2.GetModelStatusRequest()
+            _spec_from_path(request.model_spec, name, version, label)
+            return json.loads(json_format.MessageToJson(self.core.status(request), always_print_fields_with_no_presence=True))
+        raise invalid(f"Malformed request: {method} {path}")
+
+    def _predict(self, name: str, version: str | None, label: str | None, doc: dict) -> dict:
+        request = predict_pb2.PredictRequest()
+        _spec_from_path(request.model_spec, name, version, label)
+        signature = _signature_name(doc)
+        servable = self.core.store.resolve(request.model_spec)
+        signature_def = servable.signature_defs.get(signature or servables.DEFAULT_SIGNATURE)
+        if signature_def is None:
+            raise invalid(f'Serving signature name: "{signature or servables.DEFAULT_SIGNATURE}" not found in signature def')
+        inputs_info = dict(signature_def.inputs)
+        if not inputs_info:
+            raise invalid(f"Failed to get input map for signature: {signature or 'DEFAULT'}")
+        if "instances" in doc and "inputs" in doc:
+            raise invalid(f"JSON Value: {_short(doc)} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
+        if "instances" in doc:
+            row_format, inputs = True, _instances(doc["instances"], inputs_info)
+        elif "inputs" in doc:
+            row_format, inputs = False, _columns(doc["inputs"], inputs_info)
+        else:
+            raise invalid("Missing 'inputs' or 'instances' key")
+        outputs = servables.predict(servable, signature, inputs)
+        if not row_format:
+            if len(outputs) == 1:
+                (alias, array), = outputs.items()
+                return {"outputs": tensors.ndarray_to_json(array, alias)}
+            return {"outputs": {a: tensors.ndarray_to_json(v, a) for a, v in outputs.items()}}
+        batch = {a: v.shape[0] if v.ndim else None for a, v in outputs.items()}
+        sizes = set(batch.values())
+        if None in sizes:
+            raise invalid(f"Tensor name: {next(a for a, b in batch.items() if b is None)} has no shape information ")
+        if len(sizes) > 1:
+            raise invalid(f"Tensor outputs have inconsistent batch sizes: {batch}")
+        as_json = {a: tensors.ndarray_to_json(v, a) for a, v in outputs.items()}
+        n = sizes.pop() if sizes else 0
+        if len(as_json) == 1:
+            (values,) = as_json.values()
+            return {"predictions": values}
+        return {"predictions": [{a: as_json[a][i] for a in as_json} for i in range(n)]}
+
+    def _classify(self, name: str, version: str | None, label: str | None, doc: dict) -> dict:
+        request = classification_pb2.ClassificationRequest()
+        _spec_from_path(request.model_spec, name, version, label)
+        signature = _signature_name(doc)
+        if signature:
+            request.model_spec.signature_name = signature
+        examples = doc.get("examples")
+        if examples is None:
+            raise invalid(f"JSON Value: {_short(doc)} When method is classify, key 'examples' is expected and was not found")
+        if not isinstance(examples, list):
+            raise invalid(f"JSON Value: {_short(doc)} Expecting 'examples' value to be an list/array")
+        if not examples:
+            raise invalid(f"JSON Value: {_short(doc)} 'examples' value is an empty array")
+        if "context" in doc:
+            target = request.input.example_list_with_context
+            _example_from_json(doc["context"], target.context)
+        else:
+            target = request.input.example_list
+        for item in examples:
+            _example_from_json(item, target.examples.add())
+        response = self.core.classify(request)
+        return {"results": [[[c.label, c.score] for c in cl.classes] for cl in response.result.classifications]}
+
+
+def _parse_json(body: bytes) -> dict:
+    if not body:
+        raise invalid("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise invalid(f"JSON Parse error: {e}") from None
+    if not isinstance(doc, dict):
+        raise invalid(f"JSON Value: {_short(doc)} Is not object")
+    return doc
+
+
+def _signature_name(doc: dict) -> str:
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid(f"JSON Value: {_short(doc)} not formatted correctly. 'signature_name' key must be a string value.")
+    return name
+
+
+def _instances(items: Any, info: dict) -> dict[str, np.ndarray]:
+    """Row format: each element one example (a value, or an object with one key per input)."""
+    if not isinstance(items, list):
+        raise invalid("Expecting 'instances' to be an list/array")
+    if not items:
+        raise invalid("No values in 'instances' array")
+    as_objects = isinstance(items[0], dict) and not tensors.is_b64(items[0])
+    if not as_objects and len(info) > 1:
+        raise invalid("instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map")
+    columns: dict[str, list] = {name: [] for name in info}
+    for index, item in enumerate(items):
+        is_object = isinstance(item, dict) and not tensors.is_b64(item)
+        if as_objects != is_object:
+            kind = "object but got list" if as_objects else "value/list but got object"
+            raise invalid(f"Expecting {kind} at item {index} of input list")
+        if as_objects:
+            if set(item) != set(info):
+                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON object: {_short(item)} "
+                              f"keys must be equal to: {','.join(sorted(info))}")
+            for name, value in item.items():
+                columns[name].append(value)
+        else:
+            columns[next(iter(info))].append(item)
+    return {name: _to_array(name, values, info[name].dtype, batched=True) for name, values in columns.items()}
+
+
+def _columns(value: Any, info: dict) -> dict[str, np.ndarray]:
+    """Columnar format: ``inputs`` is the one tensor, or an object of named tensors."""
+    if not isinstance(value, dict) or tensors.is_b64(value):
+        if len(info) > 1:
+            raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
+        name = next(iter(info))
+        return {name: _to_array(name, value, info[name].dtype, batched=False)}
+    arrays = {}
+    for name, tensor_info in info.items():
+        if name not in value:
+            raise invalid(f"Missing named input: {name} in 'inputs' object.")
+        arrays[name] = _to_array(name, value[name], tensor_info.dtype, batched=False)
+    return arrays
+
+
+def _to_array(name: str, value: Any, dtype: int, *, batched: bool) -> np.ndarray:
+    try:
+        array = tensors.json_to_ndarray(value, dtype)
+    except ValueError as e:
+        raise invalid(f"Failed to process input '{name}'. Error: {e}") from None
+    if batched and array.dtype == object and array.ndim == 0:
+        raise invalid(f"Failed to process input '{name}': the instances differ in shape")
+    return array
+
+
+def _example_from_json(value: Any, example: example_pb2.Example) -> None:
+    """A JSON object of features -> tf.Example, with TF Serving's typing rules."""
+    if not isinstance(value, dict):
+        raise invalid(f"Example must be JSON object but got JSON {type(value).__name__}")
+    for name, content in value.items():
+        feature = example.features.feature[name]
+        for item in content if isinstance(content, list) else [content]:
+            if isinstance(item, bool):
+                feature.int64_list.value.append(int(item))
+            elif isinstance(item, int):
+                feature.int64_list.value.append(item)
+            elif isinstance(item, float):
+                feature.float_list.value.append(item)
+            elif isinstance(item, str):
+                feature.bytes_list.value.append(item.encode())
+            elif tensors.is_b64(item):
+                feature.bytes_list.value.append(tensors.json_to_ndarray(item, 7).item())
+            else:
+                raise invalid(f"Feature: {name} has element with unexpected JSON type: {type(item).__name__}")
+            if len([k for k in ("int64_list", "float_list", "bytes_list") if feature.HasField(k)]) > 1:
+                raise invalid(f"Unexpected element type in feature: {name}")
+
+
+def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) -> dict:
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata[SIGNATURE_DEF].Unpack(signature_map)
+    as_json = lambda m: json.loads(json_format.MessageToJson(m, preserving_proto_field_name=True,
+                                                            always_print_fields_with_no_presence=True))
+    return {"model_spec": as_json(response.model_spec), "metadata": {SIGNATURE_DEF: as_json(signature_map)}}
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _RestHandler(BaseHTTPRequestHandler):
+    api: RestApi  # set on the subclass made per server
+    protocol_version = "HTTP/1.1"
+
+    def _respond(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, doc = self.api.handle(method, self.path, body)
+        payload = json.dumps(doc, indent=4).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if status == HTTPStatus.NOT_FOUND:
+            self.send_header(SERVED_MODELS_KEY, _served(self.api.core.store))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        self._respond("GET")
+
+    def do_POST(self) -> None:
+        self._respond("POST")
+
+    def log_message(self, format: str, *args) -> None:  # requests are not news: keep the console for state changes
+        log.debug(format, *args)
+
+
+class _RestServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # many clients connect at once; the default backlog of 5 refuses them
+
+
+# -- the server -------------------------------------------------------------------
+
+class ModelServer:
+    """gRPC + REST over one ModelStore. ``start()`` returns once the latest version is loaded."""
+
+    def __init__(self, model_base_path: str | Path, model_name: str, *, host: str = "127.0.0.1",
+                 port: int = 9000, rest_port: int | None = 8501, labels: dict[str, int] | None = None,
+                 poll_seconds: float = 1.0, workers: int = 16, announce: Callable[[str], None] | None = None):
+        self.announce = announce or (lambda message: print(message, flush=True))
+        self.store = ModelStore(model_name, model_base_path, labels=labels, poll_seconds=poll_seconds,
+                                on_change=self.announce)
+        self.core = ModelServerCore(self.store)
+        self.host = host
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                                 options=[("grpc.max_receive_message_length", 256 << 20),
+                                          ("grpc.max_send_message_length", 256 << 20)])
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), self._grpc)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), self._grpc)
+        self.port = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
+        self._rest: _RestServer | None = None
+        if rest_port is not None:
+            handler = type("RestHandler", (_RestHandler,), {"api": RestApi(self.core)})
+            self._rest = _RestServer((host, rest_port), handler)
+        self.rest_port = self._rest.server_address[1] if self._rest else None
+
+    def start(self) -> "ModelServer":
+        self.store.start()
+        self._grpc.start()
+        if self._rest is not None:
+            threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True).start()
+        rest = f", REST on http://{_bracket(self.host)}:{self.rest_port}/v1/models/{self.store.name}" if self._rest else ""
+        versions = self.store.available()
+        what = f"versions {', '.join(map(str, versions))}" if versions else "no version yet: waiting for one to appear"
+        self.announce(f"serving model {self.store.name!r} from {self.store.base_path} ({what}); "
+                      f"gRPC on {_bracket(self.host)}:{self.port}{rest}")
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        self.store.stop()
+        if self._rest is not None:
+            self._rest.shutdown()
+            self._rest.server_close()
+        self._grpc.stop(grace).wait()
+
+    def wait(self) -> None:
+        self._grpc.wait_for_termination()
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
+          rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0) -> int:
+    """Run in the foreground until interrupted (the ``serve`` command)."""
+    import signal
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not Path(model_base_path).is_dir():
+        print(f"error: MODEL_BASE_PATH {model_base_path} is not a directory: give the directory that holds "
+              "the numbered version directories (e.g. ./export for ./export/1/saved_model.pb)", file=sys.stderr)
+        return 2
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
+              "this address can query the model", file=sys.stderr)
+    try:
+        server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
+                             labels=labels, poll_seconds=poll_seconds).start()
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0

@@ -1,0 +1,135 @@
+"""Tensors on the wire: numpy arrays <-> ``TensorProto`` and TF Serving's JSON forms.
+
+Responses carry values in the typed repeated fields (``float_val``,
+``string_val``, ...) rather than ``tensor_content``, as TF Serving does: TF
+Serving's example clients read ``outputs['scores'].float_val`` directly.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# Which repeated field of TensorProto carries each dtype, and the numpy dtype it decodes to.
+_FIELDS: dict[int, tuple[str, Any]] = {
+    types_pb2.DT_FLOAT: ("float_val", np.float32),
+    types_pb2.DT_DOUBLE: ("double_val", np.float64),
+    types_pb2.DT_INT32: ("int_val", np.int32),
+    types_pb2.DT_INT16: ("int_val", np.int16),
+    types_pb2.DT_INT8: ("int_val", np.int8),
+    types_pb2.DT_UINT8: ("int_val", np.uint8),
+    types_pb2.DT_UINT16: ("int_val", np.uint16),
+    types_pb2.DT_INT64: ("int64_val", np.int64),
+    types_pb2.DT_UINT32: ("uint32_val", np.uint32),
+    types_pb2.DT_UINT64: ("uint64_val", np.uint64),
+    types_pb2.DT_BOOL: ("bool_val", np.bool_),
+    types_pb2.DT_STRING: ("string_val", object),
+}
+_DTYPE_OF_NUMPY = {np.dtype(np_type): dt for dt, (_, np_type) in _FIELDS.items() if np_type is not object and dt != types_pb2.DT_UINT16}
+_DTYPE_OF_NUMPY[np.dtype(np.uint16)] = types_pb2.DT_UINT16
+
+
+def dtype_name(dtype: int) -> str:
+    """``DT_FLOAT`` -> ``"float"``, the way TensorFlow names types in its messages."""
+    return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Decode a request tensor (typed fields or ``tensor_content``); ValueError if malformed."""
+    import tensorflow as tf
+
+    try:
+        return tf.make_ndarray(proto)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"cannot decode tensor of type {dtype_name(proto.dtype)}: {e}") from None
+
+
+def to_tensor_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
+    """Encode an array into the typed repeated field of its dtype (TF Serving's AsProtoField)."""
+    array = np.asarray(array)
+    if dtype is None:
+        dtype = _dtype_of(array)
+    field, np_type = _FIELDS.get(dtype, (None, None))
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape)
+    if field is None:  # a dtype without a simple field (half, complex): packed bytes are still valid
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+        return proto
+    flat = array.ravel()
+    if dtype == types_pb2.DT_STRING:
+        getattr(proto, field).extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
+    else:
+        getattr(proto, field).extend(flat.astype(np_type).tolist())
+    return proto
+
+
+def _dtype_of(array: np.ndarray) -> int:
+    if array.dtype.kind in "OSU":
+        return types_pb2.DT_STRING
+    try:
+        return _DTYPE_OF_NUMPY[array.dtype]
+    except KeyError:
+        raise ValueError(f"unsupported array type {array.dtype}") from None
+
+
+# -- JSON (REST API) ---------------------------------------------------------
+
+def json_to_ndarray(value: Any, dtype: int) -> np.ndarray:
+    """One JSON value (scalar or nested lists) as an array of ``dtype``; ``{"b64": ...}`` for bytes."""
+    if dtype == types_pb2.DT_STRING:
+        return np.array(_json_strings(value), dtype=object)
+    _, np_type = _FIELDS.get(dtype, (None, None))
+    if np_type is None:
+        raise ValueError(f"Conversion of JSON Value: {value!r} to type: {dtype_name(dtype)} is not supported")
+    if _contains(value, lambda v: isinstance(v, (str, dict)) or v is None):
+        raise ValueError(f"JSON Value: {_short(value)} is not of expected type: {dtype_name(dtype)}")
+    array = np.array(value)
+    if array.dtype == object:
+        raise ValueError(f"JSON Value: {_short(value)} is not a dense list: every list of a level must have the same length")
+    return array.astype(np_type)
+
+
+def _json_strings(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_json_strings(v) for v in value]
+    if is_b64(value):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except ValueError:
+            raise ValueError("Unable to base64 decode") from None
+    if isinstance(value, str):
+        return value.encode()
+    raise ValueError(f"JSON Value: {_short(value)} is not of expected type: string")
+
+
+def is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def ndarray_to_json(array: np.ndarray, name: str) -> Any:
+    """Nested lists; strings as text, or ``{"b64": ...}`` when the output name ends in ``_bytes``."""
+    if array.dtype.kind not in "OSU":
+        return array.tolist()
+    as_b64 = name.endswith("_bytes")
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        raw = v if isinstance(v, bytes) else str(v).encode()
+        return {"b64": base64.b64encode(raw).decode()} if as_b64 else raw.decode("utf-8", "replace")
+
+    return convert(array.tolist())
+
+
+def _contains(value: Any, test) -> bool:
+    if isinstance(value, list):
+        return any(_contains(v, test) for v in value)
+    return test(value)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
