@@ -66,8 +66,9 @@ def load_yaml(text: str | bytes) -> object:
         raise SpecError(_too_large(len(text)))
     if not text.strip():
         raise SpecError("empty input: expected a TFJob manifest (YAML with apiVersion, kind, metadata, spec)")
-    loader = _BudgetLoader(text)
+    loader = None
     try:
+        loader = _BudgetLoader(text)
         docs = []
         while loader.check_data():
             docs.append(loader.get_data())
@@ -84,7 +85,8 @@ def load_yaml(text: str | bytes) -> object:
     except RecursionError:
         raise SpecError("the YAML is nested too deeply to be a TFJob manifest") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not docs or docs[0] is None:
         raise SpecError("empty input: expected a TFJob manifest (YAML with apiVersion, kind, metadata, spec)")
     _check_node_budget(docs[0])

@@ -108,12 +108,21 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
             container.pop("args", None)
 
 
+def _dig(node, *keys):
+    """``node[k1][k2]…``, or None as soon as a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
 def _tensorflow_containers(data: dict):
-    specs = (data.get("spec") or {}).get("tfReplicaSpecs") if isinstance(data.get("spec"), dict) else None
+    specs = _dig(data, "spec", "tfReplicaSpecs")
     if not isinstance(specs, dict):
         return
     for spec in specs.values():
-        containers = (((spec or {}).get("template") or {}).get("spec") or {}).get("containers") if isinstance(spec, dict) else None
+        containers = _dig(spec, "template", "spec", "containers")
         if isinstance(containers, list):
             for c in containers:
                 if isinstance(c, dict) and c.get("name") == DEFAULT_CONTAINER:
@@ -247,7 +256,7 @@ def _check_template(template, path: str, problems: list[FieldProblem]) -> None:
     if not isinstance(template, dict):
         return
     pod_spec = template.get("spec")
-    containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+    containers = _dig(template, "spec", "containers")
     cpath = f"{path}.spec.containers"
     if not containers:
         if pod_spec is None or isinstance(pod_spec, dict):
