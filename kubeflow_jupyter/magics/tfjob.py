@@ -7,13 +7,14 @@ are printed to stderr as one message, never as a traceback, and the magic return
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .. import display
 from ..backends import resolve_backend_name
@@ -45,6 +46,19 @@ def _new_client(backend: str, namespace: str | None) -> TFJobClient:
 
 def print_error(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def parse_args(magic, line: str):
+    """Split like a POSIX shell, then parse with the magic's argparse parser.
+
+    (IPython's ``parse_argstring`` splits in non-POSIX mode, which keeps the quotes of
+    ``--command "python train.py"`` inside the value.)
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError as e:  # e.g. "No closing quotation"
+        raise UsageError(f"cannot split the options: {e}") from None
+    return magic.parser.parse_args(argv)
 
 
 @magics_class
@@ -114,7 +128,7 @@ class TFJobMagics(Magics):
         handle (``job.wait()``) raises instead.
         """
         try:
-            args = parse_argstring(self.tfjob, line)
+            args = parse_args(self.tfjob, line)
             self._check_options(args, cell)
         except UsageError as e:
             print_error(f"{e} (see %tfjob? for the options)")

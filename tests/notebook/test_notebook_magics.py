@@ -1,0 +1,269 @@
+"""%tfjob / %%tfjob in a real IPython InteractiveShell, over the in-memory backend double.
+
+The real local backend with real TensorFlow processes is exercised in test_notebook_e2e.py.
+"""
+
+from __future__ import annotations
+
+import _thread
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import TWO_REPLICA_JOB, eventually
+
+from kubeflow_jupyter.display import JobTable
+from kubeflow_jupyter.job import TFJobHandle
+from kubeflow_jupyter.tfjob.status import JobSnapshot
+
+REPO = Path(__file__).resolve().parents[2]
+LEGACY_YAML = (REPO / "examples" / "tfjob-legacy.yaml").read_text()
+
+
+def run(shell, line: str):
+    return shell.run_line_magic("tfjob", line)
+
+
+def submit_two_replicas(shell) -> TFJobHandle:
+    return shell.run_cell_magic("tfjob", "submit", TWO_REPLICA_JOB)
+
+
+def assert_one_clean_error(err: str, *needles: str) -> None:
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) >= 1
+    for needle in needles:
+        assert needle in err
+
+
+def test_load_ext_registers_line_and_cell_magic_with_full_help(ipython_shell, capsys):
+    magics = ipython_shell.magics_manager.magics
+    assert "tfjob" in magics["line"] and "tfjob" in magics["cell"]
+    ipython_shell.run_cell("%tfjob?")
+    help_text = capsys.readouterr().out
+    for word in ("submit", "list", "watch", "logs", "wait", "delete", "--name", "--command", "--backend",
+                 "--namespace", "--dry-run", "--replica", "--follow", "--tail", "--timeout", "--watch"):
+        assert word in help_text, word
+
+
+def test_cell_submit_of_the_seed_yaml_converts_it_and_applies_command_with_var_expansion(
+    ipython_shell, tfjob_magics, memory_backend, capsys
+):
+    ipython_shell.user_ns["script"] = "examples/tf_sample/tf_sample.py"
+    result = ipython_shell.run_cell(f'%%tfjob submit --command "python {{script}}"\n{LEGACY_YAML}')
+    assert result.success
+    out = capsys.readouterr().out
+    assert "converted" in out and "tensorflow.org/v1alpha1" in out
+    assert "tfjob 'example-job' created" in out
+    (job,) = memory_backend.created
+    assert sorted(job.replica_specs) == ["Master", "PS", "Worker"]
+    assert job.replica_specs["Worker"].command == ["python", "examples/tf_sample/tf_sample.py"]
+    assert tfjob_magics.last_job.name == "example-job"
+
+
+def test_line_submit_from_file_returns_a_handle(ipython_shell, tfjob_magics, memory_backend, tmp_path, capsys):
+    path = tmp_path / "job.yaml"
+    path.write_text(TWO_REPLICA_JOB)
+    ipython_shell.user_ns.update(path=str(path), n=7)
+    assert ipython_shell.run_cell("job = %tfjob submit {path} --name run-{n}").success
+    job = ipython_shell.user_ns["job"]
+    assert isinstance(job, TFJobHandle) and job.name == "run-7"
+    assert job.status.state == "Created"
+    assert [r.id for r in job.status.replicas] == ["chief-0", "worker-0"]
+    assert "run-7" in job._repr_html_() and "kfj-badge-created" in job._repr_html_()
+
+
+@pytest.mark.parametrize(
+    "line, cell, needles",
+    [
+        ("submit", "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: bad}\nspec: {tfReplicaSpecs: {Worker: {replicas: 1}}}\n",
+         ["invalid TFJob", "tfReplicaSpecs.Worker"]),
+        ("submit /no/such/file.yaml", None, ["cannot read /no/such/file.yaml"]),
+        ("submit", None, ["submit needs a TFJob"]),
+        ("frobnicate x", None, ["invalid choice: 'frobnicate'", "%tfjob?"]),
+        ("wait mnist --follow", None, ["--follow only applies to: logs"]),
+        ("get does-not-exist", None, ["no TFJob named 'does-not-exist'"]),
+        ("logs", None, ["needs a job name"]),
+        ("list --backend mars", None, ["unknown backend 'mars'"]),
+    ],
+)
+def test_errors_are_one_message_on_stderr_and_create_nothing(
+    ipython_shell, tfjob_magics, memory_backend, capsys, line, cell, needles
+):
+    result = ipython_shell.run_cell_magic("tfjob", line, cell) if cell else run(ipython_shell, line)
+    assert result is None
+    captured = capsys.readouterr()
+    assert_one_clean_error(captured.err, *needles)
+    assert memory_backend.created == []
+
+
+def test_logs_cell_body_for_other_verbs_is_refused(ipython_shell, tfjob_magics, capsys):
+    assert ipython_shell.run_cell_magic("tfjob", "list", "some body") is None
+    assert_one_clean_error(capsys.readouterr().err, "submit only")
+
+
+def test_dry_run_prints_the_manifest_and_creates_nothing(ipython_shell, tfjob_magics, memory_backend, capsys):
+    assert ipython_shell.run_cell_magic("tfjob", "submit --dry-run --name trial", TWO_REPLICA_JOB) is None
+    out = capsys.readouterr().out
+    assert "dry run" in out and "nothing was created" in out
+    assert "apiVersion: kubeflow.org/v1" in out and "name: trial" in out
+    assert memory_backend.created == [] and memory_backend.list() == []
+
+
+def test_list_renders_a_table_in_html_and_text(ipython_shell, tfjob_magics, memory_backend):
+    assert len(run(ipython_shell, "list")) == 0
+    submit_two_replicas(ipython_shell)
+    memory_backend.set_phase("mnist", "chief-0", "Running")
+    table = run(ipython_shell, "list")
+    assert isinstance(table, JobTable) and table.names == ["mnist"]
+    html = table._repr_html_()
+    assert "<table" in html and "kfj-badge-running" in html and "<b>mnist</b>" in html
+    text = str(table)
+    header, row = text.splitlines()
+    assert header.split() == ["NAME", "STATE", "ACTIVE", "SUCCEEDED", "FAILED", "AGE", "BACKEND"]
+    assert row.split()[:5] == ["mnist", "Running", "1", "0", "0"] and row.split()[-1] == "memory"
+
+
+def test_get_and_status_default_to_the_last_submitted_job(ipython_shell, tfjob_magics):
+    submit_two_replicas(ipython_shell)
+    for verb in ("get", "status", "get mnist"):
+        job = run(ipython_shell, verb)
+        assert isinstance(job, TFJobHandle) and job.name == "mnist"
+
+
+def test_snapshots_display_as_the_status_table(ipython_shell, tfjob_magics):
+    job = submit_two_replicas(ipython_shell)
+    snapshot = job.status
+    assert isinstance(snapshot, JobSnapshot)
+    bundle, _ = ipython_shell.display_formatter.format(snapshot)
+    assert "kfj-table" in bundle["text/html"] and "chief-0" in bundle["text/html"]
+    assert bundle["text/plain"].startswith("NAME") and "worker-0" in bundle["text/plain"]
+
+
+def test_one_client_per_backend_and_namespace(ipython_shell, tfjob_magics):
+    made = []
+    factory = tfjob_magics.client_factory
+    tfjob_magics.client_factory = lambda backend, namespace: made.append((backend, namespace)) or factory(backend, namespace)
+    for line in ("list", "list --namespace team-a", "list --namespace team-a --backend local",
+                 "list --namespace team-b", "list"):
+        run(ipython_shell, line)
+    assert made == [("local", None), ("local", "team-a"), ("local", "team-b")]
+    assert tfjob_magics.client(None, "team-a").namespace == "team-a"
+
+
+def finish_later(backend, name: str, state: str = "Succeeded", message: str = "") -> threading.Thread:
+    """Drive the job to its end from another thread while the magic blocks."""
+
+    def lifecycle():
+        backend.set_phase(name, "chief-0", "Running")
+        backend.set_phase(name, "worker-0", "Running")
+        backend.append_log(name, "chief-0", "step 1", "step 2")
+        code = 0 if state == "Succeeded" else 3
+        backend.set_phase(name, "chief-0", state, code)
+        backend.set_phase(name, "worker-0", "Succeeded", 0)
+        backend.finish(name, state, message)
+
+    thread = threading.Thread(target=lifecycle)
+    thread.start()
+    return thread
+
+
+def test_wait_shows_progress_and_returns_the_final_snapshot(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    capsys.readouterr()
+    finisher = finish_later(memory_backend, "mnist")
+    final = run(ipython_shell, "wait mnist --timeout 30")
+    finisher.join()
+    assert final.state == "Succeeded"
+    out = capsys.readouterr().out
+    assert "2/2 replicas finished · Succeeded" in out
+
+
+def test_wait_on_a_failing_job_prints_the_reason_and_where_to_look(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    finisher = finish_later(memory_backend, "mnist", "Failed", "chief-0 exited with code 3")
+    assert run(ipython_shell, "wait") is None
+    finisher.join()
+    err = capsys.readouterr().err
+    assert_one_clean_error(err, "TFJob 'mnist' failed", "exited with code 3", "%tfjob logs mnist --replica chief-0")
+
+
+def test_wait_timeout_is_an_error_and_the_job_keeps_running(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    assert run(ipython_shell, "wait --timeout 0.3") is None
+    assert_one_clean_error(capsys.readouterr().err, "did not finish within 0.3s")
+    assert memory_backend.get("mnist").state == "Created"
+
+
+def test_logs_prints_lines_of_the_default_or_chosen_replica(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    memory_backend.append_log("mnist", "chief-0", "chief a", "chief b", "chief c")
+    memory_backend.append_log("mnist", "worker-0", "worker a")
+    capsys.readouterr()
+    run(ipython_shell, "logs")
+    assert capsys.readouterr().out.splitlines() == ["chief a", "chief b", "chief c"]
+    run(ipython_shell, "logs mnist --replica worker-0")
+    assert capsys.readouterr().out.splitlines() == ["worker a"]
+    run(ipython_shell, "logs --tail 1")
+    assert capsys.readouterr().out.splitlines() == ["chief c"]
+    run(ipython_shell, "logs --replica ps-9")
+    assert_one_clean_error(capsys.readouterr().err, "ps-9")
+
+
+def test_logs_follow_streams_until_the_replica_ends(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    capsys.readouterr()
+    finisher = finish_later(memory_backend, "mnist")
+    run(ipython_shell, "logs --follow")
+    finisher.join()
+    assert capsys.readouterr().out.splitlines() == ["step 1", "step 2"]
+
+
+def test_ctrl_c_stops_following_and_leaves_the_job_running(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    memory_backend.set_phase("mnist", "chief-0", "Running")
+    memory_backend.append_log("mnist", "chief-0", "first line")
+
+    def interrupt_once_streaming():
+        eventually(lambda: "first line" in capsys.readouterr().out or None, what="the first streamed line")
+        _thread.interrupt_main()  # what Ctrl-C / the kernel's interrupt does
+
+    capsys.readouterr()
+    interrupter = threading.Thread(target=interrupt_once_streaming)
+    interrupter.start()
+    run(ipython_shell, "logs mnist --follow")
+    interrupter.join()
+    assert_one_clean_error(capsys.readouterr().err, "stopped following", "keeps running")
+    assert memory_backend.get("mnist").state == "Running"
+
+
+def test_delete_removes_the_job(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    run(ipython_shell, "delete")
+    assert "tfjob 'mnist' deleted" in capsys.readouterr().out
+    assert memory_backend.list() == []
+    run(ipython_shell, "delete mnist")
+    assert_one_clean_error(capsys.readouterr().err, "no TFJob named 'mnist'")
+
+
+def test_handle_methods_go_through_the_client(ipython_shell, tfjob_magics, memory_backend):
+    job = submit_two_replicas(ipython_shell)
+    finisher = finish_later(memory_backend, "mnist")
+    assert job.wait(timeout=30).state == "Succeeded"
+    finisher.join()
+    assert job.state == "Succeeded"
+    assert job.logs() == "step 1\nstep 2"
+    assert job.logs(tail=1) == "step 2"
+    assert job.manifest["kind"] == "TFJob"
+    job.delete()
+    assert "no TFJob named &#x27;mnist&#x27;" in job._repr_html_()
+
+
+def test_watch_in_terminal_ipython_prints_each_change_until_the_end(ipython_shell, tfjob_magics, memory_backend, capsys):
+    submit_two_replicas(ipython_shell)
+    capsys.readouterr()
+    finisher = finish_later(memory_backend, "mnist")
+    assert run(ipython_shell, "watch") is None
+    finisher.join()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("mnist: [####################] 2/2 replicas finished · Succeeded")
+    assert len(lines) == len(set(line.rsplit("·", 1)[0] for line in lines))  # no repeated states
