@@ -1,0 +1,144 @@
+"""One watch of the whole namespace, shared by every open sidebar (the push channel's source).
+
+``TFJobClient.watch()`` is a blocking iterator, so it runs in a thread; each
+snapshot is handed to the asyncio loop, which owns all state here: the latest
+JSON of every job and the subscribers' queues. Everything a subscriber receives
+after its first ``jobs`` event is therefore newer than that event.
+
+The watch is restarted every ``RESYNC_SECONDS`` after a fresh ``list()``; the
+diff against the cache catches what a watch cannot see (a job deleted from
+another process) and recovers from a dropped cluster watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import KubeflowJupyterError
+from ..tfjob.status import JobSnapshot
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 15.0
+MAX_RETRY_SECONDS = 30.0
+
+Event = tuple[str, Any]  # (event name, JSON-able data)
+
+
+def job_json(snapshot: JobSnapshot) -> dict:
+    """The JSON the sidebar renders (and every endpoint returns): the status model plus replica totals."""
+    return {**snapshot.to_dict(), "counts": snapshot.counts()}
+
+
+@dataclass(eq=False)
+class Subscription:
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+
+
+class JobFeed:
+    def __init__(self, client_provider: Callable[[], Any]):
+        self._client_provider = client_provider
+        self._subscribers: list[Subscription] = []
+        self._jobs: dict[str, dict] = {}
+        self._ready = False
+        self._stop: threading.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- called on the loop ------------------------------------------------
+    def subscribe(self) -> Subscription:
+        sub = Subscription()
+        self._subscribers.append(sub)
+        if self._ready:
+            sub.queue.put_nowait(self._all_jobs_event())
+        if self._stop is None:
+            self._start()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+        if not self._subscribers and self._stop is not None:
+            # Nobody is looking: stop watching (the thread ends within the watch's ~0.1 s tick).
+            self._stop.set()
+            self._stop = None
+            self._ready = False
+            self._jobs.clear()
+
+    def update(self, job: dict) -> None:
+        """A job's latest JSON (from the watch, or straight after a submit through the API)."""
+        if self._jobs.get(job["name"]) == job:
+            return
+        self._jobs[job["name"]] = job
+        self._broadcast(("job", job))
+
+    def forget(self, name: str) -> None:
+        """A job is gone (deleted through the API, or missing from a resync)."""
+        if self._jobs.pop(name, None) is not None:
+            self._broadcast(("deleted", {"name": name}))
+
+    def close(self) -> None:
+        for sub in list(self._subscribers):
+            self.unsubscribe(sub)
+
+    def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = threading.Event()
+        threading.Thread(
+            target=self._watch_forever, args=(self._stop,), name="kubeflow-jupyter-feed", daemon=True
+        ).start()
+
+    def _all_jobs_event(self) -> Event:
+        return ("jobs", {"jobs": list(self._jobs.values())})
+
+    def _broadcast(self, event: Event) -> None:
+        for sub in self._subscribers:
+            sub.queue.put_nowait(event)
+
+    def _resync(self, jobs: list[dict]) -> None:
+        if not self._ready:
+            self._jobs = {j["name"]: j for j in jobs}
+            self._ready = True
+            self._broadcast(self._all_jobs_event())
+            return
+        present = {j["name"] for j in jobs}
+        for name in [n for n in self._jobs if n not in present]:
+            self.forget(name)
+        for job in jobs:
+            self.update(job)
+
+    def _error(self, message: str) -> None:
+        self._broadcast(("error", {"message": message}))
+
+    # -- the watch thread ----------------------------------------------------
+    def _to_loop(self, stop: threading.Event, fn: Callable, *args: Any) -> None:
+        def apply() -> None:
+            if stop is self._stop:  # drop what a stopped generation still sends
+                fn(*args)
+
+        try:
+            self._loop.call_soon_threadsafe(apply)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            stop.set()
+
+    def _watch_forever(self, stop: threading.Event) -> None:
+        retry = 1.0
+        while not stop.is_set():
+            try:
+                client = self._client_provider()
+                self._to_loop(stop, self._resync, [job_json(s) for s in client.list()])
+                for snapshot in client.watch(stop=stop, timeout=RESYNC_SECONDS):
+                    self._to_loop(stop, self.update, job_json(snapshot))
+                retry = 1.0
+            except Exception as e:  # keep the feed alive and retry with backoff
+                if isinstance(e, KubeflowJupyterError):
+                    message = str(e)
+                else:
+                    log.exception("kubeflow-jupyter: watching TFJobs failed")
+                    message = f"watching TFJobs failed: {e}"
+                self._to_loop(stop, self._error, message)
+                stop.wait(retry)
+                retry = min(retry * 2, MAX_RETRY_SECONDS)

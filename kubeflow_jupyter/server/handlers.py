@@ -1,0 +1,353 @@
+"""REST handlers under ``<base_url>/kubeflow-jupyter/api/``: every verb authenticated and authorized.
+
+    GET    jobs                          every job of the namespace
+    POST   jobs                          submit (YAML body, or JSON {spec|path, name, command})
+    GET    jobs/<name>                   one job with its replicas
+    DELETE jobs/<name>                   delete it and stop its replicas
+    GET    jobs/<name>/logs              ?replica=&tail=  → {"lines": [...]}
+    GET    jobs/<name>/logs/stream       ?replica=&tail=  → server-sent events, live
+    GET    events                        server-sent events: "jobs" (all), then "job" / "deleted" / "error"
+
+Errors are JSON ``{"message": str(error)}`` with a status that says what kind
+(400 bad spec with ``problems`` = [{path, message}], 404, 409); the handlers hold
+no job logic: they call :class:`TFJobClient` through :class:`JobService`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.iostream import StreamClosedError
+
+from ..errors import (
+    AlreadyExists,
+    BackendError,
+    JobNotFound,
+    KubeflowJupyterError,
+    ReplicaNotFound,
+    SpecError,
+)
+from .feed import job_json
+from .service import JobService
+
+API_PREFIX = ("kubeflow-jupyter", "api")
+AUTH_RESOURCE = "kubeflow-jupyter"
+JOB_NAME = r"(?P<name>[^/]+)"
+KEEPALIVE_SECONDS = 15.0
+LOG_BATCH_LINES = 500
+
+
+def error_status(error: KubeflowJupyterError) -> int:
+    if isinstance(error, (JobNotFound, ReplicaNotFound)):
+        return 404
+    if isinstance(error, AlreadyExists):
+        return 409
+    if isinstance(error, BackendError):
+        return 502
+    return 400
+
+
+class BaseHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, service: JobService) -> None:
+        self.service = service
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, KubeflowJupyterError):
+            reply: dict[str, Any] = {"message": str(exc)}
+            if isinstance(exc, SpecError):
+                reply["problems"] = [{"path": p.path, "message": p.message} for p in exc.problems]
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(reply))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        # Domain errors are the user's to fix: answer with their status, not 500.
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, KubeflowJupyterError):
+            status_code = error_status(exc)
+        super().send_error(status_code, **kwargs)
+
+    def int_argument(self, name: str) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw in (None, ""):
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise tornado.web.HTTPError(400, f"{name} must be a non-negative integer, got {raw!r}")
+        return value
+
+
+class EventStreamMixin:
+    """Server-sent events over a plain authenticated GET (read by ``fetch`` in the lab)."""
+
+    closed: asyncio.Event
+
+    def start_event_stream(self) -> None:
+        self.closed = asyncio.Event()
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # proxies (JupyterHub's included) must not buffer
+
+    def on_connection_close(self) -> None:
+        self.closed.set()
+
+    async def send_event(self, event: str, data: Any) -> bool:
+        """Write one event; False once the client has gone."""
+        if self.closed.is_set():
+            return False
+        self.write(f"event: {event}\ndata: {json.dumps(data)}\n\n")
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self.closed.set()
+            return False
+        return True
+
+    async def keepalive(self) -> bool:
+        if self.closed.is_set():
+            return False
+        self.write(": keepalive\n\n")
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self.closed.set()
+            return False
+        return True
+
+    async def next_item(self, queue: asyncio.Queue) -> tuple[bool, Any]:
+        """(True, item) from the queue, or (False, None) on keepalive timeout or close."""
+        getter = asyncio.ensure_future(queue.get())
+        closer = asyncio.ensure_future(self.closed.wait())
+        done, _ = await asyncio.wait({getter, closer}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        closer.cancel()
+        if getter in done:
+            return True, getter.result()
+        getter.cancel()
+        return False, None
+
+
+class JobsHandler(BaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        jobs = await self.service.call("list")
+        client = await self.service.run(self.service.client)
+        self.write_json({
+            "backend": client.backend_name,
+            "namespace": client.namespace,
+            "jobs": [job_json(s) for s in jobs],
+        })
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        options = self.submit_options()
+        submission = await self.service.call("submit", **options)
+        job = job_json(submission.snapshot)
+        self.service.feed.update(job)  # show it in every sidebar now, before the watch reports it
+        self.write_json(
+            {"job": job, "notices": submission.notices, "warnings": submission.warnings},
+            status=201,
+        )
+
+    def submit_options(self) -> dict[str, Any]:
+        """``submit`` keyword arguments from a JSON body {spec|path, name, command} or a YAML body + query."""
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        if content_type == "application/json":
+            try:
+                body = json.loads(self.request.body or b"{}")
+            except ValueError as e:
+                raise tornado.web.HTTPError(400, f"request body is not valid JSON: {e}") from None
+            if not isinstance(body, dict):
+                raise tornado.web.HTTPError(400, "request body must be a JSON object {spec|path, name, command}")
+        else:
+            body = {
+                "spec": self.request.body.decode("utf-8", errors="replace"),
+                "name": self.get_query_argument("name", None),
+                "command": self.get_query_argument("command", None),
+                "path": self.get_query_argument("path", None),
+            }
+        options: dict[str, Any] = {
+            "name": body.get("name") or None,
+            "command": body.get("command") or None,
+        }
+        path = body.get("path") or None
+        spec = body.get("spec") or None
+        if path is not None:
+            file = self.file_in_root(path)
+            options["workdir"] = str(file.parent)  # relative paths in the command resolve next to the YAML
+            options["source"] = spec if spec is not None else file
+        elif spec is not None:
+            options["source"] = spec
+            options["workdir"] = self.settings.get("server_root_dir") or os.getcwd()
+        else:
+            raise tornado.web.HTTPError(
+                400, "nothing to submit: send the TFJob YAML as the body, or JSON {\"path\": \"<file>.yaml\"}"
+            )
+        return options
+
+    def file_in_root(self, path: str) -> Path:
+        """A Lab path (relative to the server root) as a real file inside the root, or 400."""
+        root = Path(self.settings.get("server_root_dir") or os.getcwd()).resolve()
+        file = (root / path.lstrip("/")).resolve()
+        if not file.is_relative_to(root):
+            raise tornado.web.HTTPError(400, f"path {path!r} is outside the server's root directory")
+        if not file.is_file():
+            raise tornado.web.HTTPError(400, f"path {path!r}: no such file under the server's root directory")
+        return file
+
+
+class JobHandler(BaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.write_json(job_json(await self.service.call("get", name)))
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.service.call("delete", name)
+        self.service.feed.forget(name)
+        self.set_status(204)
+        self.finish()
+
+
+class LogsHandler(BaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        replica = self.get_query_argument("replica", None) or None
+        tail = self.int_argument("tail")
+
+        def read() -> list[str]:
+            return list(self.service.client().logs(name, replica, tail=tail))
+
+        lines = await self.service.run(read)
+        self.write_json({"name": name, "replica": replica, "lines": lines})
+
+
+class LogStreamHandler(EventStreamMixin, BaseHandler):
+    """Live log lines as events ``lines`` ([...] per batch), then ``end``; ``error`` if it fails."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        replica = self.get_query_argument("replica", None) or None
+        tail = self.int_argument("tail")
+        # Resolve the job and replica first, so a wrong name is a plain 404, not an event.
+        lines = await self.service.call("logs", name, replica, follow=True, tail=tail)
+        self.start_event_stream()
+        queue: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        # Its own thread, not the pool: a followed log can stay open for hours.
+        threading.Thread(
+            target=pump_lines, args=(lines, queue, loop, stop), name="kubeflow-jupyter-logs", daemon=True
+        ).start()
+        try:
+            await self.relay(queue)
+        finally:
+            stop.set()
+        if not self.closed.is_set():
+            self.finish()
+
+    async def relay(self, queue: asyncio.Queue) -> None:
+        while True:
+            got, item = await self.next_item(queue)
+            if not got:
+                if not await self.keepalive():
+                    return
+                continue
+            batch: list[str] = []
+            while True:
+                kind, value = item
+                if kind != "line":  # "end" or "error": flush what came before, then say so
+                    if batch:
+                        await self.send_event("lines", batch)
+                    await self.send_event(kind, value)
+                    return
+                batch.append(value)
+                if len(batch) >= LOG_BATCH_LINES or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if not await self.send_event("lines", batch):
+                return
+
+
+def pump_lines(lines: Iterator[str], queue: asyncio.Queue, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+    """Thread: hand each log line to the loop; ends with ("end"|"error", data)."""
+
+    def put(item: tuple[str, Any]) -> bool:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+            return True
+        except RuntimeError:  # loop closed
+            return False
+
+    try:
+        for line in lines:
+            if stop.is_set() or not put(("line", line)):
+                break
+        else:
+            put(("end", {}))
+    except Exception as e:
+        put(("error", {"message": str(e)}))
+    finally:
+        close = getattr(lines, "close", None)
+        if close:
+            close()
+
+
+class EventsHandler(EventStreamMixin, BaseHandler):
+    """The push channel: ``jobs`` with every job, then ``job``/``deleted`` per change, ``error`` on trouble."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.start_event_stream()
+        feed = self.service.feed
+        sub = feed.subscribe()
+        try:
+            while True:
+                got, item = await self.next_item(sub.queue)
+                ok = await (self.send_event(*item) if got else self.keepalive())
+                if not ok:
+                    return
+        finally:
+            feed.unsubscribe(sub)
+
+
+def setup_handlers(web_app: tornado.web.Application, service: JobService) -> None:
+    base = url_path_join(web_app.settings["base_url"], *API_PREFIX)
+    args = {"service": service}
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "jobs"), JobsHandler, args),
+            (url_path_join(base, "jobs", JOB_NAME), JobHandler, args),
+            (url_path_join(base, "jobs", JOB_NAME, "logs"), LogsHandler, args),
+            (url_path_join(base, "jobs", JOB_NAME, "logs", "stream"), LogStreamHandler, args),
+            (url_path_join(base, "events"), EventsHandler, args),
+        ],
+    )

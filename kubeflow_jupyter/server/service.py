@@ -1,0 +1,49 @@
+"""What the REST handlers share: one TFJobClient, a thread pool for its blocking calls, the feed.
+
+The client is created lazily on first use (in a worker thread: choosing the
+Kubernetes backend imports the kubernetes client) with the same selection as the
+magics: ``TFJobClient()`` → ``$KUBEFLOW_JUPYTER_BACKEND`` or auto-detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from ..client import TFJobClient
+from .feed import JobFeed
+
+T = TypeVar("T")
+
+# Enough for a few users clicking around; long-lived streams use their own threads.
+MAX_WORKERS = 4
+
+
+class JobService:
+    def __init__(self, client_factory: Callable[[], TFJobClient] = TFJobClient):
+        self._client_factory = client_factory
+        self._client: TFJobClient | None = None
+        self._client_lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kubeflow-jupyter")
+        self.feed = JobFeed(self.client)
+
+    def client(self) -> TFJobClient:
+        """The shared client; blocking (may import the kubernetes client): call from a worker thread."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``client.<method>(*args, **kwargs)`` in the pool so the IOLoop never blocks."""
+
+        def run() -> Any:
+            return getattr(self.client(), method)(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, run)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run any blocking function (e.g. draining a log iterator) in the pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

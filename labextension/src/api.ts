@@ -1,0 +1,107 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { IJob } from './jobs';
+import { IServerEvent, parseEvents } from './sse';
+
+/** The server extension's routes live under `<base_url>/kubeflow-jupyter/api/`. */
+const API_PATH = ['kubeflow-jupyter', 'api'];
+
+/** What the server says when it refuses: `message`, plus per-field `problems` for a bad spec. */
+export class APIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly problems: { path: string; message: string }[] = []
+  ) {
+    super(message);
+  }
+}
+
+export interface ISubmitResult {
+  job: IJob;
+  notices: string[];
+  warnings: string[];
+}
+
+export class TFJobAPI {
+  constructor(readonly settings: ServerConnection.ISettings) {}
+
+  url(...parts: string[]): string {
+    return URLExt.join(this.settings.baseUrl, ...API_PATH, ...parts);
+  }
+
+  async request<T>(path: string[], init: RequestInit = {}, query = ''): Promise<T> {
+    const response = await ServerConnection.makeRequest(
+      this.url(...path) + query,
+      init,
+      this.settings
+    );
+    const text = await response.text();
+    let data: any = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = { message: text };
+      }
+    }
+    if (!response.ok) {
+      throw new APIError(
+        data?.message ?? response.statusText,
+        response.status,
+        data?.problems ?? []
+      );
+    }
+    return data as T;
+  }
+
+  submitFile(path: string): Promise<ISubmitResult> {
+    return this.request<ISubmitResult>(['jobs'], {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ path })
+    });
+  }
+
+  async deleteJob(name: string): Promise<void> {
+    await this.request(['jobs', encodeURIComponent(name)], { method: 'DELETE' });
+  }
+
+  /**
+   * Read a server-sent event stream until it ends or `signal` aborts.
+   * Resolves when the server closes the stream; rejects on HTTP or network errors.
+   */
+  async stream(
+    path: string[],
+    query: string,
+    onEvent: (event: IServerEvent) => void,
+    signal: AbortSignal
+  ): Promise<void> {
+    const response = await ServerConnection.makeRequest(
+      this.url(...path) + query,
+      { signal, headers: { Accept: 'text/event-stream' } },
+      this.settings
+    );
+    if (!response.ok || !response.body) {
+      let message = response.statusText;
+      try {
+        message = (await response.json()).message ?? message;
+      } catch {
+        // not JSON: keep the status text
+      }
+      throw new APIError(message, response.status);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        return;
+      }
+      const parsed = parseEvents(buffer + value);
+      buffer = parsed.rest;
+      parsed.events.forEach(onEvent);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The job model as the server sends it, and the pure views the sidebar derives from it.
+ * No JupyterLab imports here: these functions are unit-tested under plain node.
+ */
+
+export interface IReplica {
+  id: string;
+  type: string;
+  index: number;
+  phase: string;
+  restarts: number;
+  exit_code: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+  pod_name: string;
+  message: string;
+}
+
+export interface ICounts {
+  active: number;
+  succeeded: number;
+  failed: number;
+  total: number;
+}
+
+export interface IJob {
+  name: string;
+  namespace: string;
+  backend: string;
+  uid: string;
+  created: string;
+  state: string;
+  message: string;
+  resourceVersion: string;
+  status: {
+    conditions: { type: string; status: string; reason: string; message: string }[];
+    startTime?: string;
+    completionTime?: string;
+  };
+  replicas: IReplica[];
+  counts: ICounts;
+}
+
+/** States the operator reports, plus "Pending" before the first condition. */
+export const KNOWN_STATES = [
+  'Pending',
+  'Created',
+  'Running',
+  'Restarting',
+  'Succeeded',
+  'Failed',
+  'Suspended'
+];
+
+/** CSS class for a job state or replica phase badge. */
+export function stateClass(state: string): string {
+  const known = KNOWN_STATES.includes(state) ? state : 'Pending';
+  return `kfj-badge kfj-state-${known.toLowerCase()}`;
+}
+
+/** Newest first (by creation time), then by name, like `kubectl get` sorted by age. */
+export function sortJobs(jobs: Iterable<IJob>): IJob[] {
+  return Array.from(jobs).sort((a, b) => {
+    if (a.created !== b.created) {
+      return a.created < b.created ? 1 : -1;
+    }
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  });
+}
+
+/** Jobs the status bar counts as running: Running or Restarting. */
+export function runningCount(jobs: Iterable<IJob>): number {
+  let n = 0;
+  for (const job of jobs) {
+    if (job.state === 'Running' || job.state === 'Restarting') {
+      n++;
+    }
+  }
+  return n;
+}
+
+/** kubectl-style age: 45s, 12m, 3h, 5d. Empty when the timestamp is missing or unreadable. */
+export function formatAge(created: string | null | undefined, now: number): string {
+  if (!created) {
+    return '';
+  }
+  const then = Date.parse(created);
+  if (Number.isNaN(then)) {
+    return '';
+  }
+  const seconds = Math.max(0, Math.floor((now - then) / 1000));
+  if (seconds < 60) {
+    return `${seconds}s`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)}m`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)}h`;
+  }
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/** "2/3 active", "3/3 succeeded", "1 failed of 3": the replica summary of a row. */
+export function replicaSummary(counts: ICounts): string {
+  const { active, succeeded, failed, total } = counts;
+  if (failed > 0) {
+    return `${failed}/${total} failed`;
+  }
+  if (active > 0) {
+    return `${active}/${total} active`;
+  }
+  if (succeeded > 0) {
+    return `${succeeded}/${total} succeeded`;
+  }
+  return `${total} replica${total === 1 ? '' : 's'}`;
+}
+
+/** Whether a file browser item can be submitted as a TFJob. */
+export function isTFJobFile(path: string): boolean {
+  return /\.ya?ml$/i.test(path);
+}
+
+/** The replica whose log to show first: the chief/master, else worker-0, else the first. */
+export function defaultReplica(job: IJob): string | null {
+  const ids = job.replicas.map(r => r.id);
+  for (const preferred of ['chief-0', 'master-0', 'worker-0']) {
+    if (ids.includes(preferred)) {
+      return preferred;
+    }
+  }
+  return ids.length > 0 ? ids[0] : null;
+}
