@@ -40,25 +40,25 @@ def check_outcome(source) -> None:
     assert_valid_tfjob(result.job.manifest)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_any_text(text):
     check_outcome(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=100))
 def test_any_bytes(data):
     check_outcome(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_like)
 def test_any_yaml_document(value):
     check_outcome(yaml.safe_dump(value))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.sampled_from(PATHS), st.text(max_size=10) | json_like)
 def test_mutated_valid_manifest(path, value):
     m = copy.deepcopy(BASE)
