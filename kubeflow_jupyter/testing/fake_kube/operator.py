@@ -1,0 +1,320 @@
+"""A simulated training-operator (plus the kubelet's part): turns stored TFJobs into pods
+with the operator's names, labels, ownerReferences and TF_CONFIG, runs them by a script,
+and writes the TFJob status with :mod:`kubeflow_jupyter.tfjob.rules` — the same rules
+the local backend follows, so the fake never re-implements them.
+
+Everything runs as asyncio tasks on the fake's event loop; steps take milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from dataclasses import dataclass, field
+
+from ...errors import SpecError
+from ...tfjob import model, rules
+from ...tfjob.spec import parse_tfjob
+from ...tfjob.status import (
+    POD_FAILED, POD_RUNNING, POD_SUCCEEDED, PENDING, Condition, ReplicaState,
+)
+from ...tfjob.tfconfig import cluster_dns_resolver, tf_config_json
+from .logs import LogBook
+from .store import ADDED, DELETED, PODS, TFJOBS, Event, Store, timestamp
+
+OPERATOR_NAME = "tfjob-controller"
+NODE_NAME = "fake-node-1"
+
+
+@dataclass
+class ReplicaScript:
+    """How one replica behaves. ``exit_codes``: one per run of its container (restarts take
+    the next; the last one repeats). ``logs``: lines each run prints (default: a few lines
+    naming the replica). ``pending``: never scheduled (stays Pending, Unschedulable)."""
+
+    exit_codes: list[int] = field(default_factory=lambda: [0])
+    run_seconds: float | None = None
+    logs: list[str] | None = None
+    pending: bool = False
+    waiting_reason: str = "ContainerCreating"
+
+    def exit_code(self, run: int) -> int:
+        return self.exit_codes[min(run, len(self.exit_codes) - 1)]
+
+    def lines(self, pod: str, run: int) -> list[str]:
+        if self.logs is not None:
+            return list(self.logs)
+        return [f"{pod}: run {run} starting", f"{pod}: TF_CONFIG read", f"{pod}: run {run} exiting"]
+
+
+def _canonical_type(label_value: str) -> str:
+    return {t.lower(): t for t in model.REPLICA_TYPES}.get(label_value, label_value)
+
+
+class SimulatedOperator:
+    def __init__(self, store: Store, logs: LogBook, *, step: float = 0.01, run_seconds: float = 0.05):
+        self.store = store
+        self.logs = logs
+        self.step = step
+        self.run_seconds = run_seconds
+        self.scripts: dict[tuple[str, str, str], ReplicaScript] = {}  # (namespace, job, "worker-1")
+        self._tasks: dict[tuple[str, str], set[asyncio.Task]] = {}  # per job
+        self._pod_tasks: dict[tuple[str, str], asyncio.Task] = {}  # per pod
+        self._restarting: set[tuple[str, str]] = set()
+        self.paused = False
+        store.subscribe(self._on_event)
+
+    def script(self, namespace: str, job: str, replica: str, script: ReplicaScript) -> None:
+        self.scripts[(namespace, job, replica)] = script
+
+    # -- reacting to the store -------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if event.resource != TFJOBS or self.paused:
+            return
+        meta = event.obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event.type == ADDED:
+            self._spawn(key, self._start_job(key))
+        elif event.type == DELETED:
+            for task in self._tasks.pop(key, set()):
+                task.cancel()
+
+    def _spawn(self, key: tuple[str, str], coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.setdefault(key, set()).add(task)
+        task.add_done_callback(lambda t: self._tasks.get(key, set()).discard(t))
+        return task
+
+    def _view(self, obj: dict) -> model.TFJob | None:
+        try:
+            return parse_tfjob(obj).job
+        except SpecError:
+            return None
+
+    async def _start_job(self, key: tuple[str, str]) -> None:
+        ns, name = key
+        obj = self.store.find(TFJOBS, ns, name)
+        job = self._view(obj) if obj else None
+        if job is None:
+            return
+        now = timestamp()
+        status = {
+            "conditions": [vars(c) for c in rules.created_condition(job, now)],
+            "replicaStatuses": rules.replica_statuses(job, []),
+            "startTime": now,
+        }
+        self._write_status(ns, name, status)
+        for rtype, index in job.replicas():
+            self._start_pod(job, obj, rtype, index, run=0)
+        if job.run_policy.active_deadline_seconds is not None:
+            self._spawn(key, self._deadline(key, job.run_policy.active_deadline_seconds))
+
+    async def _deadline(self, key: tuple[str, str], seconds: int) -> None:
+        await asyncio.sleep(seconds)
+        self.reconcile(*key)
+
+    # -- pods ---------------------------------------------------------------------
+    def _pod_manifest(self, job: model.TFJob, owner: dict, rtype: str, index: int) -> dict:
+        spec = job.replica_specs[rtype]
+        template = copy.deepcopy(spec.template)
+        tmeta = template.get("metadata") or {}
+        ns = owner["metadata"]["namespace"]
+        labels = dict(tmeta.get("labels") or {})
+        labels.update({
+            model.LABEL_JOB_NAME: job.name,
+            model.LABEL_OPERATOR_NAME: OPERATOR_NAME,
+            model.LABEL_REPLICA_TYPE: rtype.lower(),
+            model.LABEL_REPLICA_INDEX: str(index),
+        })
+        is_master = rtype == job.chief_type if job.chief_type else (rtype == "Worker" and index == 0)
+        if is_master:
+            labels[model.LABEL_JOB_ROLE] = "master"
+        pod_spec = template.get("spec") or {}
+        tfc = tf_config_json(job, rtype, index, cluster_dns_resolver(job, ns))
+        for c in pod_spec.get("containers") or []:
+            if c.get("name") == model.DEFAULT_CONTAINER and tfc is not None:
+                c["env"] = list(c.get("env") or []) + [{"name": "TF_CONFIG", "value": tfc}]
+        pod_spec["restartPolicy"] = "Never" if spec.restart_policy == "ExitCode" else spec.restart_policy
+        pod_spec.setdefault("schedulerName", "default-scheduler")
+        pod_spec["hostname"] = model.pod_name(job.name, rtype, index)
+        pod_spec["subdomain"] = job.name
+        return {
+            "metadata": {
+                "name": model.pod_name(job.name, rtype, index),
+                "namespace": ns,
+                "labels": labels,
+                "annotations": dict(tmeta.get("annotations") or {}),
+                "ownerReferences": [{
+                    "apiVersion": model.API_VERSION, "kind": model.KIND, "name": job.name,
+                    "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
+                }],
+            },
+            "spec": pod_spec,
+            "status": {"phase": PENDING, "qosClass": "BestEffort"},
+        }
+
+    def _start_pod(self, job: model.TFJob, owner: dict, rtype: str, index: int, run: int) -> None:
+        ns = owner["metadata"]["namespace"]
+        pod = self.store.create(PODS, self._pod_manifest(job, owner, rtype, index))
+        key = (ns, pod["metadata"]["name"])
+        self.logs.reset(ns, key[1])
+        self._pod_tasks[key] = self._spawn((ns, job.name), self._run_pod(job, pod, rtype, index, run))
+
+    def _patch_pod(self, ns: str, name: str, change) -> dict | None:
+        pod = self.store.find(PODS, ns, name)
+        if pod is None:
+            return None
+        change(pod)
+        return self.store.update(PODS, pod, check_rv=False)
+
+    async def _run_pod(self, job: model.TFJob, pod: dict, rtype: str, index: int, run: int) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        rid = model.replica_id(rtype, index)
+        script = self.scripts.get((ns, job.name, rid), ReplicaScript())
+        container = model.DEFAULT_CONTAINER
+        await asyncio.sleep(self.step)
+        if script.pending:
+            def unschedulable(p):
+                p["status"]["conditions"] = [{
+                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu.", "lastTransitionTime": timestamp(),
+                }]
+            self._patch_pod(ns, name, unschedulable)
+            return
+
+        def scheduled(p):
+            p["spec"]["nodeName"] = NODE_NAME
+            p["status"].update({
+                "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp()}],
+                "hostIP": "10.0.0.1", "podIP": f"10.1.0.{(index % 250) + 2}", "startTime": timestamp(),
+                "containerStatuses": [{
+                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                    "restartCount": 0, "started": False, "state": {"waiting": {"reason": script.waiting_reason}},
+                } for c in p["spec"].get("containers") or []],
+            })
+        self._patch_pod(ns, name, scheduled)
+        self.reconcile(ns, job.name)
+        await asyncio.sleep(self.step)
+        spec = job.replica_specs[rtype]
+        while True:
+            started = timestamp()
+
+            def running(p):
+                p["status"]["phase"] = POD_RUNNING
+                for cs in p["status"]["containerStatuses"]:
+                    cs.update(ready=True, started=True, state={"running": {"startedAt": started}})
+            self._patch_pod(ns, name, running)
+            self.reconcile(ns, job.name)
+            lines = script.lines(name, run)
+            duration = script.run_seconds if script.run_seconds is not None else self.run_seconds
+            for line in lines:
+                self.logs.append(ns, name, container, line)
+                await asyncio.sleep(duration / max(len(lines), 1))
+            code = script.exit_code(run)
+            outcome = rules.exit_outcome(spec.restart_policy, code)
+            terminated = {"terminated": {
+                "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                "startedAt": started, "finishedAt": timestamp(), "containerID": f"containerd://{name}-{run}",
+            }}
+            self.logs.finish(ns, name, container)
+            run += 1
+            if outcome == rules.RESTART and spec.restart_policy in ("Always", "OnFailure"):
+                def restarted(p):
+                    for cs in p["status"]["containerStatuses"]:
+                        if cs["name"] == container:
+                            cs.update(lastState=terminated, restartCount=cs["restartCount"] + 1, ready=False,
+                                      started=False, state={"waiting": {"reason": "CrashLoopBackOff"}})
+                self._patch_pod(ns, name, restarted)
+                self.reconcile(ns, job.name)
+                self.logs.reset(ns, name)
+                await asyncio.sleep(self.step)
+                continue
+
+            def exited(p):
+                p["status"]["phase"] = POD_SUCCEEDED if code == 0 else POD_FAILED
+                for cs in p["status"]["containerStatuses"]:
+                    cs.update(ready=False, started=False, state=terminated)
+            self._patch_pod(ns, name, exited)
+            if outcome == rules.RESTART:  # ExitCode policy, retryable code: the operator recreates the pod
+                self._restarting.add((ns, job.name))
+                self.reconcile(ns, job.name)
+                self.store.delete(PODS, ns, name)
+                owner = self.store.find(TFJOBS, ns, job.name)
+                if owner is not None and not rules.is_finished(self._conditions(owner)):
+                    await asyncio.sleep(self.step)
+                    self._start_pod(job, owner, rtype, index, run)
+            else:
+                self.reconcile(ns, job.name)
+            return
+
+    # -- status ------------------------------------------------------------------------
+    @staticmethod
+    def _conditions(obj: dict) -> list[Condition]:
+        return [Condition.from_dict(c) for c in (obj.get("status") or {}).get("conditions") or []]
+
+    def _replica_states(self, ns: str, job: str) -> list[ReplicaState]:
+        states = []
+        for pod in self.store.list(PODS, ns, lambda p: p["metadata"]["labels"].get(model.LABEL_JOB_NAME) == job):
+            labels = pod["metadata"]["labels"]
+            cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == model.DEFAULT_CONTAINER), {})
+            term = (cs.get("state") or {}).get("terminated") or {}
+            states.append(ReplicaState(
+                type=_canonical_type(labels[model.LABEL_REPLICA_TYPE]),
+                index=int(labels[model.LABEL_REPLICA_INDEX]),
+                phase=pod["status"].get("phase", PENDING),
+                restarts=int(cs.get("restartCount", 0)),
+                exit_code=term.get("exitCode"),
+            ))
+        return states
+
+    def reconcile(self, ns: str, name: str) -> None:
+        obj = self.store.find(TFJOBS, ns, name)
+        job = self._view(obj) if obj else None
+        if job is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        status = obj.get("status") or {}
+        was_finished = rules.is_finished(self._conditions(obj))
+        update = rules.update_job_status(
+            job, self._replica_states(ns, name), self._conditions(obj),
+            start_time=status.get("startTime"), restarting=(ns, name) in self._restarting,
+        )
+        self._restarting.discard((ns, name))
+        new = dict(status, conditions=[vars(c) for c in update.conditions], replicaStatuses=update.replica_statuses)
+        if update.finished and not was_finished:
+            new["completionTime"] = update.completion_time
+        self._write_status(ns, name, new)
+        if update.finished and not was_finished:
+            self._finish(job, ns)
+
+    def _finish(self, job: model.TFJob, ns: str) -> None:
+        for r in rules.replicas_to_stop(job, self._replica_states(ns, job.name)):
+            pod = model.pod_name(job.name, r.type, r.index)
+            task = self._pod_tasks.pop((ns, pod), None)
+            if task:
+                task.cancel()
+            if self.store.find(PODS, ns, pod):
+                self.store.delete(PODS, ns, pod)
+        ttl = job.run_policy.ttl_seconds_after_finished
+        if ttl is not None:
+            asyncio.get_running_loop().call_later(ttl, self._delete_job_now, ns, job.name)
+
+    def _delete_job_now(self, ns: str, name: str) -> None:
+        if self.store.find(TFJOBS, ns, name):
+            self.store.delete(TFJOBS, ns, name)
+            self.collect_garbage(ns, name)
+
+    def _write_status(self, ns: str, name: str, status: dict) -> None:
+        obj = self.store.find(TFJOBS, ns, name)
+        if obj is not None:
+            obj["status"] = status
+            self.store.update(TFJOBS, obj, status_only=True, check_rv=False)
+
+    def collect_garbage(self, ns: str, job: str) -> None:
+        """What the garbage collector does for pods whose owner is gone."""
+        for pod in self.store.list(PODS, ns, lambda p: p["metadata"]["labels"].get(model.LABEL_JOB_NAME) == job):
+            key = (ns, pod["metadata"]["name"])
+            task = self._pod_tasks.pop(key, None)
+            if task:
+                task.cancel()
+            self.store.delete(PODS, ns, key[1])
+            self.logs.finish(ns, key[1], model.DEFAULT_CONTAINER)
