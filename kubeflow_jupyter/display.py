@@ -24,7 +24,12 @@ STATE_COLOURS = {
     "Failed": "#c62828",
     "Deleted": "#424242",
 }
-PHASE_COLOURS = {"Pending": "#607d8b", "Running": "#1976d2", "Succeeded": "#2e7d32", "Failed": "#c62828"}
+PHASE_COLOURS = {
+    "Pending": "#607d8b", "Running": "#1976d2", "Succeeded": "#2e7d32", "Failed": "#c62828", "Stopped": "#757575",
+}
+# Phases after which a replica runs no more. "Stopped": the local runner ended it because
+# its job finished (PS and workers serving the chief), as cleanPodPolicy would on a cluster.
+ENDED_PHASES = ("Succeeded", "Failed", "Stopped")
 
 SUMMARY_COLUMNS = ("NAME", "STATE", "ACTIVE", "SUCCEEDED", "FAILED", "AGE", "BACKEND")
 REPLICA_COLUMNS = ("REPLICA", "TYPE", "INDEX", "PHASE", "RESTARTS", "EXIT CODE", "STARTED")
@@ -77,8 +82,8 @@ def badge_html(state: str, colours: dict[str, str] = STATE_COLOURS) -> str:
 
 
 def finished_replicas(snapshot: JobSnapshot) -> int:
-    """Replicas whose process/pod has ended (Succeeded or Failed)."""
-    return sum(1 for r in snapshot.replicas if r.phase in ("Succeeded", "Failed"))
+    """Replicas whose process/pod has ended (Succeeded, Failed, or Stopped at the job's end)."""
+    return sum(1 for r in snapshot.replicas if r.phase in ENDED_PHASES)
 
 
 def summary_row(snapshot: JobSnapshot, now: datetime | None = None) -> tuple[str, ...]:

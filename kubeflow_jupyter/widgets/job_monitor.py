@@ -163,7 +163,7 @@ class JobMonitor(widgets.VBox):
         self.confirm_box = widgets.HBox(
             [self.confirm_label, self.confirm_button, self.cancel_button], layout=widgets.Layout(display="none")
         )
-        self.log = LogPane()
+        self.log_pane = LogPane()
 
         self.delete_button.on_click(self._ask_delete)
         self.confirm_button.on_click(self._confirm_delete)
@@ -179,7 +179,7 @@ class JobMonitor(widgets.VBox):
                 widgets.HBox([self.replica_selector, self.delete_button]),
                 self.confirm_box,
                 self.message,
-                self.log.widget,
+                self.log_pane.widget,
             ],
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #e0e0e0)", padding="6px"),
         )
@@ -197,7 +197,7 @@ class JobMonitor(widgets.VBox):
     def running(self) -> bool:
         """True while any of the monitor's threads is alive."""
         threads = [self._status_thread, self._log_thread]
-        return any(t is not None and t.is_alive() for t in threads) or self.log.running
+        return any(t is not None and t.is_alive() for t in threads) or self.log_pane.running
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the status thread to end (the job finished, was deleted, or ``stop()``)."""
@@ -210,13 +210,15 @@ class JobMonitor(widgets.VBox):
         self._stop.set()
         with self._lock:
             self._log_generation += 1
-            self.log.close()
-        for thread in (self._status_thread, self.log.thread):
+            self.log_pane.close()
+        for thread in (self._status_thread, self.log_pane.thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(THREAD_JOIN_SECONDS)
 
     def close(self) -> None:
-        self.stop()
+        """Stop following and remove the widget (ipywidgets also calls this on garbage collection)."""
+        if hasattr(self, "_stop"):  # not when __init__ failed half-way
+            self.stop()
         super().close()
 
     # -- status: pushed snapshots ---------------------------------------------------------
@@ -285,7 +287,7 @@ class JobMonitor(widgets.VBox):
         with self._hold(self.header, self.delete_button):
             self._render_header()
             self.delete_button.disabled = True
-        self.log.close()
+        self.log_pane.close()
 
     def _show_message(self, text: str) -> None:
         self.message.value = display.error_html(text) if text else ""
@@ -310,7 +312,7 @@ class JobMonitor(widgets.VBox):
             self._log_generation += 1
             generation = self._log_generation
             self.following = replica
-            self.log.start(f"{replica} (last {LOG_TAIL_ON_SELECT} lines, live)")
+            self.log_pane.start(f"{replica} (last {LOG_TAIL_ON_SELECT} lines, live)")
         self._log_thread = start_daemon(
             lambda: self._tail(replica, generation), f"kfj-logs-{self.name}-{replica}"
         )
@@ -323,19 +325,19 @@ class JobMonitor(widgets.VBox):
                 for line in lines:
                     if generation != self._log_generation:
                         return  # another replica was selected, or the monitor stopped
-                    self.log.extend([line])
+                    self.log_pane.extend([line])
             finally:
                 if hasattr(lines, "close"):
                     lines.close()
         except KubeflowJupyterError as e:
             if generation == self._log_generation:
-                self.log.extend([f"[{e}]"])
+                self.log_pane.extend([f"[{e}]"])
         except Exception as e:  # a thread has nobody to raise to: say it in the pane
-            self.log.extend([f"[log follower stopped: {type(e).__name__}: {e}]"])
+            self.log_pane.extend([f"[log follower stopped: {type(e).__name__}: {e}]"])
         finally:
             with self._lock:
                 if generation == self._log_generation:
-                    self.log.close()
+                    self.log_pane.close()
 
     # -- delete -----------------------------------------------------------------
     def _ask_delete(self, _button=None) -> None:
