@@ -10,18 +10,20 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .. import display
-from ..backends import resolve_backend_name
-from ..client import TFJobClient
 from ..errors import JobFailed, KubeflowJupyterError
-from ..job import TFJobHandle
-from ..tfjob.status import JobSnapshot
+
+# The client, the domain (and YAML with it) and the display are imported on the first
+# %tfjob, not by %load_ext: loading the extension stays a few milliseconds.
+if TYPE_CHECKING:
+    from ..client import TFJobClient
+    from ..job import TFJobHandle
+    from ..tfjob.status import JobSnapshot
 
 VERBS = ("submit", "list", "get", "status", "watch", "logs", "wait", "delete")
 
@@ -37,10 +39,14 @@ VERB_OPTIONS = {
     "timeout": ("wait",),
 }
 
-ClientFactory = Callable[[str, "str | None"], TFJobClient]
+SNAPSHOT_MODULE = "kubeflow_jupyter.tfjob.status"
+
+ClientFactory = Callable[[str, "str | None"], "TFJobClient"]
 
 
 def _new_client(backend: str, namespace: str | None) -> TFJobClient:
+    from ..client import TFJobClient
+
     return TFJobClient(backend, namespace=namespace)
 
 
@@ -73,13 +79,23 @@ class TFJobMagics(Magics):
         self._register_formatters()
 
     def _register_formatters(self) -> None:
-        """Show any JobSnapshot (``%tfjob wait``'s result, ``job.status``) as the status table."""
+        """Show any JobSnapshot (``%tfjob wait``'s result, ``job.status``) as the status table.
+
+        Registered by name, so that nothing is imported until a snapshot is displayed."""
+
+        def as_html(snap: JobSnapshot) -> str:
+            from .. import display
+
+            return display.snapshot_html(snap)
+
+        def as_text(snap: JobSnapshot, printer, cycle: bool) -> None:
+            from .. import display
+
+            printer.text(display.snapshot_text(snap))
+
         formatters = self.shell.display_formatter.formatters
-        module, cls = JobSnapshot.__module__, JobSnapshot.__name__
-        formatters["text/html"].for_type_by_name(module, cls, display.snapshot_html)
-        formatters["text/plain"].for_type_by_name(
-            module, cls, lambda snap, printer, cycle: printer.text(display.snapshot_text(snap))
-        )
+        formatters["text/html"].for_type_by_name(SNAPSHOT_MODULE, "JobSnapshot", as_html)
+        formatters["text/plain"].for_type_by_name(SNAPSHOT_MODULE, "JobSnapshot", as_text)
 
     # -- the magic ----------------------------------------------------------
     @magic_arguments()
@@ -154,6 +170,8 @@ class TFJobMagics(Magics):
     # -- clients and job names --------------------------------------------------
     def client(self, backend: str | None = None, namespace: str | None = None) -> TFJobClient:
         """The cached client for this backend/namespace (created on first use)."""
+        from ..backends import resolve_backend_name
+
         key = (resolve_backend_name(backend), namespace)
         if key not in self.clients:
             self.clients[key] = self.client_factory(*key)
@@ -161,6 +179,8 @@ class TFJobMagics(Magics):
 
     def _job(self, args) -> TFJobHandle:
         """The job a verb acts on: the named one, else the last one submitted here."""
+        from ..job import TFJobHandle
+
         if args.target:
             return TFJobHandle(self.client(args.backend, args.namespace), args.target)
         if self.last_job is None:
@@ -183,6 +203,8 @@ class TFJobMagics(Magics):
             raise KubeflowJupyterError(
                 "submit needs a TFJob: %tfjob submit FILE.yaml, or a %%tfjob submit cell holding the YAML"
             )
+        from ..job import TFJobHandle
+
         source = body if body is not None else Path(args.target).expanduser()
         client = self.client(args.backend, args.namespace)
         sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
@@ -204,7 +226,9 @@ class TFJobMagics(Magics):
         return job
 
     def _list(self, args, cell):
-        return display.JobTable(self.client(args.backend, args.namespace).list())
+        from ..display import JobTable
+
+        return JobTable(self.client(args.backend, args.namespace).list())
 
     def _get(self, args, cell):
         job = self._job(args)
@@ -269,6 +293,8 @@ class TFJobMagics(Magics):
     def _progress_display(self, rich: bool | None = None) -> Callable[[JobSnapshot], None]:
         """A callback showing progress on each change of state or finished replicas:
         one updating progress bar in a kernel, a line per change in a terminal."""
+        from .. import display
+
         rich = self.has_widget_frontend() if rich is None else rich
         last_key: tuple | None = None
         handle = None
