@@ -1,0 +1,265 @@
+"""The REST API and push channel behind the TFJobs sidebar, against the real local backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from conftest import tfjob_yaml
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def fetch_json(jp_fetch, *parts, **kwargs):
+    """(status, JSON body) without raising on error statuses."""
+    response = await jp_fetch("kubeflow-jupyter", "api", *parts, raise_error=False, **kwargs)
+    return response.code, (json.loads(response.body) if response.body else None)
+
+
+async def submit(jp_fetch, path: str) -> dict:
+    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}),
+                                  headers={"Content-Type": "application/json"})
+    assert code == 201, body
+    return body
+
+
+async def until_finished(open_stream, name: str) -> dict:
+    """The job's snapshot once the push channel reports it finished."""
+    stream = open_stream("events")
+    _, job = await stream.until(
+        lambda e, d: (e == "job" and d["name"] == name and d["state"] in ("Succeeded", "Failed"))
+        or (e == "jobs" and any(j["name"] == name and j["state"] in ("Succeeded", "Failed") for j in d["jobs"]))
+    )
+    await stream.close()
+    return job if "name" in job else next(j for j in job["jobs"] if j["name"] == name)
+
+
+async def test_lab_list_is_empty_and_names_the_backend(jp_fetch):
+    code, body = await fetch_json(jp_fetch, "jobs")
+    assert code == 200
+    assert body == {"backend": "local", "namespace": "default", "jobs": []}
+
+
+async def test_lab_submit_from_a_file_runs_lists_reads_logs_and_deletes(jp_fetch, write_job, open_stream):
+    path = write_job("jobs/hello.yaml", "hello", replicas=2)
+    created = await submit(jp_fetch, path)
+    assert created["job"]["name"] == "hello"
+    assert created["job"]["counts"]["total"] == 2
+
+    finished = await until_finished(open_stream, "hello")
+    assert finished["state"] == "Succeeded"
+
+    code, listing = await fetch_json(jp_fetch, "jobs")
+    assert [j["name"] for j in listing["jobs"]] == ["hello"]
+
+    code, job = await fetch_json(jp_fetch, "jobs", "hello")
+    assert code == 200
+    assert job["state"] == "Succeeded"
+    assert sorted(r["id"] for r in job["replicas"]) == ["worker-0", "worker-1"]
+    # The operator's default success policy: worker 0 exiting 0 ends the job (others may be stopped).
+    assert job["replicas"][0]["id"] == "worker-0" and job["replicas"][0]["phase"] == "Succeeded"
+    assert job["counts"]["total"] == 2 and job["counts"]["failed"] == 0
+
+    code, logs = await fetch_json(jp_fetch, "jobs", "hello", "logs", params={"replica": "worker-0"})
+    assert code == 200
+    assert logs["lines"][-1] == "hello from the worker"
+    code, logs = await fetch_json(jp_fetch, "jobs", "hello", "logs", params={"replica": "worker-0", "tail": "0"})
+    assert logs["lines"] == []
+
+    response = await jp_fetch("kubeflow-jupyter", "api", "jobs", "hello", method="DELETE")
+    assert response.code == 204
+    code, body = await fetch_json(jp_fetch, "jobs", "hello")
+    assert code == 404
+    assert "hello" in body["message"]
+
+
+async def test_lab_submit_yaml_body_with_name_and_command_from_the_query(jp_fetch, jp_root_dir, open_stream):
+    yaml_text = tfjob_yaml("original", ["python", "-c", "print('from the spec')"])
+    code, body = await fetch_json(
+        jp_fetch, "jobs", method="POST", body=yaml_text,
+        params={"name": "renamed", "command": "python -c \"print('from the query')\""},
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert code == 201, body
+    assert body["job"]["name"] == "renamed"
+    assert (await until_finished(open_stream, "renamed"))["state"] == "Succeeded"
+    code, logs = await fetch_json(jp_fetch, "jobs", "renamed", "logs")
+    assert logs["lines"][-1] == "from the query"
+
+
+async def test_lab_live_log_stream_delivers_lines_while_the_replica_runs(jp_fetch, jp_root_dir, write_job, open_stream):
+    # The replica prints, then waits for a file the test creates only after seeing that line:
+    # the second line can only arrive if the stream is live.
+    command = ["python", "-c",
+               "import os, time\nprint('first', flush=True)\n"
+               "while not os.path.exists('go'): time.sleep(0.05)\nprint('second')"]
+    path = write_job("live/job.yaml", "live", command=command)
+    await submit(jp_fetch, path)
+
+    stream = open_stream("jobs", "live", "logs", "stream", query="?replica=worker-0")
+    event, lines = await stream.until(lambda e, d: e == "lines" and "first" in d)
+    assert stream.status == 200
+    (Path(jp_root_dir) / "live" / "go").touch()  # the workdir is the YAML file's directory
+    seen = list(lines)
+    while True:
+        event, data = await stream.next()
+        if event != "lines":
+            break
+        seen += data
+    assert event == "end"
+    assert seen[-2:] == ["first", "second"]
+
+
+async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, write_job, open_stream):
+    stream = open_stream("events")
+    event, data = await stream.next()
+    assert stream.status == 200
+    assert (event, data) == ("jobs", {"jobs": []})
+
+    await submit(jp_fetch, write_job("a.yaml", "pushed"))
+    event, job = await stream.until(lambda e, d: e == "job" and d["name"] == "pushed")
+    assert job["counts"]["total"] == 1
+    _, job = await stream.until(lambda e, d: e == "job" and d["name"] == "pushed" and d["state"] == "Succeeded")
+    assert job["replicas"][0]["exit_code"] == 0
+
+    # A second sidebar gets the current state first.
+    second = open_stream("events")
+    event, data = await second.next()
+    assert event == "jobs" and [j["name"] for j in data["jobs"]] == ["pushed"]
+
+    await jp_fetch("kubeflow-jupyter", "api", "jobs", "pushed", method="DELETE")
+    assert await stream.until(lambda e, d: e == "deleted") == ("deleted", {"name": "pushed"})
+    assert await second.until(lambda e, d: e == "deleted") == ("deleted", {"name": "pushed"})
+
+
+async def test_lab_invalid_spec_is_a_400_naming_every_field(jp_fetch, jp_root_dir):
+    bad = tfjob_yaml("bad", ["python", "-c", "pass"]).replace("restartPolicy: Never", "restartPolicy: Sometimes")
+    (Path(jp_root_dir) / "bad.yaml").write_text(bad.replace("name: tensorflow", "name: tf"))
+    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": "bad.yaml"}),
+                                  headers={"Content-Type": "application/json"})
+    assert code == 400
+    paths = [p["path"] for p in body["problems"]]
+    assert "spec.tfReplicaSpecs.Worker.restartPolicy" in paths
+    assert "spec.tfReplicaSpecs.Worker.template.spec.containers" in paths
+    assert body["message"].startswith("invalid TFJob")
+    code, listing = await fetch_json(jp_fetch, "jobs")
+    assert listing["jobs"] == []  # nothing was created
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"path": "../outside.yaml"}, "outside the server's root"),
+        ({"path": "missing.yaml"}, "no such file"),
+        ({}, "nothing to submit"),
+        ([1, 2], "JSON object"),
+    ],
+)
+async def test_lab_bad_submit_requests_are_400_with_a_message(jp_fetch, body, fragment):
+    code, reply = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps(body),
+                                   headers={"Content-Type": "application/json"})
+    assert code == 400
+    assert fragment in reply["message"]
+
+
+async def test_lab_name_conflict_is_409(jp_fetch, write_job, open_stream):
+    path = write_job("dup.yaml", "dup")
+    await submit(jp_fetch, path)
+    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}),
+                                  headers={"Content-Type": "application/json"})
+    assert code == 409
+    assert "already exists" in body["message"]
+    await until_finished(open_stream, "dup")
+
+
+async def test_lab_unknown_job_and_replica_are_404(jp_fetch, write_job, open_stream):
+    for parts, method in [(("jobs", "nope"), "GET"), (("jobs", "nope"), "DELETE"), (("jobs", "nope", "logs"), "GET"),
+                          (("jobs", "nope", "logs", "stream"), "GET")]:
+        code, body = await fetch_json(jp_fetch, *parts, method=method)
+        assert code == 404, parts
+        assert "no TFJob named 'nope'" in body["message"]
+
+    await submit(jp_fetch, write_job("one.yaml", "one"))
+    code, body = await fetch_json(jp_fetch, "jobs", "one", "logs", params={"replica": "ps-3"})
+    assert code == 404
+    assert "worker-0" in body["message"]  # names the replicas that exist
+    code, body = await fetch_json(jp_fetch, "jobs", "one", "logs", params={"tail": "-2"})
+    assert code == 400
+    assert "tail" in body["message"]
+    await until_finished(open_stream, "one")
+
+
+ROUTES = [
+    ("GET", ("jobs",)),
+    ("POST", ("jobs",)),
+    ("GET", ("jobs", "x")),
+    ("DELETE", ("jobs", "x")),
+    ("GET", ("jobs", "x", "logs")),
+    ("GET", ("jobs", "x", "logs", "stream")),
+    ("GET", ("events",)),
+]
+
+
+@pytest.mark.parametrize("method, parts", ROUTES)
+async def test_lab_every_route_refuses_requests_without_a_token(jp_fetch, method, parts):
+    body = "{}" if method == "POST" else None
+    response = await jp_fetch("kubeflow-jupyter", "api", *parts, method=method, body=body,
+                              headers={"Authorization": ""}, raise_error=False)
+    assert response.code == 403
+
+
+async def test_lab_mutating_calls_need_the_xsrf_token_with_a_cookie_login(jp_fetch, jp_serverapp, write_job):
+    # Log in as a browser does: the token in a URL once gives the login cookie; a page gives _xsrf.
+    token = jp_serverapp.identity_provider.token
+    cookies = {}
+    for parts, params in [(("api", "status"), {"token": token}), (("login",), {})]:
+        response = await jp_fetch(*parts, params=params, headers={"Authorization": ""})
+        for header in response.headers.get_list("Set-Cookie"):
+            name, value = header.split(";", 1)[0].split("=", 1)
+            cookies[name] = value
+    assert "_xsrf" in cookies and any(n.startswith("username-") for n in cookies)
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+    path = write_job("x.yaml", "xsrf")
+    post = {"method": "POST", "body": json.dumps({"path": path}), "raise_error": False}
+    without = await jp_fetch("kubeflow-jupyter", "api", "jobs", headers={"Authorization": "", "Cookie": cookie,
+                                                                         "Content-Type": "application/json"}, **post)
+    assert without.code == 403
+    deleted = await jp_fetch("kubeflow-jupyter", "api", "jobs", "xsrf", method="DELETE", raise_error=False,
+                             headers={"Authorization": "", "Cookie": cookie})
+    assert deleted.code == 403
+    code, listing = await fetch_json(jp_fetch, "jobs")
+    assert listing["jobs"] == []  # the refused POST created nothing
+
+    with_xsrf = await jp_fetch("kubeflow-jupyter", "api", "jobs", headers={
+        "Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"], "Content-Type": "application/json",
+    }, **post)
+    assert with_xsrf.code == 201
+    deleted = await jp_fetch("kubeflow-jupyter", "api", "jobs", "xsrf", method="DELETE", raise_error=False,
+                             headers={"Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"]})
+    assert deleted.code == 204
+
+
+def test_lab_every_handler_is_authenticated():
+    """The extension template's check: a server that forbids unauthenticated access warns about no handler."""
+    import warnings
+
+    from jupyter_server.serverapp import ServerApp
+    from jupyter_server.utils import JupyterServerAuthWarning
+
+    app = ServerApp(
+        allow_unauthenticated_access=False,
+        jpserver_extensions={"kubeflow_jupyter": True},
+        reraise_server_extension_failures=True,
+    )
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        app.initialize(argv=[], find_extensions=False, new_httpserver=False)
+    routes = [r for r in app.web_app.default_router.rules[0].target.rules if "kubeflow-jupyter" in str(r.matcher.regex.pattern)]
+    assert len(routes) == 5
+    problems = [str(r.message) for r in records if issubclass(r.category, JupyterServerAuthWarning)]
+    assert problems == []
