@@ -1,0 +1,327 @@
+"""TFJobs on a cluster running Kubeflow training-operator (kubeflow.org/v1), through the
+official ``kubernetes`` client: CustomObjectsApi for tfjobs, CoreV1Api for their pods and logs."""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import threading
+import time
+from typing import Iterator
+
+from ...errors import FieldProblem, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from ...tfjob import model
+from ...tfjob.model import TFJob
+from ...tfjob.status import JobSnapshot
+from .connection import connect
+from .errors import api_failures, status_body, translate
+from .snapshot import BACKEND_NAME, build_snapshot, default_replica, snapshot_key, spec_replicas
+from .streams import FAIL, RELIST, ResourceStream, StreamEvent, list_objects
+
+GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+FOREGROUND = "Foreground"
+LOG_IDLE_TIMEOUT = 24 * 3600.0  # seconds a followed log may stay silent
+
+
+class KubernetesBackend:
+    name = BACKEND_NAME
+
+    def __init__(self, namespace: str | None = None, context: str | None = None,
+                 kubeconfig: str | os.PathLike | None = None, *, request_timeout: float = 30.0,
+                 watch_timeout: int = 300, delete_timeout: float = 60.0):
+        """``context``: a kubeconfig context (default: $KUBEFLOW_JUPYTER_KUBE_CONTEXT, then the current one);
+        ``watch_timeout``: seconds each watch request lives before it is renewed from its resourceVersion;
+        ``delete_timeout``: how long ``delete`` waits for the garbage collector to remove the job."""
+        from kubernetes import client
+
+        self.connection = connect(namespace, context, kubeconfig)
+        self.namespace = self.connection.namespace
+        self.request_timeout = request_timeout
+        self.watch_timeout = watch_timeout
+        self.delete_timeout = delete_timeout
+        self._jobs = client.CustomObjectsApi(self.connection.api_client)
+        self._core = client.CoreV1Api(self.connection.api_client)
+
+    def __repr__(self) -> str:
+        return f"KubernetesBackend(namespace={self.namespace!r}, {self.connection.source}, {self.connection.host})"
+
+    # -- plumbing -----------------------------------------------------------------
+    def _call(self, fn, *args, name: str | None = None, **kwargs):
+        try:
+            return fn(*args, _request_timeout=self.request_timeout, **kwargs)
+        except api_failures() as e:
+            raise translate(e, self.connection, name=name) from None
+
+    def _tfjob_lister(self, name: str | None = None):
+        selector = {"field_selector": f"metadata.name={name}"} if name else {}
+        return functools.partial(self._jobs.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                                 **selector)
+
+    def _pod_lister(self, name: str | None = None):
+        selector = f"{model.LABEL_JOB_NAME}={name}" if name else model.LABEL_JOB_NAME
+        return functools.partial(self._core.list_namespaced_pod, self.namespace, label_selector=selector)
+
+    def _list(self, lister, name: str | None = None) -> tuple[list[dict], str]:
+        return self._call(list_objects, lister, name=name)
+
+    def _where(self) -> str:
+        return f"in namespace {self.namespace!r} {self.connection.where()}"
+
+    def _stream_failure(self, exc: BaseException, name: str | None) -> BaseException:
+        return translate(exc, self.connection, name=name) if isinstance(exc, api_failures()) else exc
+
+    # -- the protocol --------------------------------------------------------------
+    def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+        """Submit to the API server (``dryRun=All`` for a dry run: validated server-side, nothing stored).
+        ``workdir`` is the local backend's concern: on a cluster the image's workingDir applies."""
+        manifest = job.to_manifest()
+        meta = manifest.setdefault("metadata", {})
+        if meta.get("namespace") not in (None, self.namespace):
+            raise SpecError(FieldProblem(
+                "metadata.namespace",
+                f"{meta['namespace']!r} is not the namespace this client works in ({self.namespace!r}): remove it, "
+                f"or use --namespace {meta['namespace']}"))
+        meta["namespace"] = self.namespace
+        obj = self._call(self._jobs.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                         manifest, dry_run="All" if dry_run else None, name=job.name)
+        return build_snapshot(obj, [])
+
+    def get(self, name: str) -> JobSnapshot:
+        obj = self.manifest(name)
+        pods, _ = self._list(self._pod_lister(name), name)
+        return build_snapshot(obj, pods)
+
+    def list(self) -> list[JobSnapshot]:
+        objs, _ = self._list(self._tfjob_lister())
+        pods, _ = self._list(self._pod_lister())
+        by_job: dict[str, list[dict]] = {}
+        for pod in pods:
+            by_job.setdefault(pod["metadata"]["labels"][model.LABEL_JOB_NAME], []).append(pod)
+        snaps = [build_snapshot(o, by_job.get(o["metadata"]["name"], [])) for o in objs]
+        snaps.sort(key=lambda s: s.name)
+        snaps.sort(key=lambda s: s.created, reverse=True)
+        return snaps
+
+    def manifest(self, name: str) -> dict:
+        return self._call(self._jobs.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+                          name=name)
+
+    def delete(self, name: str) -> None:
+        """Foreground deletion: the pods go first, then the TFJob; returns once it is gone
+        (or after ``delete_timeout``, while the garbage collector still works on it)."""
+        objs, rv = self._list(self._tfjob_lister(name), name)
+        if not objs:
+            raise JobNotFound(name, self._where())
+        self._call(self._jobs.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+                   propagation_policy=FOREGROUND, name=name)
+        events: queue.Queue[StreamEvent] = queue.Queue()
+        stream = ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=rv,
+                                watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start()
+        deadline = time.monotonic() + self.delete_timeout
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    event = events.get(timeout=remaining)
+                except queue.Empty:
+                    return
+                if event.type == "DELETED" or (event.type == RELIST and not event.payload):
+                    return
+                if event.type == FAIL:
+                    raise self._stream_failure(event.payload, name)
+        finally:
+            stream.stop()
+
+    # -- watch ----------------------------------------------------------------------
+    def watch(self, name: str | None = None, *, timeout: float | None = None,
+              stop: threading.Event | None = None) -> Iterator[JobSnapshot]:
+        """One watch on the TFJob(s) and one on their pods, merged into snapshots as changes arrive."""
+        jobs, job_rv = self._list(self._tfjob_lister(name), name)
+        if name and not jobs:
+            raise JobNotFound(name, self._where())
+        pods, pod_rv = self._list(self._pod_lister(name), name)
+        return self._watch(name, jobs, pods, job_rv, pod_rv, timeout, stop)
+
+    def _watch(self, name, jobs, pods, job_rv, pod_rv, timeout, stop) -> Iterator[JobSnapshot]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        state = _WatchState(jobs, pods)
+        for job_name in state.newest_first():
+            snap = state.snapshot(job_name)
+            yield snap
+            if name and snap.finished:
+                return
+        events: queue.Queue[StreamEvent] = queue.Queue()
+        streams = [
+            ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=job_rv,
+                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
+            ResourceStream("pod", self._pod_lister(name), events, resource_version=pod_rv,
+                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
+        ]
+        try:
+            while not (stop and stop.is_set()):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                # With a stop event, wake now and then to look at it (a local check; nothing is sent).
+                wait = remaining if stop is None else min(remaining if remaining is not None else 0.1, 0.1)
+                try:
+                    event = events.get(timeout=wait)
+                except queue.Empty:
+                    continue
+                if event.type == FAIL:
+                    raise self._stream_failure(event.payload, name)
+                for job_name in state.apply(event):
+                    if job_name not in state.jobs:
+                        if name:
+                            raise JobNotFound(name, f"{self._where()}: it was deleted")
+                        continue
+                    snap = state.changed(job_name)
+                    if snap is None:
+                        continue
+                    if name and snap.finished:
+                        # The pod stream may lag the job's: read the pods once more for the final picture.
+                        final_pods, _ = self._list(self._pod_lister(name), name)
+                        yield build_snapshot(state.jobs[job_name], final_pods)
+                        return
+                    yield snap
+        finally:
+            for stream in streams:
+                stream.stop()
+
+    # -- logs -------------------------------------------------------------------------
+    def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
+             tail: int | None = None) -> Iterator[str]:
+        """Lines of the ``tensorflow`` container of one replica's pod. Errors surface here, before iteration."""
+        obj = self.manifest(name)
+        rid = replica or default_replica(obj)
+        known = [model.replica_id(t, i) for t, i in spec_replicas(obj)]
+        if rid not in known:
+            raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r} (replicas: {', '.join(known) or 'none'})")
+        pod = f"{name}-{rid}"
+        if follow:
+            self._wait_started(name, rid, pod)
+            return self._follow(name, rid, pod, tail)
+        resp = self._log_call(name, rid, pod, tail_lines=tail)
+        return iter(resp.data.decode("utf-8", errors="replace").splitlines())
+
+    def _log_call(self, name: str, rid: str, pod: str, **kwargs):
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._core.read_namespaced_pod_log(pod, self.namespace, container=model.DEFAULT_CONTAINER,
+                                                      _preload_content=False, _request_timeout=self.request_timeout,
+                                                      **{k: v for k, v in kwargs.items() if v is not None})
+        except ApiException as e:
+            raise self._log_error(e, name, rid, pod) from None
+        except api_failures() as e:
+            raise translate(e, self.connection) from None
+
+    def _log_error(self, exc, name: str, rid: str, pod: str) -> KubeflowJupyterError:
+        message = (status_body(exc) or {}).get("message", "")
+        if exc.status == 404 and status_body(exc):
+            return ReplicaNotFound(f"replica {rid} of TFJob {name!r} has no pod ({pod}) yet: the operator has not "
+                                   "created it — try again in a moment, or use --follow to wait")
+        if exc.status == 400 and "waiting to start" in message:
+            why = message.rsplit(":", 1)[-1].strip()
+            return KubeflowJupyterError(f"replica {rid} of TFJob {name!r} has not started yet ({why}): "
+                                        "no log to show — use --follow to wait for it")
+        return translate(exc, self.connection, name=name)
+
+    def _follow(self, name: str, rid: str, pod: str, tail: int | None) -> Iterator[str]:
+        from kubernetes import watch
+
+        from kubernetes.client.exceptions import ApiException
+
+        stream = watch.Watch()
+        # A replica may print nothing for a long time: only the connect step has a short timeout.
+        kwargs = {"container": model.DEFAULT_CONTAINER, "_request_timeout": (self.request_timeout, LOG_IDLE_TIMEOUT)}
+        if tail is not None:
+            kwargs["tail_lines"] = tail
+        try:
+            yield from stream.stream(self._core.read_namespaced_pod_log, pod, self.namespace, **kwargs)
+        except ApiException as e:
+            raise self._log_error(e, name, rid, pod) from None
+        except api_failures() as e:
+            raise translate(e, self.connection) from None
+
+    def _wait_started(self, name: str, rid: str, pod: str) -> None:
+        """Block (watching the pod, not polling) until its tensorflow container has started or ended."""
+        lister = functools.partial(self._core.list_namespaced_pod, self.namespace,
+                                   field_selector=f"metadata.name={pod}")
+        pods, rv = self._list(lister, name)
+        if pods and _container_started(pods[0]):
+            return
+        events: queue.Queue[StreamEvent] = queue.Queue()
+        stream = ResourceStream("pod", lister, events, resource_version=rv, watch_timeout=self.watch_timeout,
+                                request_timeout=self.request_timeout).start()
+        try:
+            while True:
+                event = events.get()
+                if event.type == FAIL:
+                    raise self._stream_failure(event.payload, name)
+                objs = event.payload if event.type == RELIST else [event.payload]
+                if any(event.type != "DELETED" and _container_started(o) for o in objs):
+                    return
+        finally:
+            stream.stop()
+
+
+def _container_started(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return True
+    for cs in status.get("containerStatuses") or []:
+        if cs.get("name") == model.DEFAULT_CONTAINER:
+            state = cs.get("state") or {}
+            return "running" in state or "terminated" in state or "terminated" in (cs.get("lastState") or {})
+    return False
+
+
+class _WatchState:
+    """The TFJobs and pods seen so far, and the last snapshot yielded per job."""
+
+    def __init__(self, jobs: list[dict], pods: list[dict]):
+        self.jobs = {o["metadata"]["name"]: o for o in jobs}
+        self.pods = {p["metadata"]["name"]: p for p in pods}
+        self._last: dict[str, dict] = {}
+
+    def newest_first(self) -> list[str]:
+        return [o["metadata"]["name"] for o in sorted(
+            self.jobs.values(), key=lambda o: (o["metadata"].get("creationTimestamp") or "", o["metadata"]["name"]),
+            reverse=True)]
+
+    def snapshot(self, job_name: str) -> JobSnapshot:
+        pods = [p for p in self.pods.values()
+                if (p["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME) == job_name]
+        snap = build_snapshot(self.jobs[job_name], pods)
+        self._last[job_name] = snapshot_key(snap)
+        return snap
+
+    def changed(self, job_name: str) -> JobSnapshot | None:
+        before = self._last.get(job_name)
+        snap = self.snapshot(job_name)
+        return None if snapshot_key(snap) == before else snap
+
+    def apply(self, event: StreamEvent) -> list[str]:
+        """Fold one event in; return the jobs it may have changed."""
+        store = self.jobs if event.source == "tfjob" else self.pods
+        if event.type == RELIST:
+            before = list(store.values())
+            store.clear()
+            store.update({o["metadata"]["name"]: o for o in event.payload})
+            touched = {self._job_of(event.source, o["metadata"]["name"], o) for o in before + event.payload}
+            return sorted(touched - {None})
+        obj = event.payload
+        key = obj["metadata"]["name"]
+        job = self._job_of(event.source, key, obj)
+        if event.type == "DELETED":
+            store.pop(key, None)
+        else:
+            store[key] = obj
+        return [job] if job else []
+
+    def _job_of(self, source: str, key: str, obj: dict | None = None) -> str | None:
+        if source == "tfjob":
+            return key
+        obj = obj or self.pods.get(key)
+        return ((obj or {}).get("metadata", {}).get("labels") or {}).get(model.LABEL_JOB_NAME)
