@@ -141,6 +141,7 @@ class ModelServerCore:
             entry = response.model_version_status.add()
             entry.version = version.number
             entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(version.state)
+            entry.status.SetInParent()  # TF Serving always reports a status, OK included
             if version.error:
                 entry.status.error_code = 13  # INTERNAL: the load failed
                 entry.status.error_message = version.error
