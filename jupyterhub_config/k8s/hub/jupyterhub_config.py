@@ -204,7 +204,14 @@ if is_dummy(_auth_cls) and not _allow_dummy:
     )
 
 from jupyterhub.app import JupyterHub  # noqa: E402
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator  # noqa: E402
 from jupyterhub.proxy import ConfigurableHTTPProxy  # noqa: E402
 from kubespawner import KubeSpawner  # noqa: E402
 
+if issubclass(_auth_cls, SharedPasswordAuthenticator) and not c.SharedPasswordAuthenticator.get("user_password"):
+    raise HubConfigError(
+        "the shared-password authenticator has no password: create the Secret "
+        "(kubectl -n kubeflow create secret generic tf-hub-auth --from-literal=password=...) "
+        "or set $HUB_SHARED_PASSWORD"
+    )
 check_config(c, [JupyterHub, KubeSpawner, ConfigurableHTTPProxy, _auth_cls])

@@ -1,0 +1,1 @@
+"""JupyterHub for kubeflow-jupyter: cluster config, local config, launcher, manifests (docs/hub.md)."""

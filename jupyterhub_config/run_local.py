@@ -1,0 +1,226 @@
+"""The whole stack on one machine: the model server and JupyterHub (``make run``).
+
+    python -m jupyterhub_config.run_local [--no-model-server]
+
+1. checks that configurable-http-proxy is installed (``make`` puts it in .cache/node);
+2. when started as root, makes sure the unprivileged account notebooks run as exists
+   and has a workspace holding a copy of examples/ (see local_config.py for why);
+3. makes sure the digits model is exported (trains it with the digits TFJob through
+   TFJobClient when it is missing) and serves it with ``kubeflow-jupyter serve``;
+4. starts JupyterHub with local_config.py, waits until it answers, prints the URL
+   and the credentials, and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL_CONFIG = REPO / "jupyterhub_config" / "local_config.py"
+BUNDLED_PROXY = REPO / ".cache" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
+DIGITS_EXAMPLE = REPO / "examples" / "digits"
+ROOT_HUB_USER = "jovyan"  # keep in step with local_config.DEFAULT_ROOT_HUB_USER
+WORKSPACE_NAME = "kubeflow-jupyter"
+
+
+class LaunchError(Exception):
+    """Something to fix before the stack can start; the message says what."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived while starting up."""
+
+
+STOPPING = threading.Event()  # set by SIGINT/SIGTERM
+
+
+def interpreter_usable_unprivileged() -> bool:
+    """Can an account other than root run this Python? Not when it lives under a mode-700 /root (pyenv as root)."""
+    nobody = pwd.getpwnam("nobody")
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import jupyterhub, kubeflow_jupyter"],
+            user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/", capture_output=True,
+        )
+    except PermissionError:  # the interpreter itself cannot be executed
+        return False
+    return probe.returncode == 0
+
+
+def check_proxy() -> None:
+    command = os.environ.get("HUB_PROXY_COMMAND") or (str(BUNDLED_PROXY) if BUNDLED_PROXY.exists() else "")
+    if not command or not shutil.which(command):
+        raise LaunchError(
+            "configurable-http-proxy is not installed: run `make proxy` (npm installs it into .cache/node) "
+            "or point $HUB_PROXY_COMMAND at one"
+        )
+
+
+def ensure_account(name: str) -> pwd.struct_passwd:
+    """The unprivileged system account notebook servers run as when the hub is root."""
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        print(f"creating the unprivileged account {name!r} for notebook servers (the hub runs as root)", flush=True)
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+        account = pwd.getpwnam(name)
+    if account.pw_uid == 0:
+        raise LaunchError(f"HUB_USER={name!r} is root: notebook servers must run as an unprivileged account")
+    return account
+
+
+def ensure_workspace(account: pwd.struct_passwd) -> Path:
+    """A copy of examples/ the account owns, so notebooks can be run and saved; user edits are kept."""
+    workspace = Path(account.pw_dir) / WORKSPACE_NAME
+    for source in sorted((REPO / "examples").rglob("*")):
+        target = workspace / "examples" / source.relative_to(REPO / "examples")
+        if "__pycache__" in source.parts or target.exists():
+            continue
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    for path in [workspace, *workspace.rglob("*")]:
+        os.chown(path, account.pw_uid, account.pw_gid)
+    return workspace
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if STOPPING.is_set():
+            raise Interrupted()
+        if proc.poll() is not None:
+            raise LaunchError(f"{what} exited with code {proc.returncode} (its messages are above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            STOPPING.wait(0.5)
+    raise LaunchError(f"{what} did not answer at {url} within {timeout:.0f}s")
+
+
+class Stack:
+    """Child processes started in order and stopped in reverse order."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, what: str, argv: list[str], **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, **kwargs)
+        self.procs.append((what, proc))
+        return proc
+
+    def stop(self, grace: float = 20.0) -> None:
+        for what, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()  # JupyterHub stops its proxy and the notebook servers on SIGTERM
+                try:
+                    proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    print(f"{what} did not stop within {grace:.0f}s: killing it", file=sys.stderr)
+                    proc.kill()
+                    proc.wait()
+        self.procs.clear()
+
+
+def as_account(account: pwd.struct_passwd | None) -> dict:
+    """Popen arguments that run a child as ``account``, with none of root's groups; {} for the hub's own user."""
+    if account is None:
+        return {}
+    env = dict(os.environ, HOME=account.pw_dir, USER=account.pw_name)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "env": env}
+
+
+def start_model_server(stack: Stack, account: pwd.struct_passwd | None) -> str | None:
+    """Serve the digits model if it can be had; the hub is useful without it, so problems are reported, not fatal."""
+    from jupyterhub_config.digits_model import ModelUnavailable, ensure_digits_export
+
+    try:
+        base_path = ensure_digits_export(REPO / ".cache" / "models" / "digits", as_account(account))
+    except ModelUnavailable as e:
+        print(f"model server not started: {e}", file=sys.stderr, flush=True)
+        return None
+    port = os.environ.get("HUB_MODEL_SERVER_PORT", "9000")
+    rest_port = os.environ.get("HUB_MODEL_SERVER_REST_PORT", "8501")
+    argv = [sys.executable, "-m", "kubeflow_jupyter.cli", "serve", str(base_path), "--model-name", "digits",
+            "--port", port, "--rest-port", rest_port]
+    proc = stack.start("model server", argv, cwd=REPO, **as_account(account))
+    wait_for_http(f"http://127.0.0.1:{rest_port}/v1/models/digits", proc, "the model server", timeout=180)
+    return f"127.0.0.1:{port}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyterhub_config.run_local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-model-server", action="store_true", help="start only JupyterHub")
+    args = parser.parse_args(argv)
+
+    stack = Stack()
+
+    def request_stop(signum, frame) -> None:
+        STOPPING.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        check_proxy()
+        env = dict(os.environ)
+        account = None
+        if os.geteuid() == 0 and not env.get("HUB_NOTEBOOK_AS_ROOT"):
+            if interpreter_usable_unprivileged():
+                account = ensure_account(env.setdefault("HUB_USER", ROOT_HUB_USER))
+                env.setdefault("HUB_NOTEBOOK_DIR", str(ensure_workspace(account)))
+            else:
+                print(
+                    f"warning: notebook servers will run as root: no unprivileged account can run {sys.executable} "
+                    f"(it resolves to {os.path.realpath(sys.executable)}, behind a directory only root may enter). "
+                    "Use a Python installed outside /root to run them as an unprivileged user.",
+                    file=sys.stderr, flush=True,
+                )
+                env["HUB_NOTEBOOK_AS_ROOT"] = "true"
+        user = env.setdefault("HUB_USER", pwd.getpwuid(os.geteuid()).pw_name)
+        env["HUB_PASSWORD"] = os.environ.get("HUB_PASSWORD") or secrets.token_urlsafe(12)
+        model_server = None
+        if not args.no_model_server:
+            model_server = start_model_server(stack, account)
+            if model_server:
+                env["HUB_MODEL_SERVER"] = model_server
+        port = env.get("HUB_PORT", "8000")
+        hub = stack.start("JupyterHub", [sys.executable, "-m", "jupyterhub", "-f", str(LOCAL_CONFIG)], cwd=REPO, env=env)
+        wait_for_http(f"http://127.0.0.1:{port}/hub/health", hub, "JupyterHub", timeout=120)
+        print(
+            f"\nJupyterHub is up: http://127.0.0.1:{port}\n"
+            f"  user:     {user}\n  password: {env['HUB_PASSWORD']}\n"
+            + (f"  model server (digits): {model_server}\n" if model_server else "")
+            + "Press Ctrl-C to stop everything.\n",
+            flush=True,
+        )
+        while not STOPPING.wait(1.0):
+            for what, proc in stack.procs:
+                if proc.poll() is not None:
+                    raise LaunchError(f"{what} exited with code {proc.returncode}")
+        return 0
+    except LaunchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Interrupted:
+        return 130
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

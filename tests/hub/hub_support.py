@@ -1,0 +1,50 @@
+"""Shared helpers for the hub tests: load a hub config file the way JupyterHub does, build pods offline."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
+
+REPO = Path(__file__).resolve().parents[2]
+HUB_DIR = REPO / "jupyterhub_config"
+CLUSTER_CONFIG = HUB_DIR / "jupyterhub_config.py"
+LOCAL_CONFIG = HUB_DIR / "local_config.py"
+K8S_DIR = HUB_DIR / "k8s"
+
+# A kubeconfig that points nowhere: KubeSpawner loads a client configuration when it
+# is constructed, but building a pod manifest never calls the API server.
+DUMMY_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: offline, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: offline, user: {token: not-a-real-token}}]
+contexts: [{name: offline, context: {cluster: offline, user: offline}}]
+current-context: offline
+"""
+
+
+def load_config(path: Path):
+    """Execute a config file with traitlets' loader (what `jupyterhub -f` does) and return the Config."""
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def build_pod(config, user_options: dict) -> tuple[dict, dict]:
+    """The pod and PVC manifests KubeSpawner would create for user 'ada' with these options, as plain dicts."""
+    from kubernetes_asyncio.client import ApiClient
+    from kubespawner import KubeSpawner
+
+    async def build():
+        spawner = KubeSpawner(_mock=True, config=config)
+        spawner.user.name = "ada"
+        spawner.pod_name = spawner._expand_user_properties(spawner.pod_name_template)
+        spawner.pvc_name = spawner._expand_user_properties(spawner.pvc_name_template)
+        spawner.user_options = user_options
+        await spawner.load_user_options()
+        pod = await spawner.get_pod_manifest()
+        pvc = spawner.get_pvc_manifest()
+        async with ApiClient() as api:
+            return api.sanitize_for_serialization(pod), api.sanitize_for_serialization(pvc)
+
+    return asyncio.run(build())
