@@ -68,6 +68,7 @@ class RequestRecord:
     method: str
     path: str
     verb: str
+    body: dict | None = None  # the JSON a client sent (create/update/patch/delete)
 
 
 @dataclass
@@ -109,7 +110,13 @@ class ApiServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user = "system:anonymous"
         verb = ""
+        sent = None
         try:
+            if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.can_read_body:
+                try:
+                    sent = json.loads(await request.read())
+                except ValueError:
+                    sent = None
             route = self._route(request)
             user = self._authenticate(request)
             verb = self._verb(request, route)
@@ -123,7 +130,7 @@ class ApiServer:
         except ApiError as e:
             return web.json_response(e.status, status=e.code)
         finally:
-            self.requests.append(RequestRecord(time.monotonic(), user, request.method, request.path_qs, verb))
+            self.requests.append(RequestRecord(time.monotonic(), user, request.method, request.path_qs, verb, sent))
 
     def _route(self, request: web.Request) -> Route:
         parts = [p for p in request.path.split("/") if p]

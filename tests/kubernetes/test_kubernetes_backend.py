@@ -1,0 +1,217 @@
+"""The Kubernetes backend through TFJobClient, against the fake API server (and a real cluster
+when $KUBEFLOW_JUPYTER_TEST_KUBECONFIG is set): the same functions for both."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound, SpecError
+from kubeflow_jupyter.tfjob.schema import crd_schema
+from kubeflow_jupyter.testing.fake_kube.validation import prune_and_default
+
+
+def _sent_bodies(fake, name):
+    return [r.body for r in fake.requests
+            if r.verb == "create" and "/tfjobs" in r.path and (r.body or {}).get("metadata", {}).get("name") == name]
+
+
+def test_submit_watch_to_success_shows_every_replica_from_the_start(kube, job_name, make_tfjob):
+    client = kube.client()
+    sub = client.submit(make_tfjob(job_name, workers=2, chief=True))
+    first = sub.snapshot
+    assert first.backend == "kubernetes" and first.namespace == client.namespace
+    # Every replica of the spec is listed before any pod exists.
+    assert [r.id for r in first.replicas] == ["chief-0", "worker-0", "worker-1"]
+    assert {r.phase for r in first.replicas} == {"Pending"}
+    assert [r.pod_name for r in first.replicas] == [f"{job_name}-chief-0", f"{job_name}-worker-0",
+                                                    f"{job_name}-worker-1"]
+
+    seen = list(client.watch(job_name, timeout=120))
+    states = [s.state for s in seen]
+    final = seen[-1]
+    assert final.state == "Succeeded" and final.finished
+    assert "Running" in states or final.condition("Running") is not None
+    assert final.completion_time and final.start_time
+    assert {r.phase for r in final.replicas if r.type == "Chief"} == {"Succeeded"}
+    assert all(s.backend == "kubernetes" for s in seen)
+    assert final.condition("Succeeded").reason == "TFJobSucceeded"
+
+    waited = client.wait(job_name, timeout=60)
+    assert waited.state == "Succeeded"
+    assert job_name in [s.name for s in client.list()]
+    assert client.manifest(job_name)["status"]["conditions"][-1]["type"] == "Succeeded"
+
+
+def test_what_the_backend_sends_matches_the_crd_schema(kube, job_name, make_tfjob):
+    import jsonschema
+
+    if kube.fake is None:
+        pytest.skip("needs the fake's request log to see the request bodies")
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1, chief=True, restart_policy="OnFailure"))
+    (sent,) = _sent_bodies(kube.fake, job_name)
+    schema = crd_schema()
+    jsonschema.Draft7Validator(schema).validate(sent)
+    body = {k: v for k, v in sent.items() if k != "metadata"}
+    root = {**schema, "properties": {k: v for k, v in schema["properties"].items() if k != "metadata"}}
+    # Nothing we send would be pruned as unknown by the API server.
+    pruned = prune_and_default(body, root)
+    assert _without_defaults(pruned, body) == body
+
+
+def _without_defaults(pruned, sent):
+    """``pruned`` restricted to the keys ``sent`` has (the server's defaults are additions, not losses)."""
+    if isinstance(pruned, dict) and isinstance(sent, dict):
+        return {k: _without_defaults(pruned[k], sent[k]) for k in sent if k in pruned}
+    if isinstance(pruned, list) and isinstance(sent, list):
+        return [_without_defaults(p, s) for p, s in zip(pruned, sent)]
+    return pruned
+
+
+def test_failed_replica_fails_the_job_and_wait_says_why(kube, job_name, make_tfjob):
+    from kubeflow_jupyter.errors import JobFailed
+
+    if kube.fake is None:
+        pytest.skip("scripts a replica's exit code")
+    kube.fake.script(job_name, "worker-1", exit_codes=[3])
+    kube.fake.script(job_name, "worker-0", run_seconds=0.3)  # worker 0 finishing first would succeed the job
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=2))
+    with pytest.raises(JobFailed) as err:
+        client.wait(job_name, timeout=60)
+    snap = err.value.snapshot
+    assert snap.state == "Failed"
+    assert str(err.value) == (f"TFJob {job_name!r} failed: TFJobFailed: TFJob {client.namespace}/{job_name} "
+                              "has failed because 1 Worker replica(s) failed.")
+    worker1 = snap.replica("worker-1")
+    assert worker1.phase == "Failed" and worker1.exit_code == 3 and worker1.message == "Error"
+
+
+def test_worker_that_fails_once_is_restarted_under_on_failure(kube, job_name, make_tfjob):
+    if kube.fake is None:
+        pytest.skip("scripts a replica's exit code")
+    kube.fake.script(job_name, "worker-1", exit_codes=[1, 0])
+    kube.fake.script(job_name, "worker-0", run_seconds=0.3)  # worker 0 decides success: outlive worker 1
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=2, restart_policy="OnFailure"))
+    restarts = [s.replica("worker-1").restarts for s in client.watch(job_name, timeout=60)]
+    final = client.get(job_name)
+    assert final.state == "Succeeded"
+    assert max(restarts) == 1 and final.replica("worker-1").restarts == 1
+
+
+def test_pending_replica_reports_why_and_keeps_the_job_from_running(kube, job_name, make_tfjob):
+    if kube.fake is None:
+        pytest.skip("scripts an unschedulable pod")
+    kube.fake.script(job_name, "worker-0", pending=True)
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1))
+    for snap in client.watch(job_name, timeout=5):
+        if snap.replica("worker-0").message:
+            break
+    assert snap.state == "Created"
+    assert snap.replica("worker-0").phase == "Pending"
+    assert snap.replica("worker-0").message == "Unschedulable: 0/1 nodes are available: 1 Insufficient cpu."
+
+
+def test_logs_of_a_replica_tail_and_follow(kube, job_name, make_tfjob):
+    client = kube.client()
+    if kube.fake is not None:
+        kube.fake.script(job_name, "chief-0", logs=["loading data", "step 1 loss 0.9", "step 2 loss 0.5", "saved"])
+    client.submit(make_tfjob(job_name, workers=1, chief=True))
+    followed = list(client.logs(job_name, follow=True))  # default replica: the chief; waits for it to start
+    client.wait(job_name, timeout=120)
+    whole = list(client.logs(job_name))
+    assert followed == whole and whole
+    assert list(client.logs(job_name, "chief-0", tail=1)) == whole[-1:]
+    assert list(client.logs(job_name, "worker-0"))
+    if kube.fake is not None:
+        assert whole == ["loading data", "step 1 loss 0.9", "step 2 loss 0.5", "saved"]
+
+
+def test_unknown_replica_names_the_ones_that_exist(kube, job_name, make_tfjob):
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=2), dry_run=False)
+    with pytest.raises(ReplicaNotFound) as err:
+        client.logs(job_name, "worker-7")
+    assert str(err.value) == f"TFJob {job_name!r} has no replica 'worker-7' (replicas: worker-0, worker-1)"
+
+
+def test_logs_of_a_replica_that_has_not_started(kube, job_name, make_tfjob):
+    if kube.fake is None:
+        pytest.skip("holds a container in ContainerCreating")
+    kube.fake.script(job_name, "worker-0", waiting_reason="ContainerCreating", run_seconds=5)
+    kube.fake.pause_operator()
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1))
+    with pytest.raises(ReplicaNotFound) as err:
+        client.logs(job_name, "worker-0")
+    assert str(err.value) == (f"replica worker-0 of TFJob {job_name!r} has no pod ({job_name}-worker-0) yet: the "
+                              "operator has not created it — try again in a moment, or use --follow to wait")
+
+
+def test_dry_run_is_validated_by_the_server_and_creates_nothing(kube, job_name, make_tfjob):
+    client = kube.client()
+    sub = client.submit(make_tfjob(job_name), dry_run=True)
+    assert sub.dry_run and sub.snapshot is None
+    with pytest.raises(JobNotFound):
+        client.get(job_name)
+    if kube.fake is not None:
+        assert any("dryRun=All" in r.path for r in kube.fake.requests if r.verb == "create")
+
+
+def test_server_side_validation_errors_name_the_field(kube, job_name, make_tfjob):
+    client = kube.client()
+    job = client.prepare(make_tfjob(job_name)).job
+    job.manifest["spec"]["runPolicy"]["backoffLimit"] = "three"  # past our parser: only the server sees it
+    with pytest.raises(SpecError) as err:
+        client.backend.create(job)
+    assert str(err.value) == ('invalid TFJob: spec.runPolicy.backoffLimit: Invalid value: "string": '
+                              'spec.runPolicy.backoffLimit in body must be of type integer: "string"')
+    assert err.value.problems[0].path == "spec.runPolicy.backoffLimit"
+
+
+def test_second_submit_of_the_same_name_already_exists(kube, job_name, make_tfjob):
+    client = kube.client()
+    client.submit(make_tfjob(job_name))
+    with pytest.raises(AlreadyExists) as err:
+        client.submit(make_tfjob(job_name))
+    b = client.backend
+    assert str(err.value) == (
+        f"a TFJob named {job_name!r} already exists in namespace {b.namespace!r} at {b.connection.host} "
+        f"({b.connection.source}): delete it first or choose another --name")
+
+
+def test_missing_job_errors(kube, job_name):
+    client = kube.client()
+    b = client.backend
+    where = f"in namespace {b.namespace!r} at {b.connection.host} ({b.connection.source})"
+    for call in (lambda: client.get(job_name), lambda: client.delete(job_name),
+                 lambda: list(client.watch(job_name)), lambda: client.logs(job_name), lambda: client.manifest(job_name)):
+        with pytest.raises(JobNotFound) as err:
+            call()
+        assert str(err.value) == f"no TFJob named {job_name!r} {where} (see `kubeflow-jupyter list`)"
+
+
+def test_delete_removes_the_job_and_its_pods_in_the_foreground(kube, job_name, make_tfjob):
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=2))
+    client.wait(job_name, timeout=120)
+    client.delete(job_name)
+    with pytest.raises(JobNotFound):
+        client.get(job_name)
+    if kube.fake is not None:
+        assert kube.fake.pods(job_name) == []
+        (delete,) = [r for r in kube.fake.requests if r.verb == "delete" and job_name in r.path]
+        assert "propagationPolicy=Foreground" in delete.path or (delete.body or {}).get("propagationPolicy") == "Foreground"
+    client.submit(make_tfjob(job_name))  # the name is free again at once
+
+
+def test_namespace_in_the_spec_must_match_the_clients(kube, job_name, make_tfjob):
+    client = kube.client()
+    other = "elsewhere" if client.namespace != "elsewhere" else "other"
+    text = make_tfjob(job_name).replace(f"name: {job_name}\n", f"name: {job_name}\n  namespace: {other}\n", 1)
+    with pytest.raises(SpecError) as err:
+        client.submit(text)
+    assert str(err.value) == (f"invalid TFJob: metadata.namespace: {other!r} is not the namespace this client works "
+                              f"in ({client.namespace!r}): remove it, or use --namespace {other}")
