@@ -19,13 +19,15 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
-from ...errors import AlreadyExists, BackendError, JobNotFound, ReplicaNotFound
+from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, ReplicaNotFound, SpecError
 from ...tfjob import rules
 from ...tfjob.model import TFJob, pod_name
 from ...tfjob.status import FAILED, POD_RUNNING, JobSnapshot, ReplicaState, now_iso
 from .plan import plan_job
 from .processes import is_alive, stop_groups
-from .store import DEFAULT_NAMESPACE, STOPPED, JobDir, Store, default_home, read_json, write_json_atomic
+from .store import (
+    DEFAULT_NAMESPACE, STOPPED, JobDir, Store, default_home, is_valid_name, read_json, write_json_atomic,
+)
 
 # Watching is "push" from the store's point of view: the supervisor replaces status.json
 # atomically on every change, and a watcher stat()s it every WATCH_INTERVAL (microseconds
@@ -42,6 +44,10 @@ class LocalBackend:
 
     def __init__(self, namespace: str | None = None, home: str | os.PathLike | None = None):
         self.namespace = namespace or DEFAULT_NAMESPACE
+        if not is_valid_name(self.namespace):
+            raise SpecError(FieldProblem("metadata.namespace", (
+                f"{self.namespace!r} is not a valid namespace: use a DNS-1123 label "
+                "(lowercase letters, digits and '-', at most 63 characters)")))
         self.home = Path(home) if home else default_home()
         self.store = Store(self.home, self.namespace)
 
