@@ -133,6 +133,9 @@ c.Spawner.environment = {
         "HUB_MODEL_SERVER", "127.0.0.1:9000", "host:port of the model server's gRPC API for %model."
     ),
 }
+# Where the local backend keeps its jobs, when the hub's environment chooses (tests, custom installs).
+if os.environ.get("KUBEFLOW_JUPYTER_HOME"):
+    c.Spawner.environment["KUBEFLOW_JUPYTER_HOME"] = os.environ["KUBEFLOW_JUPYTER_HOME"]
 
 idle_culler(
     c,
