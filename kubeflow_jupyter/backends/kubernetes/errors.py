@@ -111,31 +111,39 @@ def translate(exc: BaseException, conn: Connection, *, name: str | None = None) 
 
 def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
     """Connection refused, timeouts, TLS: say which server was tried and how to point elsewhere."""
-    text = " ".join(str(a) for a in _causes(exc))
-    lowered = text.lower()
-    if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
-        why = ("TLS verification failed — the server's certificate does not match the cluster CA in the "
-               f"configuration ({_short(text)})")
-    elif "refused" in lowered:
+    import ssl
+
+    chain = _causes(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        detail = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or str(tls)
+        why = (f"TLS verification failed ({detail}) — the server's certificate does not match the cluster CA "
+               "in the configuration")
+    elif "refused" in text:
         why = "connection refused"
-    elif "timed out" in lowered or "timeout" in lowered:
+    elif "timed out" in text or "timeout" in text:
         why = "the connection timed out"
-    elif "name or service not known" in lowered or "resolution" in lowered or "nodename" in lowered:
+    elif "name or service not known" in text or "resolution" in text or "nodename" in text:
         why = "the server's host name does not resolve"
     else:
-        why = _short(text) or type(exc).__name__
+        why = _short(str(chain[-1])) or type(exc).__name__
     return BackendError(
         f"cannot reach the Kubernetes API server {conn.where()}: {why}. Point KUBECONFIG (or --kubeconfig, "
         f"--context / ${ENV_CONTEXT}) at a reachable cluster, or run on this machine with --backend local")
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
-    chain, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append(exc)
-        exc = getattr(exc, "reason", None) if isinstance(getattr(exc, "reason", None), BaseException) \
-            else exc.__cause__ or exc.__context__
+    """The exception and everything it wraps (urllib3 keeps the cause in ``reason`` or ``args``)."""
+    chain: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        e = pending.pop(0)
+        if e is None or any(e is seen for seen in chain):
+            continue
+        chain.append(e)
+        wrapped = [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
+        pending += [w for w in wrapped if isinstance(w, BaseException)]
     return chain
 
 
