@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -223,3 +224,17 @@ def test_program_missing_on_this_machine_is_refused(client, workdir, isolated_ho
     with pytest.raises(SpecError, match=r"containers\[tensorflow\]\.command: 'no-such-program-kfj'"):
         client.submit(job, workdir=workdir)
     assert list(isolated_home.rglob("*")) == []
+
+
+def test_namespace_watch_sees_every_job_and_stops_on_request(client, workdir):
+    for name in ("first", "second"):
+        client.submit(tfjob_yaml(name, {"Worker": (1, "Never", "pass")}), workdir=workdir)
+    stop = threading.Event()
+    finished: set[str] = set()
+    for snap in client.watch(stop=stop, timeout=60):
+        if snap.finished:
+            finished.add(snap.name)
+        if finished == {"first", "second"}:
+            stop.set()
+    assert finished == {"first", "second"}
+    assert {s.name: s.state for s in client.list()} == {"first": "Succeeded", "second": "Succeeded"}

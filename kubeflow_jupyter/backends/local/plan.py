@@ -70,8 +70,8 @@ def plan_job(job: TFJob, workdir: str) -> list[ReplicaLaunch]:
         if not os.path.isdir(cwd):
             problems.append(FieldProblem(
                 _container_path(rtype, "workingDir"),
-                f"{container.get('workingDir')!r} is not a directory on this machine "
-                "(the local backend runs in it); remove workingDir or point it at a local directory",
+                f"{cwd!r} is not a directory on this machine (the local backend runs the replica "
+                "there); remove workingDir or point it at a local directory",
             ))
             continue
         argv = _resolve_argv(argv)

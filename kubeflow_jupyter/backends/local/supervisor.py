@@ -22,9 +22,9 @@ It is the only writer of the job's ``status.json`` while it lives. It
 
 from __future__ import annotations
 
+import json
 import os
 import select
-import shlex
 import signal
 import subprocess
 import sys
@@ -116,7 +116,7 @@ class Supervisor:
         log_path = self.dir.log_file(rid)
         with open(log_path, "ab") as log:
             if replica.restarts == 0:
-                log.write(f"{LOG_PREFIX} image {launch.image!r} is not pulled: running {shlex.join(launch.argv)} "
+                log.write(f"{LOG_PREFIX} image {launch.image!r} is not pulled: running {json.dumps(launch.argv)} "
                           f"in {launch.cwd} as a local process\n".encode())
             else:
                 log.write(f"{LOG_PREFIX} restart {replica.restarts} of {rid} "
