@@ -38,6 +38,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    if not Path(args.model_base_path).is_dir():  # before importing TensorFlow: a typo answers at once
+        print(f"error: MODEL_BASE_PATH {args.model_base_path}: no such directory; give the directory that holds the "
+              "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)", file=sys.stderr)
+        return 2
     from .server import serve
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,

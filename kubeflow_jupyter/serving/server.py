@@ -508,10 +508,6 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
     import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not Path(model_base_path).is_dir():
-        print(f"error: MODEL_BASE_PATH {model_base_path} is not a directory: give the directory that holds "
-              "the numbered version directories (e.g. ./export for ./export/1/saved_model.pb)", file=sys.stderr)
-        return 2
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
               "this address can query the model", file=sys.stderr)

@@ -47,10 +47,16 @@ def tiny_inception():
 
 
 @pytest.fixture(scope="session")
-def model_base(tmp_path_factory, tiny_inception) -> Path:
+def export_inception():
+    """examples/inception/export_inception.py as a module."""
+    return load_example("examples/inception/export_inception.py")
+
+
+@pytest.fixture(scope="session")
+def model_base(tmp_path_factory, tiny_inception, export_inception) -> Path:
     """BASE/1: the stand-in exported with the seed's signatures."""
     base = tmp_path_factory.mktemp("inception-base")
-    load_example("examples/inception/export_inception.py").export(tiny_inception, base, version=1)
+    export_inception.export(tiny_inception, base, version=1)
     return base
 
 

@@ -1,0 +1,100 @@
+"""Concurrent load, and version directories coming and going under a running server."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from kubeflow_jupyter.serving.client import PredictionClient
+from kubeflow_jupyter.serving.inception import classify_images, predict_request
+
+pytestmark = pytest.mark.tensorflow
+
+
+def test_200_concurrent_requests_over_grpc_and_rest_all_answer(grpc_address, rest_address, images):
+    expected = classify_images(images["blue.png"], server=grpc_address)[0]
+    good = predict_request([images["blue.png"]])
+    bad = predict_request([b"corrupt"])
+    with grpc.insecure_channel(grpc_address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        # 200 in flight at once; every 10th is a corrupt image, which must fail alone
+        calls = [stub.Predict.future(bad if i % 10 == 0 else good, timeout=120) for i in range(200)]
+        outcomes = []
+        for call in calls:
+            try:
+                outcomes.append([c.decode() for c in call.result().outputs["classes"].string_val])
+            except grpc.RpcError as e:
+                outcomes.append(e.code())
+    assert outcomes.count(grpc.StatusCode.INVALID_ARGUMENT) == 20
+    assert all(o == [c for c, _ in expected] for o in outcomes if o != grpc.StatusCode.INVALID_ARGUMENT)
+
+    def rest_call(_):
+        return classify_images(images["blue.png"], server=rest_address, rest=True, timeout=120)[0]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(rest_call, range(200)))
+    assert all([c for c, _ in r] == [c for c, _ in expected] for r in results)
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_new_version_is_picked_up_pinned_versions_stay_and_removed_ones_go(
+        copy_of_base, tiny_inception, export_inception, images):
+    import keras
+
+    from kubeflow_jupyter.serving.errors import ModelNotFound
+    from kubeflow_jupyter.serving.server import ModelServer
+
+    base = copy_of_base
+    messages: list[str] = []
+    server = ModelServer(base, "inception", port=0, rest_port=None, poll_seconds=0.2, announce=messages.append).start()
+    try:
+        client = PredictionClient(f"127.0.0.1:{server.port}")
+        v1 = classify_images(images["red.jpg"], client=client)[0]
+        other = keras.models.clone_model(tiny_inception)
+        other.set_weights([-w for w in tiny_inception.get_weights()])  # a visibly different model
+        export_inception.export(other, base, version=2)
+        assert _wait_for(lambda: [s.version for s in client.status("inception")] == [1, 2])
+        v2 = classify_images(images["red.jpg"], client=client)[0]
+        assert v2 != v1  # latest wins: version 2 answers now
+        assert classify_images(images["red.jpg"], client=client, version=1)[0] == v1
+        assert client.metadata("inception").version == 2
+        assert any("serving version 2" in m for m in messages)
+
+        shutil.rmtree(base / "2")
+        assert _wait_for(lambda: [s.version for s in client.status("inception")] == [1])
+        assert classify_images(images["red.jpg"], client=client)[0] == v1
+        with pytest.raises(ModelNotFound, match="has no version 2"):
+            classify_images(images["red.jpg"], client=client, version=2)
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_a_broken_version_is_reported_and_the_good_one_keeps_serving(copy_of_base, images):
+    from kubeflow_jupyter.serving.server import ModelServer
+
+    broken = copy_of_base / "5"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    server = ModelServer(copy_of_base, "inception", port=0, rest_port=None, announce=lambda m: None).start()
+    try:
+        client = PredictionClient(f"127.0.0.1:{server.port}")
+        states = {s.version: (s.state, s.error) for s in client.status("inception")}
+        assert states[1] == ("AVAILABLE", "") and states[5][0] == "END" and "could not load" in states[5][1]
+        assert classify_images(images["grey.jpg"], client=client)[0]  # latest *available* is 1
+        client.close()
+    finally:
+        server.stop()
