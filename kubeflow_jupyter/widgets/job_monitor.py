@@ -7,16 +7,18 @@ replica selector that tails live · a Delete button that asks for confirmation.
 Threads (all daemon): one follows ``client.watch(name)`` and applies each pushed
 snapshot; one follows the selected replica's log; one coalesces log lines into pane
 updates. Following ipywidgets' guidance for threads they only *assign* trait values,
-batched with ``hold_sync()``, and never use ``with output:``. Each thread runs in a
-copy of the context it was started from: ipykernel 7 keeps the cell a message belongs
-to in a context variable, so anything a thread sends is attributed to the cell that
-displayed the monitor instead of whichever cell happens to run later.
+batched with ``hold_sync()``, and never use ``with output:`` (which routes by the
+current cell's message id, and a thread has none of its own). The threads print
+nothing: everything they show travels as widget state, which the frontend routes by
+comm id whatever cell is executing. Under ipykernel 7 a new thread has an empty
+context, so its messages are attributed to the cell executing *now*; nbclient records
+widget state from exactly those messages, so a saved notebook keeps the monitor's
+latest state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import html
 import threading
 from collections import deque
@@ -38,9 +40,8 @@ DELETED = "Deleted"
 
 
 def start_daemon(target: Callable[[], None], name: str) -> threading.Thread:
-    """Start ``target`` on a daemon thread that carries the caller's context (see module doc)."""
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
+    """Daemon threads never keep a kernel or interpreter from exiting."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
 
@@ -200,9 +201,12 @@ class JobMonitor(widgets.VBox):
         return any(t is not None and t.is_alive() for t in threads) or self.log_pane.running
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the status thread to end (the job finished, was deleted, or ``stop()``)."""
-        if self._status_thread is not None:
-            self._status_thread.join(timeout)
+        """Wait for the threads to end: the job finished (and the followed replica with
+        it), was deleted, or ``stop()`` was called. ``timeout`` applies to each thread."""
+        for thread in (self._status_thread, self._log_thread):
+            if thread is not None:
+                thread.join(timeout)
+        self.log_pane.join(timeout)
 
     def stop(self) -> None:
         """End the threads. A log follower blocked on a silent replica is abandoned: it is
@@ -266,7 +270,7 @@ class JobMonitor(widgets.VBox):
         snap = self.snapshot
         elapsed = display.elapsed(snap) if snap else "-"
         self.header.value = (
-            f'<div style="display:flex;gap:12px;align-items:center;flex-wrap:wrap">'
+            f'<div class="kfj-header" style="display:flex;gap:12px;align-items:center;flex-wrap:wrap">'
             f'<b style="font-size:1.1em">TFJob {html.escape(self.name)}</b>'
             f"{display.badge_html(self.state)}"
             f"<span>backend <code>{html.escape(self.client.backend_name)}</code></span>"
