@@ -238,3 +238,9 @@ def test_namespace_watch_sees_every_job_and_stops_on_request(client, workdir):
             stop.set()
     assert finished == {"first", "second"}
     assert {s.name: s.state for s in client.list()} == {"first": "Succeeded", "second": "Succeeded"}
+
+
+def test_more_replicas_than_one_machine_should_run_is_refused(client, workdir, isolated_home):
+    with pytest.raises(SpecError, match=r"spec.tfReplicaSpecs: 100000 replicas in total"):
+        client.submit(tfjob_yaml("huge", {"Worker": (100000, "Never", "pass")}), workdir=workdir)
+    assert list(isolated_home.rglob("*")) == []

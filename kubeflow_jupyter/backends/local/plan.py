@@ -18,6 +18,8 @@ from ...tfjob.model import TFJob, replica_id
 # argv[0] spellings that mean "the Python interpreter": they run as sys.executable, the
 # interpreter of the process that runs the job (the project's venv, with its TensorFlow),
 # not whatever `python` happens to be first on PATH.
+# One machine runs every replica: beyond this many processes a job belongs on a cluster.
+MAX_LOCAL_REPLICAS = 64
 PYTHON_NAMES = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
@@ -54,6 +56,10 @@ def plan_job(job: TFJob, workdir: str) -> list[ReplicaLaunch]:
     """Every replica's launch, or SpecError listing every replica that cannot run here."""
     problems: list[FieldProblem] = []
     launches: list[ReplicaLaunch] = []
+    if job.total_replicas > MAX_LOCAL_REPLICAS:
+        raise SpecError(FieldProblem("spec.tfReplicaSpecs", (
+            f"{job.total_replicas} replicas in total: the local backend runs at most {MAX_LOCAL_REPLICAS} "
+            "processes on this machine; lower the replicas or use a cluster (--backend kubernetes)")))
     for rtype, spec in job.replica_specs.items():
         if spec.replicas == 0:
             continue
