@@ -50,6 +50,31 @@ export class TFJobsSidebar extends ReactWidget {
   }
 }
 
+/** The body of the "Cannot submit" dialog: one line per field problem, as the server names them. */
+export function SubmitProblems(props: {
+  path: string;
+  message: string;
+  problems: { path: string; message: string }[];
+}): JSX.Element {
+  if (props.problems.length === 0) {
+    return <div>{props.message}</div>;
+  }
+  return (
+    <div>
+      <code>{props.path}</code> is not a valid TFJob:
+      <ul className="kfj-problems">
+        {props.problems.map((p, i) => (
+          <li key={i}>
+            {p.path && <code>{p.path}</code>}
+            {p.path && ': '}
+            {p.message}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 /** Ask, then delete; the push channel removes the job from every open sidebar. */
 export async function confirmAndDelete(model: JobsModel, name: string): Promise<void> {
   const job = model.job(name);
@@ -212,8 +237,8 @@ function JobDetail({ job, model, now }: { job: IJob; model: JobsModel; now: numb
       </table>
       {shown && (
         <LogView
-          // Reopen the log when the replica starts or restarts: a new process, a new log.
-          key={`${shown.id}/${shown.restarts}/${shown.phase === 'Pending' ? 'pending' : 'started'}`}
+          // Reopen the log when the replica restarts: a new process, a new log.
+          key={`${shown.id}/${shown.restarts}`}
           model={model}
           job={job.name}
           replica={shown.id}

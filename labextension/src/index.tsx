@@ -18,7 +18,8 @@ import { APIError, TFJobAPI } from './api';
 import { isTFJobFile } from './jobs';
 import { JobsModel } from './model';
 import { RunningJobsStatus } from './status';
-import { TFJobsSidebar, confirmAndDelete, tfjobIcon } from './sidebar';
+import { SubmitProblems, TFJobsSidebar, confirmAndDelete, tfjobIcon } from './sidebar';
+import * as React from 'react';
 
 namespace CommandIDs {
   export const open = 'kubeflow-jupyter:open';
@@ -30,19 +31,18 @@ namespace CommandIDs {
 
 const CATEGORY = 'TFJobs';
 
-/** Show why a submission was refused: one line per field problem, as the server names them. */
+/** Show why a submission was refused, with the field paths the server names. */
 async function showSubmitError(path: string, reason: unknown): Promise<void> {
-  const error = reason as APIError;
-  const body =
-    error.problems && error.problems.length > 0
-      ? [
-          `${path} is not a valid TFJob:`,
-          ...error.problems.map(p => (p.path ? `• ${p.path}: ${p.message}` : `• ${p.message}`))
-        ].join('\n')
-      : error.message;
+  const error = reason as Partial<APIError>;
   await showDialog({
     title: 'Cannot submit TFJob',
-    body,
+    body: (
+      <SubmitProblems
+        path={path}
+        message={error.message ?? String(reason)}
+        problems={error.problems ?? []}
+      />
+    ),
     buttons: [Dialog.okButton()]
   });
 }

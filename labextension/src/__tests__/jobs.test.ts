@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  IJob,
+  defaultReplica,
+  formatAge,
+  isTFJobFile,
+  replicaSummary,
+  runningCount,
+  sortJobs,
+  stateClass
+} from '../jobs';
+
+function job(name: string, created: string, state = 'Running', replicas: string[] = []): IJob {
+  return {
+    name,
+    namespace: 'default',
+    backend: 'local',
+    uid: '',
+    created,
+    state,
+    message: '',
+    resourceVersion: '1',
+    status: { conditions: [] },
+    replicas: replicas.map((id, index) => ({
+      id,
+      type: id.split('-')[0],
+      index,
+      phase: 'Running',
+      restarts: 0,
+      exit_code: null,
+      started_at: null,
+      finished_at: null,
+      pod_name: '',
+      message: ''
+    })),
+    counts: { active: 0, succeeded: 0, failed: 0, total: replicas.length }
+  };
+}
+
+test('jobs sort newest first, then by name', () => {
+  const jobs = [
+    job('b', '2026-01-01T00:00:00Z'),
+    job('c', '2026-01-02T00:00:00Z'),
+    job('a', '2026-01-01T00:00:00Z')
+  ];
+  assert.deepEqual(
+    sortJobs(jobs).map(j => j.name),
+    ['c', 'a', 'b']
+  );
+});
+
+test('running counts Running and Restarting jobs only', () => {
+  const jobs = ['Running', 'Restarting', 'Succeeded', 'Failed', 'Created'].map((s, i) =>
+    job(`j${i}`, '', s)
+  );
+  assert.equal(runningCount(jobs), 2);
+});
+
+test('ages read like kubectl', () => {
+  const now = Date.parse('2026-01-02T00:00:00Z');
+  assert.equal(formatAge('2026-01-01T23:59:15Z', now), '45s');
+  assert.equal(formatAge('2026-01-01T23:48:00Z', now), '12m');
+  assert.equal(formatAge('2026-01-01T21:00:00Z', now), '3h');
+  assert.equal(formatAge('2025-12-28T00:00:00Z', now), '5d');
+  assert.equal(formatAge('2026-01-02T00:00:05Z', now), '0s'); // clock skew never goes negative
+  assert.equal(formatAge('', now), '');
+  assert.equal(formatAge('not a time', now), '');
+});
+
+test('replica summary names the most important count', () => {
+  assert.equal(replicaSummary({ active: 2, succeeded: 0, failed: 0, total: 3 }), '2/3 active');
+  assert.equal(replicaSummary({ active: 1, succeeded: 1, failed: 1, total: 3 }), '1/3 failed');
+  assert.equal(replicaSummary({ active: 0, succeeded: 3, failed: 0, total: 3 }), '3/3 succeeded');
+  assert.equal(replicaSummary({ active: 0, succeeded: 0, failed: 0, total: 1 }), '1 replica');
+});
+
+test('unknown states get the pending badge', () => {
+  assert.equal(stateClass('Succeeded'), 'kfj-badge kfj-state-succeeded');
+  assert.equal(stateClass('Stopped'), 'kfj-badge kfj-state-pending');
+});
+
+test('only .yaml / .yml files can be submitted', () => {
+  assert.ok(isTFJobFile('jobs/train.yaml'));
+  assert.ok(isTFJobFile('JOB.YML'));
+  assert.ok(!isTFJobFile('notes.yaml.txt'));
+  assert.ok(!isTFJobFile('train.py'));
+});
+
+test('the log shown first is the chief/master, else worker-0', () => {
+  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0', 'worker-0', 'master-0'])), 'master-0');
+  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0', 'worker-0'])), 'worker-0');
+  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0'])), 'ps-0');
+  assert.equal(defaultReplica(job('a', '', 'Running', [])), null);
+});

@@ -1,0 +1,120 @@
+"""Start a real JupyterLab and drive it in Debian's Chromium (shared by the UI tests and bench/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_user_settings(settings_dir: Path, theme: str = "JupyterLab Light") -> None:
+    """No news prompt (it would cover the sidebar in screenshots); the theme to start with."""
+    apputils = settings_dir / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True, exist_ok=True)
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    (apputils / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
+
+
+class Lab:
+    def __init__(self, url: str, token: str, root: Path, process: subprocess.Popen):
+        self.url, self.token, self.root, self.process = url, token, root, process
+
+    def api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
+        request = urllib.request.Request(
+            f"{self.url}kubeflow-jupyter/api/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def delete_all_jobs(self) -> None:
+        code, body = self.api("GET", "jobs")
+        for job in (body or {}).get("jobs", []) if code == 200 else []:
+            self.api("DELETE", f"jobs/{job['name']}")
+
+
+@contextmanager
+def running_lab(root: Path, home: Path, work: Path, theme: str = "JupyterLab Light") -> Iterator[Lab]:
+    """``jupyter lab`` on 127.0.0.1 and a random port, root ``root``, local store ``home``."""
+    token = secrets.token_hex(16)
+    port = free_port()
+    settings = work / "settings"
+    write_user_settings(settings, theme)
+    env = {
+        **os.environ,
+        "KUBEFLOW_JUPYTER_HOME": str(home),
+        "KUBEFLOW_JUPYTER_BACKEND": "local",
+        "KUBECONFIG": os.devnull,
+        "JUPYTER_CONFIG_DIR": str(work / "config"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+    }
+    argv = [
+        sys.executable, "-m", "jupyterlab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--allow-root",  # containers and CI often run as root; harmless otherwise
+        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={work / 'workspaces'}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    log = open(work / "jupyter-lab.log", "wb")
+    process = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    lab = Lab(f"http://127.0.0.1:{port}/", token, root, process)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: see {work / 'jupyter-lab.log'}")
+            try:
+                if lab.api("GET", "jobs")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jupyter lab did not start in {STARTUP_SECONDS}s: see {work / 'jupyter-lab.log'}")
+            time.sleep(0.2)
+        yield lab
+    finally:
+        try:
+            if process.poll() is None:
+                lab.delete_all_jobs()  # no replica outlives the test
+        finally:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+@contextmanager
+def chromium(playwright) -> Iterator:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
