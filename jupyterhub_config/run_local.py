@@ -150,7 +150,7 @@ def start_model_server(stack: Stack, account: pwd.struct_passwd | None) -> str |
     from jupyterhub_config.digits_model import ModelUnavailable, ensure_digits_export
 
     try:
-        base_path = ensure_digits_export(REPO / ".cache" / "models" / "digits", as_account(account))
+        base_path = ensure_digits_export(REPO / ".cache" / "models" / "digits")
     except ModelUnavailable as e:
         print(f"model server not started: {e}", file=sys.stderr, flush=True)
         return None

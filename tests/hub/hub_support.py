@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from traitlets.config.loader import PyFileConfigLoader
@@ -12,6 +13,10 @@ HUB_DIR = REPO / "jupyterhub_config"
 CLUSTER_CONFIG = HUB_DIR / "jupyterhub_config.py"
 LOCAL_CONFIG = HUB_DIR / "local_config.py"
 K8S_DIR = HUB_DIR / "k8s"
+
+# jupyterhub_config/ is a folder of the repository, not an installed package.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 # A kubeconfig that points nowhere: KubeSpawner loads a client configuration when it
 # is constructed, but building a pod manifest never calls the API server.
