@@ -3,7 +3,7 @@
 Anchor: a plain launcher that starts master, worker and 2 PS with the same TF_CONFIGs
 (same command, same interpreter), waits for the master, then stops the others, as the
 runner does. Runs alternate (plain, runner, plain, runner, …) so machine load hits both.
-Prints both median wall times and runner/plain. Goal: <= 1.10.
+Prints median and best wall times of both and runner/plain. Goal: <= 1.10.
 
     .venv/bin/python bench/bench_local_runner.py [--rounds N]
 """
@@ -80,8 +80,10 @@ def main() -> None:
             runner.append(run_runner(client, round_))
             print(f"round {round_ + 1}: plain {plain[-1]:.2f}s  runner {runner[-1]:.2f}s", flush=True)
     p, r = statistics.median(plain), statistics.median(runner)
-    print(f"seed job, 4 processes: plain script (anchor) {p:.2f}s, local runner {r:.2f}s")
-    print(f"ratio runner/plain = {r / p:.3f} (goal <= 1.10)")
+    print(f"seed job, 4 processes: plain script (anchor) median {p:.2f}s best {min(plain):.2f}s; "
+          f"local runner median {r:.2f}s best {min(runner):.2f}s")
+    # On a shared machine the best run is the least disturbed one: both ratios are shown.
+    print(f"ratio runner/plain = {r / p:.3f} (medians), {min(runner) / min(plain):.3f} (best runs); goal <= 1.10")
 
 
 if __name__ == "__main__":
