@@ -251,8 +251,10 @@ class LocalBackend:
     def _replica_id(self, snapshot: JobSnapshot, replica: str | None) -> str:
         if replica is None:
             ids = [r.id for r in snapshot.replicas]
-            chiefs = [rid for rid in ids if rid in ("chief-0", "master-0")]
-            return (chiefs or [rid for rid in ids if rid == "worker-0"] or ids or ["?"])[0]
+            preferred = [rid for rid in ("chief-0", "master-0", "worker-0") if rid in ids] + ids
+            if not preferred:
+                raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replicas, hence no logs")
+            return preferred[0]
         if snapshot.replica(replica) is None:
             known = ", ".join(r.id for r in snapshot.replicas) or "none"
             raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replica {replica!r} (replicas: {known})")

@@ -48,7 +48,7 @@ def default_home() -> Path:
     """``$KUBEFLOW_JUPYTER_HOME``, else ``kubeflow-jupyter`` in the Jupyter data directory."""
     explicit = os.environ.get(ENV_HOME)
     if explicit:
-        return Path(explicit).expanduser()
+        return Path(explicit).expanduser().absolute()  # the supervisor may run elsewhere
     from jupyter_core.paths import jupyter_data_dir  # light; imported only when first needed
 
     return Path(jupyter_data_dir()) / "kubeflow-jupyter"
