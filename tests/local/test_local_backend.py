@@ -244,3 +244,11 @@ def test_more_replicas_than_one_machine_should_run_is_refused(client, workdir, i
     with pytest.raises(SpecError, match=r"spec.tfReplicaSpecs: 100000 replicas in total"):
         client.submit(tfjob_yaml("huge", {"Worker": (100000, "Never", "pass")}), workdir=workdir)
     assert list(isolated_home.rglob("*")) == []
+
+
+def test_missing_python_script_is_refused(client, workdir, isolated_home):
+    job = tfjob_yaml("typo", {"Worker": (1, "Never", "pass")})
+    job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = ["python", "trian.py"]
+    with pytest.raises(SpecError, match=r"the Python script 'trian.py' does not exist in"):
+        client.submit(job, workdir=workdir)
+    assert list(isolated_home.rglob("*")) == []

@@ -89,6 +89,14 @@ def plan_job(job: TFJob, workdir: str) -> list[ReplicaLaunch]:
                 'pass --command with a program that exists here, e.g. "python path/to/script.py"',
             ))
             continue
+        script = argv[1] if argv[0] == sys.executable and len(argv) > 1 else ""
+        if script.endswith(".py") and not Path(cwd, script).is_file():
+            problems.append(FieldProblem(
+                _container_path(rtype, "command"),
+                f"the Python script {script!r} does not exist in {cwd}; "
+                "check the path (relative paths start at the job's working directory: where you submit from)",
+            ))
+            continue
         launches += [
             ReplicaLaunch(rtype, i, argv, cwd, env, str(container.get("image", "")))
             for i in range(spec.replicas)
