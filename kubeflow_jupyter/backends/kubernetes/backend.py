@@ -145,11 +145,11 @@ class KubernetesBackend:
     def _watch(self, name, jobs, pods, job_rv, pod_rv, timeout, stop) -> Iterator[JobSnapshot]:
         deadline = None if timeout is None else time.monotonic() + timeout
         state = _WatchState(jobs, pods)
-        for job_name in state.newest_first():
-            snap = state.snapshot(job_name)
-            yield snap
-            if name and snap.finished:
-                return
+        initial = [state.snapshot(job_name) for job_name in state.newest_first()]
+        if name and initial[0].finished:
+            yield initial[0]
+            return
+        # Streams open before the first yield: changes while the caller looks at it queue up.
         events: queue.Queue[StreamEvent] = queue.Queue()
         streams = [
             ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=job_rv,
@@ -158,6 +158,7 @@ class KubernetesBackend:
                            watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
         ]
         try:
+            yield from initial
             while not (stop and stop.is_set()):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -15,6 +15,9 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+#: answers a server gives while restarting or overloaded: worth retrying
+TRANSIENT = (429, 500, 502, 503, 504)
+
 # Event kinds the consumer gets besides the server's ADDED/MODIFIED/DELETED.
 RELIST = "RELIST"  # payload: the complete list after a 410
 FAIL = "FAIL"  # payload: the exception that ended the stream
@@ -38,8 +41,8 @@ class ResourceStream:
     """One resource's watch (``list_fn`` is a list call of the official client, e.g.
     ``CoreV1Api.list_namespaced_pod`` bound to its selectors with ``functools.partial``)."""
 
-    #: dropped connections in a row (without an event in between) before giving up
-    MAX_RECONNECTS = 8
+    #: failed reconnects in a row (without an event in between) before giving up
+    MAX_RECONNECTS = 5
 
     def __init__(self, source: str, list_fn: Callable, events: "queue.Queue[StreamEvent]", *,
                  resource_version: str, watch_timeout: int, request_timeout: float):
@@ -95,6 +98,10 @@ class ResourceStream:
             except ApiException as e:
                 if self._stopped.is_set():
                     return
+                if e.status in TRANSIENT and failures < self.MAX_RECONNECTS:
+                    failures += 1
+                    self._stopped.wait(_backoff(failures))
+                    continue
                 if e.status != 410:
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
@@ -113,5 +120,10 @@ class ResourceStream:
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
                 # resume from the last resourceVersion: the server replays what we missed
-                self._stopped.wait(min(0.05 * 2 ** (failures - 1), 2.0))
+                self._stopped.wait(_backoff(failures))
             self.reconnects += 1
+
+
+def _backoff(failures: int) -> float:
+    """0.05 s, doubling, at most 1 s: a restarting server is back within seconds."""
+    return min(0.05 * 2 ** (failures - 1), 1.0)

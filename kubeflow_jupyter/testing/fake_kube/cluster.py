@@ -63,6 +63,7 @@ class FakeKubeCluster:
 
     def stop(self) -> None:
         if self._runner is not None:
+            self.call(self.server.close_streams)
             self._run(self._runner.cleanup())
             self._runner = None
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -169,6 +170,13 @@ class FakeKubeCluster:
     def create_tfjob(self, manifest: dict, namespace: str | None = None) -> dict:
         """Store a TFJob directly, through the same admission as a POST (for seeding many jobs fast)."""
         return self.call(lambda: self.server._create(namespace or self.namespace, dict(manifest), False))
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Block until ``condition()`` (evaluated on the server's loop) holds; TimeoutError otherwise."""
+        async def until() -> None:
+            while not condition():
+                await asyncio.sleep(0.005)
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(until(), timeout), self._loop).result()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until the operator has nothing left to do (every scheduled step ran)."""

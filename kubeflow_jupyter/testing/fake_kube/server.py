@@ -100,6 +100,7 @@ class ApiServer:
         self.requests: list[RequestRecord] = []
         self.address = ""
         self._watch_transports: set = set()
+        self._log_transports: set = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -108,29 +109,26 @@ class ApiServer:
 
     # -- the request pipeline: route → authenticate → authorize → faults → handler ----------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        user = "system:anonymous"
-        verb = ""
-        sent = None
+        record = RequestRecord(time.monotonic(), "system:anonymous", request.method, request.path_qs, "")
+        self.requests.append(record)  # at arrival: a watch is counted while it is still open
         try:
             if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.can_read_body:
                 try:
-                    sent = json.loads(await request.read())
+                    record.body = json.loads(await request.read())
                 except ValueError:
-                    sent = None
+                    record.body = None
             route = self._route(request)
-            user = self._authenticate(request)
-            verb = self._verb(request, route)
-            self._authorize(user, verb, route)
+            record.user = self._authenticate(request)
+            record.verb = self._verb(request, route)
+            self._authorize(record.user, record.verb, route)
             self._inject_fault(request)
             if route.document is not None:
                 return web.json_response(route.document)
-            return await self._dispatch(request, route, verb)
+            return await self._dispatch(request, route, record.verb)
         except _PageNotFound:
             return web.Response(status=404, text="404 page not found\n", content_type="text/plain", charset="utf-8")
         except ApiError as e:
             return web.json_response(e.status, status=e.code)
-        finally:
-            self.requests.append(RequestRecord(time.monotonic(), user, request.method, request.path_qs, verb, sent))
 
     def _route(self, request: web.Request) -> Route:
         parts = [p for p in request.path.split("/") if p]
@@ -201,10 +199,11 @@ class ApiServer:
         for fault in self.faults:
             if fault.matches(request):
                 fault.count -= 1
-                if fault.code >= 500:
+                if fault.code == 500:
                     raise statuses.internal_error(fault.message)
+                reason = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.code, "")
                 raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                "message": fault.message, "reason": "", "code": fault.code})
+                                "message": fault.message, "reason": reason, "code": fault.code})
 
     async def _dispatch(self, request: web.Request, route: Route, verb: str) -> web.StreamResponse:
         resource, ns = route.resource, route.namespace
@@ -390,6 +389,16 @@ class ApiServer:
             self._watch_transports.discard(transport)
         return response
 
+    def close_streams(self) -> None:
+        """Shutting down: cut watches and followed logs so the server need not wait for them."""
+        self.drop_watches()
+        for transport in [t for t in self._log_transports if t is not None]:
+            transport.abort()
+        self._log_transports.clear()
+
+    def open_watches(self) -> int:
+        return len(self._watch_transports)
+
     def drop_watches(self) -> int:
         """Cut every open watch stream mid-flight, as a load balancer or a restarting server does."""
         dropped = [t for t in self._watch_transports if t is not None]
@@ -435,6 +444,7 @@ class ApiServer:
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
+        self._log_transports.add(request.transport)
         try:
             for line in lines:
                 await response.write(f"{line}\n".encode())
@@ -450,6 +460,8 @@ class ApiServer:
             await response.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass
+        finally:
+            self._log_transports.discard(request.transport)
         return response
 
 
