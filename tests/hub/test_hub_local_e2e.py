@@ -29,7 +29,7 @@ USER = "ada"
 PASSWORD = "e2e-shared-secret"
 PROXY = REPO / ".cache" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 
-# Two workers that print their TF_CONFIG task: no TensorFlow, so it is quick.
+# Two workers that print their TF_CONFIG task and working directory: no TensorFlow, so it is quick.
 JOB_YAML = """\
 apiVersion: kubeflow.org/v1
 kind: TFJob
@@ -44,7 +44,7 @@ spec:
           containers:
             - name: tensorflow
               image: python:3.11
-              command: ["python", "-c", "import json, os; print('task', json.loads(os.environ['TF_CONFIG'])['task'])"]
+              command: ["python", "-c", "import json, os; print('task', json.loads(os.environ['TF_CONFIG'])['task'], 'in', os.getcwd())"]
 """
 
 
@@ -97,9 +97,15 @@ class Kernel:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"token {token}"
         self.base = base
-        reply = self.http.post(f"{base}/api/kernels", json={"name": "python3"}, timeout=60)
+        # A notebook session, as JupyterLab opens one: the kernel starts in the notebook's folder.
+        reply = self.http.post(
+            f"{base}/api/sessions",
+            json={"path": "hub-e2e.ipynb", "name": "hub-e2e.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+            timeout=60,
+        )
         reply.raise_for_status()
-        self.id = reply.json()["id"]
+        self.session_id = reply.json()["id"]
+        self.id = reply.json()["kernel"]["id"]
         ws_url = base.replace("http://", "ws://") + f"/api/kernels/{self.id}/channels"
         self.ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=240)
         self.session = uuid.uuid4().hex
@@ -135,7 +141,7 @@ class Kernel:
 
     def close(self) -> None:
         self.ws.close()
-        self.http.delete(f"{self.base}/api/kernels/{self.id}", timeout=30)
+        self.http.delete(f"{self.base}/api/sessions/{self.session_id}", timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -230,10 +236,10 @@ def test_hub_local_stack_login_spawn_run_tfjob_stop(local_hub):
     try:
         first = kernel.run(
             "%load_ext kubeflow_jupyter\nimport os\n"
-            "print(os.environ['KUBEFLOW_JUPYTER_BACKEND'], os.geteuid(), os.environ['KUBEFLOW_JUPYTER_MODEL_SERVER'])"
+            "print(os.environ['KUBEFLOW_JUPYTER_BACKEND'], os.geteuid(), os.environ['KUBEFLOW_JUPYTER_MODEL_SERVER'], os.getcwd())"
         )
         assert not first["error"], first
-        backend, uid, model_server = first["stdout"].split()
+        backend, uid, model_server, notebook_dir = first["stdout"].split()
         assert backend == "local"
         assert model_server == "127.0.0.1:9000"
         from jupyterhub_config.run_local import interpreter_usable_unprivileged
@@ -250,8 +256,10 @@ def test_hub_local_stack_login_spawn_run_tfjob_stop(local_hub):
         waited = kernel.run(f"%tfjob wait {name} --timeout 180")
         assert not waited["error"] and not waited["stderr"], waited
         assert "Succeeded" in waited["stdout"] + waited["text"], waited
-        logs = kernel.run(f"%tfjob logs {name} --replica worker-1")
-        assert "task {'type': 'worker', 'index': 1}" in logs["stdout"] + logs["text"], logs
+        # Worker 0 decides success (the operator's default success policy): its log is complete.
+        logs = kernel.run(f"%tfjob logs {name} --replica worker-0")
+        # ... and it ran next to the notebook, like a job submitted from JupyterLab.
+        assert f"task {{'type': 'worker', 'index': 0}} in {notebook_dir}" in logs["stdout"] + logs["text"], logs
         deleted = kernel.run(f"%tfjob delete {name}")
         assert not deleted["error"], deleted
     finally:
