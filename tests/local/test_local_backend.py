@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO, leftover_processes, processes_of, run_cli, tfjob_yaml, wait_until
+from local_helpers import REPO, leftover_processes, processes_of, run_cli, tfjob_yaml, wait_until
 from kubeflow_jupyter.backends.local import LocalBackend
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound, SpecError
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import leftover_processes, run_cli, tfjob_yaml
+from local_helpers import leftover_processes, run_cli, tfjob_yaml
 from kubeflow_jupyter.cli import main
 
 

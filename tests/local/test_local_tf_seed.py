@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import leftover_processes, run_cli
+from local_helpers import leftover_processes, run_cli
 
 pytestmark = pytest.mark.tensorflow
 
