@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound, SpecError
+from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
 from kubeflow_jupyter.tfjob.schema import crd_schema
 from kubeflow_jupyter.testing.fake_kube.validation import prune_and_default
 
@@ -137,17 +137,27 @@ def test_unknown_replica_names_the_ones_that_exist(kube, job_name, make_tfjob):
     assert str(err.value) == f"TFJob {job_name!r} has no replica 'worker-7' (replicas: worker-0, worker-1)"
 
 
-def test_logs_of_a_replica_that_has_not_started(kube, job_name, make_tfjob):
+def test_logs_of_a_replica_without_a_pod_or_not_started(kube, job_name, make_tfjob):
     if kube.fake is None:
-        pytest.skip("holds a container in ContainerCreating")
-    kube.fake.script(job_name, "worker-0", waiting_reason="ContainerCreating", run_seconds=5)
-    kube.fake.pause_operator()
+        pytest.skip("holds pods back")
+    kube.fake.script(job_name, "worker-1", never_starts=True, waiting_reason="ImagePullBackOff")
     client = kube.client()
-    client.submit(make_tfjob(job_name, workers=1))
+    kube.fake.pause_operator()
+    client.submit(make_tfjob(job_name, workers=2))
     with pytest.raises(ReplicaNotFound) as err:
         client.logs(job_name, "worker-0")
     assert str(err.value) == (f"replica worker-0 of TFJob {job_name!r} has no pod ({job_name}-worker-0) yet: the "
                               "operator has not created it — try again in a moment, or use --follow to wait")
+    client.delete(job_name)
+    kube.fake.pause_operator(False)
+    client.submit(make_tfjob(job_name, workers=2))
+    for snap in client.watch(job_name, timeout=10):
+        if snap.replica("worker-1").message == "ImagePullBackOff":
+            break
+    with pytest.raises(KubeflowJupyterError) as err:
+        client.logs(job_name, "worker-1")
+    assert str(err.value) == (f"replica worker-1 of TFJob {job_name!r} has not started yet (ImagePullBackOff): "
+                              "no log to show — use --follow to wait for it")
 
 
 def test_dry_run_is_validated_by_the_server_and_creates_nothing(kube, job_name, make_tfjob):

@@ -30,12 +30,15 @@ NODE_NAME = "fake-node-1"
 class ReplicaScript:
     """How one replica behaves. ``exit_codes``: one per run of its container (restarts take
     the next; the last one repeats). ``logs``: lines each run prints (default: a few lines
-    naming the replica). ``pending``: never scheduled (stays Pending, Unschedulable)."""
+    naming the replica). ``pending``: never scheduled (stays Pending, Unschedulable).
+    ``never_starts``: scheduled, but the container stays waiting with ``waiting_reason``
+    (e.g. ``ImagePullBackOff``)."""
 
     exit_codes: list[int] = field(default_factory=lambda: [0])
     run_seconds: float | None = None
     logs: list[str] | None = None
     pending: bool = False
+    never_starts: bool = False
     waiting_reason: str = "ContainerCreating"
 
     def exit_code(self, run: int) -> int:
@@ -194,6 +197,8 @@ class SimulatedOperator:
             })
         self._patch_pod(ns, name, scheduled)
         self.reconcile(ns, job.name)
+        if script.never_starts:
+            return
         await asyncio.sleep(self.step)
         spec = job.replica_specs[rtype]
         while True:
