@@ -11,21 +11,31 @@ BACKENDS = ("auto", "local", "kubernetes")
 ENV_BACKEND = "KUBEFLOW_JUPYTER_BACKEND"
 
 
+ENV_KUBE_CONTEXT = "KUBEFLOW_JUPYTER_KUBE_CONTEXT"
+
+
 def kubernetes_configured() -> bool:
-    """True inside a cluster, or when a kubeconfig with a current context exists (cheap: no client import)."""
+    """True inside a cluster, or when a kubeconfig has a current context (or the context named by
+    $KUBEFLOW_JUPYTER_KUBE_CONTEXT). Cheap: reads YAML, imports no Kubernetes client."""
+    import yaml
+
     if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(
         "/var/run/secrets/kubernetes.io/serviceaccount/token"
     ):
         return True
+    wanted = os.environ.get(ENV_KUBE_CONTEXT)
     paths = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     for path in paths.split(os.pathsep):
         try:
             with open(path, encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("current-context:") and line.split(":", 1)[1].strip().strip("\"'"):
-                        return True
-        except OSError:
+                config = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError):
             continue
+        if not isinstance(config, dict):
+            continue
+        names = [c.get("name") for c in config.get("contexts") or [] if isinstance(c, dict)]
+        if (wanted and wanted in names) or (not wanted and config.get("current-context")):
+            return True
     return False
 
 

@@ -168,8 +168,10 @@ class ApiServer:
         return Route(resource, namespace, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
 
     def _authenticate(self, request: web.Request) -> str:
-        header = request.headers.get("Authorization", "")
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer":  # the server compares the scheme case-insensitively
+            token = ""
+        token = token.strip()
         if token not in self.tokens:
             raise statuses.unauthorized()
         return self.tokens[token]
