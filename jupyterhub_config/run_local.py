@@ -113,6 +113,15 @@ def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -
     raise LaunchError(f"{what} did not answer at {url} within {timeout:.0f}s")
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the launcher dies, even by SIGKILL (Linux), so nothing is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Stack:
     """Child processes started in order and stopped in reverse order."""
 
@@ -120,7 +129,7 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, what: str, argv: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, **kwargs)
+        proc = subprocess.Popen(argv, preexec_fn=die_with_parent, **kwargs)
         self.procs.append((what, proc))
         return proc
 

@@ -175,9 +175,13 @@ def local_hub(tmp_path_factory):
         time.sleep(0.5)
         banner = (state / "launcher.log").read_text()
     yield {"url": url, "launcher": launcher, "log": state / "launcher.log", "ports": ports, "banner": banner}
-    if launcher.poll() is None:
-        launcher.kill()
-        launcher.wait()
+    if launcher.poll() is None:  # a failed test: stop the stack the way Ctrl-C does, so nothing is orphaned
+        launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait()
 
 
 def login(url: str, user: str, password: str) -> requests.Session:
