@@ -197,6 +197,9 @@ def update_job_status(
     if restarting:
         conds = set_condition(conds, RESTARTING, "JobRestarting",
                               f"Job {job.name} is restarting because replica(s) failed.", now)
+    # Like the operator, remember Restarting before the loop: a Running condition set for
+    # the chief replaces it, but a failed replica being recreated must not fail the job.
+    was_restarting = has_condition(conds, RESTARTING)
 
     failure = run_policy_failure(job, replicas, start_time, now)
     if failure:
@@ -222,7 +225,7 @@ def update_job_status(
             elif st["active"] > 0:
                 conds = set_condition(conds, RUNNING, reason("Running"), f"TFJob {ns_name} is running.", now)
         if st["failed"] > 0 and not has_condition(conds, SUCCEEDED):
-            if has_condition(conds, RESTARTING):
+            if was_restarting:
                 conds = set_condition(
                     conds, RESTARTING, reason("Restarting"),
                     f"TFJob {ns_name} is restarting because {st['failed']} {rtype} replica(s) failed.", now)

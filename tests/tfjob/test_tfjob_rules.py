@@ -211,3 +211,13 @@ def test_snapshot_round_trip():
                        replicas=[ReplicaState("Worker", 0, "Running", restarts=2)])
     again = JobSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
     assert again == snap and again.to_dict()["replicas"][0]["id"] == "worker-0"
+
+
+def test_restarting_worker_with_a_running_chief_does_not_fail_the_job():
+    # The chief's Running condition replaces Restarting in the same pass; the failed
+    # worker being recreated must still count as restarting (the operator remembers it).
+    j = job(Chief=(1, "ExitCode"), Worker=(1, "ExitCode"))
+    conds = rules.created_condition(j, T0)
+    update = rules.update_job_status(j, replicas(chief_0="Running", worker_0="Failed"), conds, restarting=True)
+    assert update.finished is None
+    assert update.conditions[-1].type == "Restarting"
