@@ -63,6 +63,12 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     return format_duration((now - when).total_seconds())
 
 
+def clock(timestamp: str | None) -> str:
+    """Time of day (UTC) of an RFC 3339 timestamp: stays true in a display that is not redrawn."""
+    when = parse_iso(timestamp)
+    return when.strftime("%H:%M:%S UTC") if when else "-"
+
+
 def elapsed(snapshot: JobSnapshot, now: datetime | None = None) -> str:
     """Run time: start to completion, or start to now while the job runs."""
     start = parse_iso(snapshot.start_time) or parse_iso(snapshot.created)
@@ -107,7 +113,7 @@ def replica_row(replica) -> tuple[str, ...]:
         replica.phase,
         str(replica.restarts),
         "-" if replica.exit_code is None else str(replica.exit_code),
-        age(replica.started_at) + " ago" if replica.started_at else "-",
+        clock(replica.started_at),
     )
 
 

@@ -30,11 +30,12 @@ from .. import display
 from ..client import TFJobClient
 from ..errors import JobNotFound, KubeflowJupyterError
 from ..tfjob.model import CHIEF_TYPES
-from ..tfjob.status import FAILED, SUCCEEDED, JobSnapshot
+from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot
 
 LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
 LOG_TAIL_ON_SELECT = 200  # lines of history shown when a replica is (re)selected
 LOG_REDRAW_SECONDS = 0.2  # coalesce bursts of log lines into at most ~5 pane updates/s
+ELAPSED_TICK_SECONDS = 1.0  # the header's clock; everything else is redrawn only when pushed
 THREAD_JOIN_SECONDS = 2.0
 DELETED = "Deleted"
 
@@ -96,9 +97,11 @@ class LogPane:
         with self._lock:
             return "\n".join(self._lines)
 
-    def close(self) -> None:
+    def close(self, title: str | None = None) -> None:
+        """Draw what is left (under a new ``title`` if given) and end the redraw thread."""
         with self._lock:
             self._closed.set()
+            self._title = self._title if title is None else title
         self._dirty.set()
 
     def join(self, timeout: float | None = None) -> None:
@@ -127,7 +130,7 @@ class LogPane:
             f'<div class="kfj-log-title" style="font-size:0.9em;opacity:0.7">{title}</div>'
             '<div class="kfj-log" style="max-height:240px;overflow:auto;display:flex;flex-direction:column-reverse;'
             'border:1px solid var(--jp-border-color2,#e0e0e0);background:var(--jp-layout-color1,#fafafa)">'
-            f'<pre style="margin:0;padding:4px 6px;font-size:12px;line-height:1.3">{body}</pre></div>'
+            f'<pre style="flex:none;margin:0;padding:4px 6px;font-size:12px;line-height:1.3;overflow:visible">{body}</pre></div>'
         )
 
 
@@ -144,6 +147,7 @@ class JobMonitor(widgets.VBox):
         self._lock = threading.Lock()
         self._log_generation = 0  # bumped on each replica switch: stale followers drop their lines
         self._status_thread: threading.Thread | None = None
+        self._tick_thread: threading.Thread | None = None
         self._log_thread: threading.Thread | None = None
         self._syncing_selector = False
         self.following: str | None = None  # the replica whose log the pane tails
@@ -193,17 +197,18 @@ class JobMonitor(widgets.VBox):
     def start(self) -> None:
         """Start following the job (the constructor does this unless ``start=False``)."""
         self._status_thread = start_daemon(self._follow_status, f"kfj-watch-{self.name}")
+        self._tick_thread = start_daemon(self._tick, f"kfj-tick-{self.name}")
 
     @property
     def running(self) -> bool:
         """True while any of the monitor's threads is alive."""
-        threads = [self._status_thread, self._log_thread]
+        threads = [self._status_thread, self._tick_thread, self._log_thread]
         return any(t is not None and t.is_alive() for t in threads) or self.log_pane.running
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the threads to end: the job finished (and the followed replica with
         it), was deleted, or ``stop()`` was called. ``timeout`` applies to each thread."""
-        for thread in (self._status_thread, self._log_thread):
+        for thread in (self._status_thread, self._tick_thread, self._log_thread):
             if thread is not None:
                 thread.join(timeout)
         self.log_pane.join(timeout)
@@ -215,7 +220,7 @@ class JobMonitor(widgets.VBox):
         with self._lock:
             self._log_generation += 1
             self.log_pane.close()
-        for thread in (self._status_thread, self.log_pane.thread):
+        for thread in (self._status_thread, self._tick_thread, self.log_pane.thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(THREAD_JOIN_SECONDS)
 
@@ -236,6 +241,14 @@ class JobMonitor(widgets.VBox):
             self._show_message(str(e))
         except Exception as e:  # a thread has nobody to raise to: say it in the widget
             self._show_message(f"monitor stopped: {type(e).__name__}: {e}")
+
+    def _tick(self) -> None:
+        """Advance the header's elapsed time each second while the job runs."""
+        while not self._stop.wait(ELAPSED_TICK_SECONDS):
+            if self.state in FINISHED_STATES or self.state == DELETED or not self._status_thread.is_alive():
+                return
+            if self.snapshot is not None and self.snapshot.start_time:
+                self._render_header()
 
     def apply(self, snap: JobSnapshot) -> None:
         """Show one snapshot (called from the status thread, once per pushed change)."""
@@ -275,7 +288,7 @@ class JobMonitor(widgets.VBox):
             f"{display.badge_html(self.state)}"
             f"<span>backend <code>{html.escape(self.client.backend_name)}</code></span>"
             f"<span>namespace <code>{html.escape(self.client.namespace)}</code></span>"
-            f'<span title="start to completion, or to the last update while running">elapsed {elapsed}</span></div>'
+            f"<span>elapsed {elapsed}</span></div>"
         )
 
     def _conditions_html(self) -> str:
@@ -316,7 +329,7 @@ class JobMonitor(widgets.VBox):
             self._log_generation += 1
             generation = self._log_generation
             self.following = replica
-            self.log_pane.start(f"{replica} (last {LOG_TAIL_ON_SELECT} lines, live)")
+            self.log_pane.start(f"{replica}: the last {LOG_TAIL_ON_SELECT} lines, following live")
         self._log_thread = start_daemon(
             lambda: self._tail(replica, generation), f"kfj-logs-{self.name}-{replica}"
         )
@@ -341,7 +354,7 @@ class JobMonitor(widgets.VBox):
         finally:
             with self._lock:
                 if generation == self._log_generation:
-                    self.log_pane.close()
+                    self.log_pane.close(f"{replica}: the last {LOG_TAIL_ON_SELECT} lines (the replica has ended)")
 
     # -- delete -----------------------------------------------------------------
     def _ask_delete(self, _button=None) -> None:

@@ -104,8 +104,10 @@ class InMemoryBackendDouble:
             with self._changed:
                 lines = self._logs[(name, rid)]
                 chunk, pos = lines[pos:], len(lines)
-                replica = self._jobs[name].replica(rid) if name in self._jobs else None
-                ended = replica is None or replica.phase in FINISHED_PHASES
+                job = self._jobs.get(name)
+                replica = job.replica(rid) if job else None
+                # like the local backend: following ends with the replica, or with the job
+                ended = replica is None or replica.phase in FINISHED_PHASES or job.finished
                 if not chunk and follow and not ended:
                     self._changed.wait(0.05)
             yield from chunk

@@ -103,6 +103,8 @@ def test_stop_ends_the_threads_of_a_running_job(monitor, memory_backend):
     memory_backend.set_phase("mnist", "chief-0", "Running")
     eventually(lambda: monitor.state == "Running", what="Running")
     assert monitor.running
+    # nothing is pushed while the job just runs, yet the header's clock moves on
+    eventually(lambda: "elapsed 0s" not in monitor.header.value, what="the elapsed time to advance")
     monitor.stop()
     assert not monitor._status_thread.is_alive() and not monitor.log_pane.running
     memory_backend.set_phase("mnist", "worker-0", "Running")
