@@ -269,6 +269,9 @@ def test_hub_local_stack_login_spawn_run_tfjob_stop(local_hub):
     finally:
         kernel.close()
 
+    # The idle culler, a hub service holding only its four scopes, could list users and servers.
+    assert "200 GET /hub/api/users?state=[secret] (jupyterhub-idle-culler@127.0.0.1)" in local_hub["log"].read_text()
+
     # Stop the server through the REST API, then the whole stack with SIGTERM (what Ctrl-C does).
     reply = api.delete(f"{url}/hub/api/users/{user}/server", timeout=60)
     assert reply.status_code in (202, 204), reply.text
