@@ -267,3 +267,13 @@ def test_watch_in_terminal_ipython_prints_each_change_until_the_end(ipython_shel
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith("mnist: [####################] 2/2 replicas finished · Succeeded")
     assert len(lines) == len(set(line.rsplit("·", 1)[0] for line in lines))  # no repeated states
+
+
+def test_handle_wait_raises_job_failed_so_run_all_stops(ipython_shell, tfjob_magics, memory_backend):
+    from kubeflow_jupyter.errors import JobFailed
+
+    job = submit_two_replicas(ipython_shell)
+    finisher = finish_later(memory_backend, "mnist", "Failed", "chief-0 exited with code 3")
+    with pytest.raises(JobFailed, match="exited with code 3"):
+        job.wait(timeout=30)
+    finisher.join()
