@@ -33,6 +33,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--label", type=_label, action="append", default=[], metavar="LABEL=VERSION",
                         help="a version label clients may pin (/labels/LABEL, model_spec.version_label); repeatable")
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new versions (default 1)")
+    parser.add_argument("--no-batching", action="store_true",
+                        help="run every request on its own (default: concurrent requests to a signature whose inputs "
+                             "and outputs are batch-major run as one batch, like TF Serving's --enable_batching)")
     parser.set_defaults(func=run)
     return parser
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
                  rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
-                 poll_seconds=args.poll_seconds)
+                 poll_seconds=args.poll_seconds, batching=not args.no_batching)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,8 +57,16 @@ class Version:
     functions: dict[str, Callable] = field(default_factory=dict)
     loaded: Any = None  # the tf.saved_model.load object: keeps the variables alive
     stamp: float = 0.0  # mtime of saved_model.pb when it was loaded
+    batchers: dict[str, "Batcher"] = field(default_factory=dict)  # per batch-major signature, when batching
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call one signature (batched with concurrent calls when it is batch-major)."""
+        batcher = self.batchers.get(signature)
+        if batcher is not None:
+            return batcher.call(inputs)
+        return self.run_now(signature, inputs)
+
+    def run_now(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Call one signature; TensorFlow's errors become TF Serving statuses."""
         import tensorflow as tf
 
@@ -69,6 +77,110 @@ class Version:
         except (TypeError, ValueError) as e:
             raise invalid(str(e)) from None
         return {k: v.numpy() for k, v in outputs.items()}
+
+
+def is_batch_major(signature: meta_graph_pb2.SignatureDef) -> bool:
+    """Every input and output has a leading dimension of unknown size: requests can be stacked along it."""
+    tensors_ = list(signature.inputs.values()) + list(signature.outputs.values())
+    return bool(signature.inputs) and all(
+        not t.tensor_shape.unknown_rank and t.tensor_shape.dim and t.tensor_shape.dim[0].size == -1 for t in tensors_)
+
+
+class _Call:
+    __slots__ = ("inputs", "outputs", "error", "done", "wake")
+
+    def __init__(self, inputs: dict[str, np.ndarray]):
+        self.inputs, self.outputs, self.error, self.done = inputs, None, None, False
+        self.wake = threading.Event()
+
+
+class Batcher:
+    """Concurrent calls of one batch-major signature run as one call, as TF Serving's batching does.
+
+    No call waits for company: the first caller runs at once with whatever is
+    queued; callers arriving meanwhile queue, and one of them runs the next batch.
+    Per-call overhead (Python, the TensorFlow function call) is then paid once
+    per batch. A batch that fails is re-run call by call, so that one bad input
+    (a corrupt image) fails only its own request.
+    """
+
+    def __init__(self, version: "Version", signature: str, max_batch: int = 64):
+        self.version, self.signature, self.max_batch = version, signature, max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Call] = []
+        self._busy = False
+
+    def call(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        me = _Call(inputs)
+        with self._lock:
+            self._queue.append(me)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            me.wake.wait()
+        if not me.done:  # leading: run a batch (this call is first in the queue)
+            self._run_batch()
+        if me.error is not None:
+            raise me.error
+        return me.outputs
+
+    def _run_batch(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+        try:
+            self._execute(batch)
+        finally:
+            with self._lock:
+                if self._queue:  # hand the lead to the next waiting call
+                    self._queue[0].wake.set()
+                else:
+                    self._busy = False
+            for call in batch:
+                call.done = True
+                call.wake.set()
+
+    def _execute(self, batch: list[_Call]) -> None:
+        merged = _stack([c.inputs for c in batch]) if len(batch) > 1 else None
+        if merged is not None:
+            inputs, sizes = merged
+            try:
+                outputs = self.version.run_now(self.signature, inputs)
+                parts = _split(outputs, sizes)
+            except ServingStatus:
+                parts = None  # find out which call is at fault: run them one by one
+            if parts is not None:
+                for call, part in zip(batch, parts):
+                    call.outputs = part
+                return
+        for call in batch:
+            try:
+                call.outputs = self.version.run_now(self.signature, call.inputs)
+            except Exception as e:
+                call.error = e
+
+
+def _stack(calls: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], list[int]] | None:
+    """Inputs of several calls concatenated along dimension 0, or None when their shapes differ."""
+    first = calls[0]
+    for inputs in calls:
+        if inputs.keys() != first.keys():
+            return None
+        for name, array in inputs.items():
+            ref = first[name]
+            if array.ndim == 0 or array.dtype != ref.dtype or array.shape[1:] != ref.shape[1:]:
+                return None
+    sizes = [next(iter(inputs.values())).shape[0] for inputs in calls]
+    if any(a.shape[0] != size for inputs, size in zip(calls, sizes) for a in inputs.values()):
+        return None
+    return {name: np.concatenate([inputs[name] for inputs in calls]) for name in first}, sizes
+
+
+def _split(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]] | None:
+    total = sum(sizes)
+    if any(v.ndim == 0 or v.shape[0] != total for v in outputs.values()):
+        return None
+    bounds = np.cumsum([0] + sizes)
+    return [{name: v[bounds[i]:bounds[i + 1]] for name, v in outputs.items()} for i in range(len(sizes))]
 
 
 def _grpc_code_name(code: int) -> str:
@@ -120,8 +232,9 @@ class ModelStore:
     """The versions of one model under ``base_path``, kept in step with the disk."""
 
     def __init__(self, name: str, base_path: str | os.PathLike, *, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None):
+                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None, batching: bool = True):
         self.name = name
+        self.batching = batching
         self.base_path = Path(base_path)
         self.labels = dict(labels or {})
         self.poll_seconds = poll_seconds
@@ -157,6 +270,9 @@ class ModelStore:
             version.signature_defs = read_signature_defs(path)
             version.loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
             version.functions = dict(version.loaded.signatures)
+            if self.batching:
+                version.batchers = {name: Batcher(version, name) for name in version.functions
+                                    if is_batch_major(version.signature_defs.get(name, meta_graph_pb2.SignatureDef()))}
             version.state = "AVAILABLE"
             self.on_change(f"model {self.name!r}: serving version {number} from {path} "
                            f"(signatures: {', '.join(sorted(version.functions)) or 'none'})")

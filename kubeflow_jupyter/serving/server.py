@@ -455,10 +455,11 @@ class ModelServer:
 
     def __init__(self, model_base_path: str | Path, model_name: str, *, host: str = "127.0.0.1",
                  port: int = 9000, rest_port: int | None = 8501, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, workers: int = 16, announce: Callable[[str], None] | None = None):
+                 poll_seconds: float = 1.0, workers: int = 16, batching: bool = True,
+                 announce: Callable[[str], None] | None = None):
         self.announce = announce or (lambda message: print(message, flush=True))
         self.store = ModelStore(model_name, model_base_path, labels=labels, poll_seconds=poll_seconds,
-                                on_change=self.announce)
+                                on_change=self.announce, batching=batching)
         self.core = ModelServerCore(self.store)
         self.host = host
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
@@ -503,7 +504,8 @@ def _bracket(host: str) -> str:
 
 
 def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
-          rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0) -> int:
+          rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
+          batching: bool = True) -> int:
     """Run in the foreground until interrupted (the ``serve`` command)."""
     import signal
 
@@ -513,7 +515,7 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
               "this address can query the model", file=sys.stderr)
     try:
         server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
-                             labels=labels, poll_seconds=poll_seconds).start()
+                             labels=labels, poll_seconds=poll_seconds, batching=batching).start()
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -98,3 +98,27 @@ def test_a_broken_version_is_reported_and_the_good_one_keeps_serving(copy_of_bas
         client.close()
     finally:
         server.stop()
+
+
+def test_a_merged_batch_gives_each_call_its_own_answer_and_its_own_error(server, images):
+    """Concurrent calls are stacked into one TensorFlow call: results split back exactly; a bad one fails alone."""
+    import numpy as np
+
+    from kubeflow_jupyter.serving.servables import Batcher, ServingStatus, _Call
+    from tensorflow_serving.apis import model_pb2
+
+    version = server.store.resolve(model_pb2.ModelSpec(name="inception"))
+    batcher = Batcher(version, "predict_images")
+    inputs = [[images["red.jpg"]], [images["blue.png"], images["grey.jpg"]], [images["grey.jpg"]]]
+    calls = [_Call({"images": np.array(i, dtype=object)}) for i in inputs]
+    batcher._execute(calls)
+    for call, i in zip(calls, inputs):
+        alone = version.run_now("predict_images", {"images": np.array(i, dtype=object)})
+        assert call.error is None and call.outputs["classes"].shape == (len(i), 5)
+        assert (call.outputs["classes"] == alone["classes"]).all()
+        np.testing.assert_allclose(call.outputs["scores"], alone["scores"], rtol=1e-5)
+
+    calls = [_Call({"images": np.array(i, dtype=object)}) for i in ([images["red.jpg"]], [b"corrupt"])]
+    batcher._execute(calls)
+    assert calls[0].error is None and calls[0].outputs["classes"].shape == (1, 5)
+    assert isinstance(calls[1].error, ServingStatus) and calls[1].error.code == "INVALID_ARGUMENT"
