@@ -64,6 +64,10 @@ export class TFJobAPI {
     });
   }
 
+  getJob(name: string): Promise<IJob> {
+    return this.request<IJob>(['jobs', encodeURIComponent(name)]);
+  }
+
   async deleteJob(name: string): Promise<void> {
     await this.request(['jobs', encodeURIComponent(name)], { method: 'DELETE' });
   }

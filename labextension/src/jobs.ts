@@ -23,7 +23,8 @@ export interface ICounts {
   total: number;
 }
 
-export interface IJob {
+/** What the list needs; the first `jobs` event of the push channel sends only this. */
+export interface IJobSummary {
   name: string;
   namespace: string;
   backend: string;
@@ -32,13 +33,24 @@ export interface IJob {
   state: string;
   message: string;
   resourceVersion: string;
+  counts: ICounts;
+}
+
+/** A job with its details (`GET jobs/<name>` and every `job` event). */
+export interface IJob extends IJobSummary {
   status: {
     conditions: { type: string; status: string; reason: string; message: string }[];
     startTime?: string;
     completionTime?: string;
   };
   replicas: IReplica[];
-  counts: ICounts;
+}
+
+/** Summary or full job, as the model holds them. */
+export type AnyJob = IJobSummary & Partial<IJob>;
+
+export function hasDetails(job: AnyJob): job is IJob {
+  return Array.isArray(job.replicas);
 }
 
 /** States the operator reports, plus "Pending" before the first condition. */
@@ -59,7 +71,7 @@ export function stateClass(state: string): string {
 }
 
 /** Newest first (by creation time), then by name, like `kubectl get` sorted by age. */
-export function sortJobs(jobs: Iterable<IJob>): IJob[] {
+export function sortJobs<T extends IJobSummary>(jobs: Iterable<T>): T[] {
   return Array.from(jobs).sort((a, b) => {
     if (a.created !== b.created) {
       return a.created < b.created ? 1 : -1;
@@ -69,7 +81,7 @@ export function sortJobs(jobs: Iterable<IJob>): IJob[] {
 }
 
 /** Jobs the status bar counts as running: Running or Restarting. */
-export function runningCount(jobs: Iterable<IJob>): number {
+export function runningCount(jobs: Iterable<IJobSummary>): number {
   let n = 0;
   for (const job of jobs) {
     if (job.state === 'Running' || job.state === 'Restarting') {

@@ -58,7 +58,9 @@ class Lab:
 
 
 @contextmanager
-def running_lab(root: Path, home: Path, work: Path, theme: str = "JupyterLab Light") -> Iterator[Lab]:
+def running_lab(
+    root: Path, home: Path, work: Path, theme: str = "JupyterLab Light", extra_args: tuple[str, ...] = ()
+) -> Iterator[Lab]:
     """``jupyter lab`` on 127.0.0.1 and a random port, root ``root``, local store ``home``."""
     token = secrets.token_hex(16)
     port = free_port()
@@ -79,6 +81,7 @@ def running_lab(root: Path, home: Path, work: Path, theme: str = "JupyterLab Lig
         "--allow-root",  # containers and CI often run as root; harmless otherwise
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={work / 'workspaces'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extra_args,
     ]
     log = open(work / "jupyter-lab.log", "wb")
     process = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)

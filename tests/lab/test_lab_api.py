@@ -130,6 +130,9 @@ async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, writ
     second = open_stream("events")
     event, data = await second.next()
     assert event == "jobs" and [j["name"] for j in data["jobs"]] == ["pushed"]
+    # ...as row summaries (replicas come with `job` events and GET jobs/<name>).
+    summary = data["jobs"][0]
+    assert summary["state"] == "Succeeded" and summary["counts"]["total"] == 1 and "replicas" not in summary
 
     await jp_fetch("kubeflow-jupyter", "api", "jobs", "pushed", method="DELETE")
     assert await stream.until(lambda e, d: e == "deleted") == ("deleted", {"name": "pushed"})
