@@ -137,7 +137,7 @@ class LogPane:
 class JobMonitor(widgets.VBox):
     """Live view of one TFJob. ``stop()`` ends its threads; ``close()`` also removes the widget."""
 
-    def __init__(self, client: TFJobClient, name: str, *, start: bool = True):
+    def __init__(self, client: TFJobClient, name: str):
         self.client = client
         self.name = name
         self.snapshot: JobSnapshot | None = None
@@ -190,12 +190,10 @@ class JobMonitor(widgets.VBox):
         )
         self.add_class("kfj-job-monitor")
         self._render_header()
-        if start:
-            self.start()
+        self._start()
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> None:
-        """Start following the job (the constructor does this unless ``start=False``)."""
+    def _start(self) -> None:
         self._status_thread = start_daemon(self._follow_status, f"kfj-watch-{self.name}")
         self._tick_thread = start_daemon(self._tick, f"kfj-tick-{self.name}")
 
