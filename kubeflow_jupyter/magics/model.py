@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import sys
 
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import KubeflowJupyterError
 
@@ -52,10 +53,10 @@ class ModelMagics(Magics):
         %model status | %model metadata   versions and their state | signatures of the model
         %model stop                        stops the servers this kernel started
         """
-        try:
-            args = parse_argstring(self.model, line)
-        except Exception as e:  # argparse's UsageError: one line, no traceback
-            print(f"%model: {e}", file=sys.stderr)
+        try:  # POSIX splitting: quoted paths with spaces stay one argument, without their quotes
+            args = self.model.parser.parse_args(shlex.split(line))
+        except Exception as e:  # argparse's UsageError, unbalanced quotes: one line, no traceback
+            print(f"%model: {e} (see %model? for the options)", file=sys.stderr)
             return None
         try:
             return getattr(self, f"_{args.action}")(args)
