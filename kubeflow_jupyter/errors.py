@@ -11,6 +11,12 @@ from dataclasses import dataclass
 class KubeflowJupyterError(Exception):
     """Base class: a problem the user can act on. Front ends print ``str(e)`` only."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython/ipykernel show this instead of a traceback: the message is the whole story.
+
+        The cell still fails (so "Run All" stops), but the user reads one clear message."""
+        return f"{type(self).__name__}: {self}".splitlines()
+
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -65,11 +71,11 @@ class ReplicaNotFound(KubeflowJupyterError, LookupError):
 class JobFailed(KubeflowJupyterError):
     """Raised by ``wait`` when the job ends Failed. ``snapshot`` is the final status."""
 
-    def __init__(self, snapshot):
+    def __init__(self, snapshot, hint: str = ""):
         self.snapshot = snapshot
         cond = snapshot.condition("Failed")
         why = f": {cond.reason}: {cond.message}" if cond else ""
-        super().__init__(f"TFJob {snapshot.name!r} failed{why}")
+        super().__init__(f"TFJob {snapshot.name!r} failed{why}{hint}")
 
 
 class WaitTimeout(KubeflowJupyterError, TimeoutError):

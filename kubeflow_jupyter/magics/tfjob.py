@@ -140,8 +140,9 @@ class TFJobMagics(Magics):
             %tfjob delete example-job
 
         Without a job name, get/status/watch/logs/wait/delete act on the job last
-        submitted from this notebook. Errors are printed as one message; the Python
-        handle (``job.wait()``) raises instead.
+        submitted from this notebook. Errors are printed as one message; a job that
+        fails while ``%tfjob wait`` waits raises JobFailed (shown as one message, no
+        traceback) so that "Run All" stops there, as ``job.wait()`` does.
         """
         try:
             args = parse_args(self.tfjob, line)
@@ -151,6 +152,8 @@ class TFJobMagics(Magics):
             return None
         try:
             return getattr(self, f"_{'get' if args.verb == 'status' else args.verb}")(args, cell)
+        except JobFailed:
+            raise  # from %tfjob wait: the cell fails, shown as one message (no traceback)
         except KubeflowJupyterError as e:
             print_error(str(e))
             return None
@@ -279,11 +282,11 @@ class TFJobMagics(Magics):
         try:
             final = job.client.wait(job.name, timeout=args.timeout, on_update=show)
         except JobFailed as e:
+            # Raised (shown as one message, no traceback): the cell fails, so "Run All" stops here.
             show(e.snapshot)
             failed = [r.id for r in e.snapshot.replicas if r.phase == "Failed"]
             hint = f"\nsee why: %tfjob logs {job.name} --replica {failed[0]}" if failed else ""
-            print_error(f"{e}{hint}")
-            return None
+            raise JobFailed(e.snapshot, hint=hint) from None
         except KeyboardInterrupt:
             print_error(f"stopped waiting; tfjob {job.name!r} keeps running")
             return None

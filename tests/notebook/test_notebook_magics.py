@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import TWO_REPLICA_JOB, eventually
+from notebook_helpers import TWO_REPLICA_JOB, eventually
 
 from kubeflow_jupyter.display import JobTable
 from kubeflow_jupyter.job import TFJobHandle
@@ -178,13 +178,16 @@ def test_wait_shows_progress_and_returns_the_final_snapshot(ipython_shell, tfjob
     assert "2/2 replicas finished · Succeeded" in out
 
 
-def test_wait_on_a_failing_job_prints_the_reason_and_where_to_look(ipython_shell, tfjob_magics, memory_backend, capsys):
+def test_wait_on_a_failing_job_fails_the_cell_with_the_reason_and_where_to_look(
+        ipython_shell, tfjob_magics, memory_backend, capsys):
     submit_two_replicas(ipython_shell)
     finisher = finish_later(memory_backend, "mnist", "Failed", "chief-0 exited with code 3")
-    assert run(ipython_shell, "wait") is None
+    result = ipython_shell.run_cell("%tfjob wait")
     finisher.join()
-    err = capsys.readouterr().err
-    assert_one_clean_error(err, "TFJob 'mnist' failed", "exited with code 3", "%tfjob logs mnist --replica chief-0")
+    assert type(result.error_in_exec).__name__ == "JobFailed", "the cell fails, so Run All stops"
+    shown = capsys.readouterr()
+    assert_one_clean_error(shown.out + shown.err, "JobFailed: TFJob 'mnist' failed", "exited with code 3",
+                           "%tfjob logs mnist --replica chief-0")
 
 
 def test_wait_timeout_is_an_error_and_the_job_keeps_running(ipython_shell, tfjob_magics, memory_backend, capsys):

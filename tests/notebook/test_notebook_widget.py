@@ -4,7 +4,7 @@ pushed snapshots from the in-memory backend double (the real backend: test_noteb
 from __future__ import annotations
 
 import pytest
-from conftest import TWO_REPLICA_JOB, eventually
+from notebook_helpers import TWO_REPLICA_JOB, eventually
 
 ipywidgets = pytest.importorskip("ipywidgets")  # part of the `all` extra; always installed by `make test`
 
