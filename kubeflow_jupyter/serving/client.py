@@ -358,11 +358,15 @@ def _essential(message: str) -> str:
 # -- conversions ---------------------------------------------------------------------
 
 def _as_array(value: Any) -> np.ndarray:
+    """Arrays keep their dtype; Python numbers become float32 / int32, as ``tf.make_tensor_proto`` makes them."""
     if isinstance(value, (bytes, str)):
         return np.array(value, dtype=object)
     if isinstance(value, (list, tuple)) and _leaf_is_bytes(value):
         return np.array(value, dtype=object)
-    return np.asarray(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
+    array = np.asarray(value)
+    return array.astype({"f": np.float32, "i": np.int32}.get(array.dtype.kind, array.dtype), copy=False)
 
 
 def _leaf_is_bytes(value: Any) -> bool:

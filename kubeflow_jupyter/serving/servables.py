@@ -30,6 +30,7 @@ SERVE_TAG = "serve"
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
 CLASSIFY_SCORES = "scores"
+REGRESS_OUTPUTS = "outputs"
 
 
 class ServingStatus(Exception):
@@ -376,7 +377,11 @@ def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray]
 
 
 def _check_input(name: str, array: np.ndarray, info: meta_graph_pb2.TensorInfo) -> None:
-    """Type and shape against the signature, with the message TensorFlow would give."""
+    """The type against the signature, with TensorFlow's message.
+
+    Shapes are left to the model, as TF Serving does: a TF1 graph takes ``[3]``
+    where its signature says ``[-1, 1]`` (half_plus_two's famous curl example).
+    """
     from tensorflow.core.framework import types_pb2
 
     want = info.dtype
@@ -384,13 +389,6 @@ def _check_input(name: str, array: np.ndarray, info: meta_graph_pb2.TensorInfo) 
     if got != want:
         got_name = tensors.dtype_name(got) if got is not None else str(array.dtype)
         raise invalid(f"Expects arg '{name}' to be {tensors.dtype_name(want)} but {got_name} is provided")
-    if info.tensor_shape.unknown_rank:
-        return
-    dims = [d.size for d in info.tensor_shape.dim]
-    if len(dims) != array.ndim or any(d >= 0 and d != s for d, s in zip(dims, array.shape)):
-        want_shape = "[" + ",".join("?" if d < 0 else str(d) for d in dims) + "]"
-        raise invalid(f"input '{name}' has shape [{','.join(map(str, array.shape))}] "
-                      f"but the signature expects {want_shape}")
 
 
 def classify(version: Version, signature_name: str, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -426,6 +424,32 @@ def classify(version: Version, signature_name: str, examples: list[bytes]) -> tu
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise invalid(f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
     return classes, scores
+
+
+def regress(version: Version, signature_name: str, examples: list[bytes]) -> np.ndarray:
+    """TF Serving's RunRegress on serialized tf.Examples: one float per example."""
+    signature_name = signature_name or DEFAULT_SIGNATURE
+    signature = version.signature_defs.get(signature_name)
+    if signature is None:
+        raise invalid(f"No signature was found with the name: {signature_name}")
+    if len(signature.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if len(signature.outputs) != 1:
+        raise invalid("Expected one output Tensor.")
+    if CLASSIFY_INPUTS not in signature.inputs:
+        raise invalid(f"No regression inputs found in SignatureDef: {signature}")
+    if REGRESS_OUTPUTS not in signature.outputs:
+        raise invalid(f"No regression outputs found in SignatureDef: {signature}")
+    if not examples:
+        raise invalid("Input is empty.")
+    values = version.run(signature_name, {CLASSIFY_INPUTS: np.array(examples, dtype=object)})[REGRESS_OUTPUTS]
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+        raise invalid(f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(values.shape)}")
+    if values.shape[0] != len(examples):
+        raise invalid(f"Input batch size did not match output batch size: {len(examples)} vs. {values.shape[0]}")
+    if values.dtype != np.float32:
+        raise invalid(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
+    return values.reshape(-1)
 
 
 def wait_until_available(store: ModelStore, timeout: float) -> bool:

@@ -2,10 +2,10 @@
 
     kubeflow-jupyter serve ./export --model-name digits      # gRPC :9000, REST :8501
 
-gRPC: ``tensorflow.serving.PredictionService`` (Predict, Classify,
+gRPC: ``tensorflow.serving.PredictionService`` (Predict, Classify, Regress,
 GetModelMetadata) and ``ModelService.GetModelStatus``, on the message types of
 ``tensorflow-serving-api``. REST: ``/v1/models/NAME[/versions/N|/labels/L]``
-with ``:predict`` / ``:classify`` (POST) and status / ``/metadata`` (GET).
+with ``:predict`` / ``:classify`` / ``:regress`` (POST) and status / ``/metadata`` (GET).
 Errors carry TF Serving's status codes and messages; REST maps them to HTTP
 codes with ``{"error": "..."}`` as TF Serving does. Like TF Serving the API has
 no authentication, so the server binds 127.0.0.1 unless told otherwise.
@@ -31,6 +31,7 @@ from google.protobuf import json_format
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
+    regression_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -103,6 +104,16 @@ class ModelServerCore:
                     cls.label = classes[i, c].decode("utf-8", "replace") if isinstance(classes[i, c], bytes) else str(classes[i, c])
                 if scores is not None:
                     cls.score = float(scores[i, c])
+        return response
+
+    def regress(self, request: regression_pb2.RegressionRequest) -> regression_pb2.RegressionResponse:
+        version = self.store.resolve(request.model_spec)
+        signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
+        values = servables.regress(version, signature, serialized_examples(request.input))
+        response = regression_pb2.RegressionResponse()
+        _model_spec(response.model_spec, version, request.model_spec.name, signature)
+        for value in values:
+            response.result.regressions.add(value=float(value))
         return response
 
     def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -189,6 +200,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: ModelServerCore):
         self.Predict = _grpc_call(core.predict, core)
         self.Classify = _grpc_call(core.classify, core)
+        self.Regress = _grpc_call(core.regress, core)
         self.GetModelMetadata = _grpc_call(core.metadata, core)
 
 
@@ -232,9 +244,7 @@ class RestApi:
             doc = _parse_json(body)
             if verb.lower() == "predict":
                 return self._predict(name, version, label, doc)
-            if verb.lower() == "classify":
-                return self._classify(name, version, label, doc)
-            raise ServingStatus("UNIMPLEMENTED", "Regress is not supported by this server: use :predict or :classify")
+            return self._classify_or_regress(verb.lower(), name, version, label, doc)
         if method == "GET" and (m := _STATUS_PATH.fullmatch(path)):
             name, version, label, sub = m.groups()
             if not name:
@@ -286,15 +296,16 @@ class RestApi:
             return {"predictions": values}
         return {"predictions": [{a: as_json[a][i] for a in as_json} for i in range(n)]}
 
-    def _classify(self, name: str, version: str | None, label: str | None, doc: dict) -> dict:
-        request = classification_pb2.ClassificationRequest()
+    def _classify_or_regress(self, verb: str, name: str, version: str | None, label: str | None, doc: dict) -> dict:
+        request = (classification_pb2.ClassificationRequest() if verb == "classify"
+                   else regression_pb2.RegressionRequest())
         _spec_from_path(request.model_spec, name, version, label)
         signature = _signature_name(doc)
         if signature:
             request.model_spec.signature_name = signature
         examples = doc.get("examples")
         if examples is None:
-            raise invalid(f"JSON Value: {_short(doc)} When method is classify, key 'examples' is expected and was not found")
+            raise invalid(f"JSON Value: {_short(doc)} When method is {verb}, key 'examples' is expected and was not found")
         if not isinstance(examples, list):
             raise invalid(f"JSON Value: {_short(doc)} Expecting 'examples' value to be an list/array")
         if not examples:
@@ -306,6 +317,8 @@ class RestApi:
             target = request.input.example_list
         for item in examples:
             _example_from_json(item, target.examples.add())
+        if verb == "regress":
+            return {"results": [r.value for r in self.core.regress(request).result.regressions]}
         response = self.core.classify(request)
         return {"results": [[[c.label, c.score] for c in cl.classes] for cl in response.result.classifications]}
 
