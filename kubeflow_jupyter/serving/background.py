@@ -58,7 +58,7 @@ def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9
         raise ServingError(f"MODEL_BASE_PATH {str(base)!r} is not a directory: give the directory holding the "
                            "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)")
     argv = [sys.executable, "-m", "kubeflow_jupyter.serving.cli", "serve", str(base.resolve()),
-            "--model-name", model_name, "--port", str(port), "--host", host]
+            "--model-name", model_name, "--port", str(port), "--host", host, "--parent-pid", str(os.getpid())]
     argv += ["--no-rest"] if rest_port is None else ["--rest-port", str(rest_port)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -36,6 +36,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-batching", action="store_true",
                         help="run every request on its own (default: concurrent requests to a signature whose inputs "
                              "and outputs are batch-major run as one batch, like TF Serving's --enable_batching)")
+    parser.add_argument("--parent-pid", type=int, help="stop when this process ends (what %%model serve passes, "
+                                                        "so that a killed kernel leaves no server behind)")
     parser.set_defaults(func=run)
     return parser
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
                  rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
-                 poll_seconds=args.poll_seconds, batching=not args.no_batching)
+                 poll_seconds=args.poll_seconds, batching=not args.no_batching, parent_pid=args.parent_pid)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -512,14 +512,22 @@ class ModelServer:
         self._grpc.wait_for_termination()
 
 
+def _stop_when_gone(pid: int, stop: threading.Event) -> None:
+    import os
+
+    while not stop.wait(1.0):
+        if os.getppid() != pid:  # reparented: the process that started us has ended (even by SIGKILL)
+            stop.set()
+
+
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
 def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
           rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
-          batching: bool = True) -> int:
-    """Run in the foreground until interrupted (the ``serve`` command)."""
+          batching: bool = True, parent_pid: int | None = None) -> int:
+    """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
     import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -535,6 +543,8 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if parent_pid:
+        threading.Thread(target=_stop_when_gone, args=(parent_pid, stop), daemon=True).start()
     stop.wait()
     server.stop()
     return 0
