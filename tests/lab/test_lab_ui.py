@@ -83,6 +83,13 @@ def right_click_file(page, name: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Submit as TFJob").wait_for()
 
 
+def from_palette(page, query: str, label) -> None:
+    """Run a command from the command palette, as a user does."""
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill(query)
+    page.locator(".lm-CommandPalette-item", has=page.locator(".lm-CommandPalette-itemLabel", has_text=label)).click()
+
+
 def test_lab_ui_submit_from_the_file_browser_succeeds_shows_the_log_and_deletes(page, lab):
     open_sidebar(page, "kubeflow-jupyter-sidebar")
     empty = sidebar(page).locator(".kfj-empty")
@@ -135,15 +142,10 @@ def test_lab_ui_invalid_yaml_is_refused_with_its_field_paths(page, lab):
 
 
 def test_lab_ui_palette_submit_live_log_status_bar_in_dark_theme(page, lab):
-    # Dark theme through the Settings menu, as a user switches it.
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    from_palette(page, "Use Theme: JupyterLab Dark", re.compile(r"^Use Theme: JupyterLab Dark$"))
     page.locator('body[data-jp-theme-name="JupyterLab Dark"]').wait_for(state="attached")
 
-    page.keyboard.press("Control+Shift+C")
-    page.locator(".lm-CommandPalette-input").fill("Submit a TFJob")
-    page.locator(".lm-CommandPalette-item", has_text="Submit a TFJob YAML file").click()
+    from_palette(page, "Submit a TFJob", "Submit a TFJob YAML file")
     page.locator(".jp-Dialog input").fill("gated.yaml")
     page.locator(".jp-Dialog button.jp-mod-accept").click()
 
