@@ -85,6 +85,13 @@ class BaseHandler(APIHandler):
             status_code = error_status(exc)
         super().send_error(status_code, **kwargs)
 
+    def log_exception(self, typ, value, tb) -> None:
+        # The user's mistake (404, 409, bad spec) is one log line, not a server traceback.
+        if isinstance(value, KubeflowJupyterError):
+            self.log.warning("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
     def int_argument(self, name: str) -> int | None:
         raw = self.get_query_argument(name, None)
         if raw in (None, ""):
@@ -101,10 +108,11 @@ class BaseHandler(APIHandler):
 class EventStreamMixin:
     """Server-sent events over a plain authenticated GET (read by ``fetch`` in the lab)."""
 
-    closed: asyncio.Event
+    def initialize(self, service: JobService) -> None:
+        self.closed = asyncio.Event()  # before any await: the client may hang up at any time
+        super().initialize(service)
 
     def start_event_stream(self) -> None:
-        self.closed = asyncio.Event()
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # proxies (JupyterHub's included) must not buffer
