@@ -19,7 +19,7 @@ import os
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -85,7 +85,6 @@ class _Target:
     signature: str = ""
     version: int | None = None
     label: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         pinned = f" version {self.version}" if self.version is not None else (f" label {self.label!r}" if self.label else "")

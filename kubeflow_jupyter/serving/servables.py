@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -450,12 +449,3 @@ def regress(version: Version, signature_name: str, examples: list[bytes]) -> np.
     if values.dtype != np.float32:
         raise invalid(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
     return values.reshape(-1)
-
-
-def wait_until_available(store: ModelStore, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if store.available():
-            return True
-        time.sleep(0.05)
-    return bool(store.available())
