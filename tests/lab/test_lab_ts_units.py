@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,4 +15,4 @@ def test_lab_typescript_unit_tests_pass():
     assert (LABEXTENSION / "node_modules").is_dir(), "run `npm ci` in labextension/ first (the Makefile does)"
     result = subprocess.run(["npm", "test", "--silent"], cwd=LABEXTENSION, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert "# fail 0" in result.stdout and "# pass 10" in result.stdout
+    assert "# fail 0" in result.stdout and not re.search(r"^# pass 0$", result.stdout, re.M)
