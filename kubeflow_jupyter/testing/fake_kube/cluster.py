@@ -64,6 +64,7 @@ class FakeKubeCluster:
     def stop(self) -> None:
         if self._runner is not None:
             self.call(self.server.close_streams)
+            self.call(self.server.operator.shutdown)
             self._run(self._runner.cleanup())
             self._runner = None
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -64,8 +64,16 @@ class SimulatedOperator:
         self._tasks: dict[tuple[str, str], set[asyncio.Task]] = {}  # per job
         self._pod_tasks: dict[tuple[str, str], asyncio.Task] = {}  # per pod
         self._restarting: set[tuple[str, str]] = set()
+        self._views: dict[tuple[str, object], model.TFJob | None] = {}
+        self._job_pods: dict[tuple[str, str], set[str]] = {}  # pods this operator created, per job
         self.paused = False
         store.subscribe(self._on_event)
+
+    def shutdown(self) -> None:
+        """Cancel every pending step (the fake is stopping)."""
+        for tasks in self._tasks.values():
+            for task in tasks:
+                task.cancel()
 
     def script(self, namespace: str, job: str, replica: str, script: ReplicaScript) -> None:
         self.scripts[(namespace, job, replica)] = script
@@ -89,10 +97,15 @@ class SimulatedOperator:
         return task
 
     def _view(self, obj: dict) -> model.TFJob | None:
-        try:
-            return parse_tfjob(obj).job
-        except SpecError:
-            return None
+        """The operator's typed view of a stored TFJob, parsed once per spec generation."""
+        meta = obj["metadata"]
+        key = (meta["uid"], meta.get("generation"))
+        if key not in self._views:
+            try:
+                self._views[key] = parse_tfjob(obj).job
+            except SpecError:
+                self._views[key] = None
+        return self._views[key]
 
     async def _start_job(self, key: tuple[str, str]) -> None:
         ns, name = key
@@ -160,6 +173,7 @@ class SimulatedOperator:
         ns = owner["metadata"]["namespace"]
         pod = self.store.create(PODS, self._pod_manifest(job, owner, rtype, index))
         key = (ns, pod["metadata"]["name"])
+        self._job_pods.setdefault((ns, job.name), set()).add(key[1])
         self.logs.reset(ns, key[1])
         self._pod_tasks[key] = self._spawn((ns, job.name), self._run_pod(job, pod, rtype, index, run))
 
@@ -257,9 +271,14 @@ class SimulatedOperator:
     def _conditions(obj: dict) -> list[Condition]:
         return [Condition.from_dict(c) for c in (obj.get("status") or {}).get("conditions") or []]
 
+    def _pods_of(self, ns: str, job: str) -> list[dict]:
+        """The job's pods as stored (read only)."""
+        pods = (self.store.peek(PODS, ns, name) for name in sorted(self._job_pods.get((ns, job), ())))
+        return [p for p in pods if p is not None]
+
     def _replica_states(self, ns: str, job: str) -> list[ReplicaState]:
         states = []
-        for pod in self.store.list(PODS, ns, lambda p: p["metadata"]["labels"].get(model.LABEL_JOB_NAME) == job):
+        for pod in self._pods_of(ns, job):
             labels = pod["metadata"]["labels"]
             cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == model.DEFAULT_CONTAINER), {})
             term = (cs.get("state") or {}).get("terminated") or {}
@@ -316,10 +335,10 @@ class SimulatedOperator:
 
     def collect_garbage(self, ns: str, job: str) -> None:
         """What the garbage collector does for pods whose owner is gone."""
-        for pod in self.store.list(PODS, ns, lambda p: p["metadata"]["labels"].get(model.LABEL_JOB_NAME) == job):
-            key = (ns, pod["metadata"]["name"])
-            task = self._pod_tasks.pop(key, None)
+        for name in [p["metadata"]["name"] for p in self._pods_of(ns, job)]:
+            task = self._pod_tasks.pop((ns, name), None)
             if task:
                 task.cancel()
-            self.store.delete(PODS, ns, key[1])
-            self.logs.finish(ns, key[1], model.DEFAULT_CONTAINER)
+            self.store.delete(PODS, ns, name)
+            self.logs.finish(ns, name, model.DEFAULT_CONTAINER)
+        self._job_pods.pop((ns, job), None)
