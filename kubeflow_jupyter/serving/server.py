@@ -138,10 +138,7 @@ class ModelServerCore:
             raise invalid("Missing ModelSpec")
         spec = request.model_spec
         versions = self.store.versions() if spec.name == self.store.name else []
-        if spec.WhichOneof("version_choice") == "version_label":
-            version = self.store.resolve(spec)  # raises for an unknown label, as ServerCore does
-            versions = [version]
-        elif spec.HasField("version"):
+        if spec.HasField("version"):  # a version label is not looked at, as in TF Serving's GetModelStatusImpl
             versions = [v for v in versions if v.number == spec.version.value]
             if not versions:
                 raise ServingStatus("NOT_FOUND", f"Could not find version {spec.version.value} of model {spec.name}")

@@ -84,9 +84,18 @@ def json_to_ndarray(value: Any, dtype: int) -> np.ndarray:
     _, np_type = _FIELDS.get(dtype, (None, None))
     if np_type is None:
         raise ValueError(f"Conversion of JSON Value: {value!r} to type: {dtype_name(dtype)} is not supported")
-    if _contains(value, lambda v: isinstance(v, (str, dict)) or v is None):
-        raise ValueError(f"JSON Value: {_short(value)} is not of expected type: {dtype_name(dtype)}")
-    array = np.array(value)
+    # JSON's own types must fit the tensor's, as in TF Serving: numbers for floats,
+    # integers for integer types, true/false for bool only.
+    np_kind = np.dtype(np_type).kind
+    fits = {"f": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "b": lambda v: isinstance(v, bool)}.get(np_kind, lambda v: isinstance(v, int) and not isinstance(v, bool))
+    bad = _first_leaf(value, lambda v: not fits(v))
+    if bad is not _NONE:
+        raise ValueError(f"JSON Value: {_short(bad)} is not of expected type: {dtype_name(dtype)}")
+    try:
+        array = np.array(value)
+    except ValueError:  # ragged nesting
+        array = np.empty(0, dtype=object)
     if array.dtype == object:
         raise ValueError(f"JSON Value: {_short(value)} is not a dense list: every list of a level must have the same length")
     return array.astype(np_type)
@@ -124,10 +133,18 @@ def ndarray_to_json(array: np.ndarray, name: str) -> Any:
     return convert(array.tolist())
 
 
-def _contains(value: Any, test) -> bool:
+_NONE = object()
+
+
+def _first_leaf(value: Any, test) -> Any:
+    """The first non-list value (depth first) for which ``test`` holds, else ``_NONE``."""
     if isinstance(value, list):
-        return any(_contains(v, test) for v in value)
-    return test(value)
+        for item in value:
+            found = _first_leaf(item, test)
+            if found is not _NONE:
+                return found
+        return _NONE
+    return value if test(value) else _NONE
 
 
 def _short(value: Any, limit: int = 80) -> str:

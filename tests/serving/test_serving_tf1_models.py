@@ -89,3 +89,13 @@ def test_grpc_regress_and_the_wrong_type(half_plus_two):
         assert client.predict("half_plus_two", {"x": [[4.0]]})["y"].tolist() == [[4.0]]  # Python floats: DT_FLOAT
         with pytest.raises(InvalidRequest, match="to be float but int32 is provided"):
             client.predict("half_plus_two", {"x": [[4]]})
+
+
+def test_json_values_must_fit_the_tensor_type(half_plus_two):
+    for instances, reason in (([True], "True is not of expected type: float"),
+                              (["1.0"], "'1.0' is not of expected type: float"),
+                              ([[1.0], [2.0, 3.0]], "is not a dense list")):
+        status, body = _post(half_plus_two, "/v1/models/half_plus_two:predict", {"instances": instances})
+        assert status == 400 and reason in body["error"], body
+    assert _post(half_plus_two, "/v1/models/half_plus_two:predict", {"instances": [1, 3]}) == (
+        200, {"predictions": [2.5, 3.5]})  # JSON integers are numbers: fine for a float tensor
