@@ -122,7 +122,7 @@ def test_connection_refused_names_the_server_and_how_to_point_elsewhere(fake, tm
         client.list()
     assert str(err.value) == (
         f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-        "'gone'): connection refused. Point KUBECONFIG (or --kubeconfig, --context / $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
+        "'gone'): connection refused. Point $KUBECONFIG (and $KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) "
         "at a reachable cluster, or run on this machine with --backend local")
 
 
@@ -135,8 +135,8 @@ def test_untrusted_certificate_is_a_tls_error(fake, tmp_path):
     assert message == (
         f"cannot reach the Kubernetes API server at {fake.url} (kubeconfig {kubeconfig}, context 'fake-cluster'): "
         "TLS verification failed (self-signed certificate in certificate chain) — the server's certificate does not "
-        "match the cluster CA in the configuration. Point KUBECONFIG (or --kubeconfig, --context / "
-        "$KUBEFLOW_JUPYTER_KUBE_CONTEXT) at a reachable cluster, or run on this machine with --backend local")
+        "match the cluster CA in the configuration. Point $KUBECONFIG (and "
+        "$KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) at a reachable cluster, or run on this machine with --backend local")
 
 
 def test_rejected_token_is_a_401_message(fake, tmp_path):
@@ -167,4 +167,4 @@ def test_unknown_context_lists_the_known_ones(fake):
     with pytest.raises(BackendError) as err:
         KubernetesBackend(kubeconfig=str(fake.kubeconfig_path), context="prod")
     assert str(err.value) == (f"no context 'prod' in kubeconfig {fake.kubeconfig_path} (contexts: fake-cluster): "
-                              "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT")
+                              "choose one with $KUBEFLOW_JUPYTER_KUBE_CONTEXT")

@@ -30,7 +30,7 @@ def in_cluster() -> bool:
 
 
 def kubeconfig_paths(explicit: str | os.PathLike | None) -> str:
-    """``--kubeconfig``, else $KUBECONFIG (may list several files), else ~/.kube/config."""
+    """``kubeconfig=``, else $KUBECONFIG (may list several files), else ~/.kube/config."""
     return str(explicit or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"))
 
 
@@ -64,7 +64,7 @@ def connect(namespace: str | None = None, context: str | None = None,
             if chosen is None:
                 names = ", ".join(c["name"] for c in contexts) or "none"
                 raise BackendError(f"no context {context!r} in kubeconfig {paths} (contexts: {names}): "
-                                   f"choose one with --context or ${ENV_CONTEXT}")
+                                   f"choose one with ${ENV_CONTEXT}")
         else:
             chosen = active
         config.load_kube_config(config_file=paths, context=chosen["name"], client_configuration=cfg)
