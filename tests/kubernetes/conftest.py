@@ -55,14 +55,20 @@ class KubeTarget:
 
 
 @pytest.fixture(params=["fake", "real"])
-def kube(request, tmp_path) -> KubeTarget:
-    if request.param == "real":
-        path = os.environ.get(ENV_REAL)
-        if not path:
-            pytest.skip(f"no real cluster: set ${ENV_REAL} to a kubeconfig of a cluster with training-operator 1.9")
-        return KubeTarget(Path(path), None)
-    cluster = request.getfixturevalue("fake")
-    return KubeTarget(cluster.kubeconfig_path, cluster)
+def kube(request, job_name):
+    if request.param == "fake":
+        cluster = request.getfixturevalue("fake")
+        yield KubeTarget(cluster.kubeconfig_path, cluster)
+        return
+    path = os.environ.get(ENV_REAL)
+    if not path:
+        pytest.skip(f"no real cluster: set ${ENV_REAL} to a kubeconfig of a cluster with training-operator 1.9")
+    target = KubeTarget(Path(path), None)
+    yield target
+    client = target.client()  # leave the cluster as we found it
+    for snap in client.list():
+        if snap.name.startswith(job_name):
+            client.delete(snap.name)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def _run_until_running(client, name, fake=None):
 
 
 def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, make_tfjob):
-    fake.script(job_name, "worker-0", run_seconds=0.4)
+    fake.script(job_name, "worker-0", run_seconds=1.0)
     client = _client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
@@ -46,7 +46,7 @@ def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, m
 
 
 def test_expired_resource_version_relists_and_still_sees_the_end(fake, job_name, make_tfjob):
-    fake.script(job_name, "worker-0", run_seconds=0.4)
+    fake.script(job_name, "worker-0", run_seconds=1.0)
     client = _client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
@@ -114,7 +114,7 @@ def test_job_deleted_while_watched(fake, job_name, make_tfjob):
 
 
 def test_watch_rides_out_a_brief_server_error(fake, job_name, make_tfjob):
-    fake.script(job_name, "worker-0", run_seconds=0.4)
+    fake.script(job_name, "worker-0", run_seconds=1.0)
     client = _client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
