@@ -301,28 +301,30 @@ function JobDetail({ job, model, now }: { job: IJob; model: JobsModel; now: numb
         </button>
       </header>
       {job.message && <div className="kfj-detail-message">{job.message}</div>}
-      <table className="kfj-replicas">
-        <thead>
-          <tr>
-            <th>Replica</th>
-            <th>Phase</th>
-            <th>Restarts</th>
-            <th>Exit</th>
-            <th>Age</th>
-          </tr>
-        </thead>
-        <tbody>
-          {job.replicas.map(r => (
-            <ReplicaRow
-              key={r.id}
-              replica={r}
-              now={now}
-              selected={r.id === replica}
-              onSelect={setReplica}
-            />
-          ))}
-        </tbody>
-      </table>
+      <div className="kfj-replicas-scroll">
+        <table className="kfj-replicas">
+          <thead>
+            <tr>
+              <th>Replica</th>
+              <th>Phase</th>
+              <th>Restarts</th>
+              <th>Exit</th>
+              <th>Age</th>
+            </tr>
+          </thead>
+          <tbody>
+            {job.replicas.map(r => (
+              <ReplicaRow
+                key={r.id}
+                replica={r}
+                now={now}
+                selected={r.id === replica}
+                onSelect={setReplica}
+              />
+            ))}
+          </tbody>
+        </table>
+      </div>
       {shown && (
         <LogView
           // Reopen the log when the replica restarts: a new process, a new log.
