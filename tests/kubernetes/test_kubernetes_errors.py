@@ -90,6 +90,29 @@ def test_server_errors_say_which_server_failed(fake, job_name):
         "attention")
 
 
+def test_bad_request_shows_the_servers_message(fake):
+    client = _client(fake)
+    fake.fail_next(1, code=400, method="GET", message='unable to parse requirement: "a b"')
+    with pytest.raises(BackendError) as err:
+        client.list()
+    assert str(err.value) == 'the Kubernetes API server refused the request: unable to parse requirement: "a b"'
+
+
+def test_a_server_that_never_answers_times_out(fake, tmp_path):
+    with socket.socket() as silent:  # accepts connections (backlog) but never speaks TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kc", server=f"https://127.0.0.1:{port}", context="silent")
+        client = TFJobClient(KubernetesBackend(kubeconfig=str(kubeconfig), request_timeout=0.3))
+        with pytest.raises(BackendError) as err:
+            client.list()
+    assert str(err.value) == (
+        f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
+        "'silent'): the connection timed out. Point $KUBECONFIG (and $KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) "
+        "at a reachable cluster, or run on this machine with --backend local")
+
+
 def test_conflict_on_a_stale_update(fake, job_name, make_tfjob):
     """The backend never PUTs, but the fake must refuse stale writes as the server does (409 Conflict)."""
     from kubernetes.client.exceptions import ApiException

@@ -113,8 +113,10 @@ class KubernetesBackend:
         objs, rv = self._list(self._tfjob_lister(name), name)
         if not objs:
             raise JobNotFound(name, self._where())
-        self._call(self._jobs.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
-                   propagation_policy=FOREGROUND, name=name)
+        answer = self._call(self._jobs.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                            name, propagation_policy=FOREGROUND, name=name)
+        if not ((answer or {}).get("metadata") or {}).get("deletionTimestamp"):
+            return  # deleted at once (a Status, or the object as it was): nothing left to wait for
         events: queue.Queue[StreamEvent] = queue.Queue()
         stream = ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=rv,
                                 watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start()

@@ -97,8 +97,6 @@ def translate(exc: BaseException, conn: Connection, *, name: str | None = None) 
         return JobNotFound(name, where)
     if code == 409 and (status or {}).get("reason") == "AlreadyExists" and name:
         return AlreadyExists(name, where)
-    if code == 409:
-        return BackendError(f"TFJob {name!r} was changed by someone else meanwhile ({message}): try again")
     if code == 422:
         causes = ((status or {}).get("details") or {}).get("causes") or []
         problems = [FieldProblem(c.get("field", ""), c.get("message", "")) for c in causes]
@@ -124,8 +122,6 @@ def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
         why = "connection refused"
     elif "timed out" in text or "timeout" in text:
         why = "the connection timed out"
-    elif "name or service not known" in text or "resolution" in text or "nodename" in text:
-        why = "the server's host name does not resolve"
     else:
         why = _short(str(chain[-1])) or type(exc).__name__
     return BackendError(
