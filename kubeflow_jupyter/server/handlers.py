@@ -122,20 +122,16 @@ class EventStreamMixin:
 
     async def send_event(self, event: str, data: Any) -> bool:
         """Write one event; False once the client has gone."""
-        if self.closed.is_set():
-            return False
-        self.write(f"event: {event}\ndata: {json.dumps(data)}\n\n")
-        try:
-            await self.flush()
-        except StreamClosedError:
-            self.closed.set()
-            return False
-        return True
+        return await self._send(f"event: {event}\ndata: {json.dumps(data)}\n\n")
 
     async def keepalive(self) -> bool:
+        """A comment line: keeps proxies from closing an idle stream, and finds a vanished client."""
+        return await self._send(": keepalive\n\n")
+
+    async def _send(self, text: str) -> bool:
         if self.closed.is_set():
             return False
-        self.write(": keepalive\n\n")
+        self.write(text)
         try:
             await self.flush()
         except StreamClosedError:
