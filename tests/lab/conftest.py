@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 # pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) and its async test hooks, for this directory only.
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403
+from lab_helpers import HELLO, tfjob_yaml
 
 
 @pytest.fixture
@@ -23,30 +23,6 @@ def jp_server_config():
             "allow_unauthenticated_access": False,
         }
     }
-
-
-def tfjob_yaml(name: str, command: list[str], replicas: int = 1) -> str:
-    """A tiny kubeflow.org/v1 TFJob whose workers run a Python one-liner (no TensorFlow: fast)."""
-    return textwrap.dedent(f"""\
-        apiVersion: kubeflow.org/v1
-        kind: TFJob
-        metadata:
-          name: {name}
-        spec:
-          tfReplicaSpecs:
-            Worker:
-              replicas: {replicas}
-              restartPolicy: Never
-              template:
-                spec:
-                  containers:
-                  - name: tensorflow
-                    image: python:3.11-slim
-                    command: {json.dumps(command)}
-        """)
-
-
-HELLO = ["python", "-c", "print('hello from the worker')"]
 
 
 @pytest.fixture

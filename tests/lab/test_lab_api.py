@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from conftest import tfjob_yaml
+from lab_helpers import tfjob_yaml
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HELLO, tfjob_yaml
+from lab_helpers import HELLO, tfjob_yaml
 from lab_browser import chromium, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
