@@ -160,6 +160,39 @@ def test_logs_of_a_replica_without_a_pod_or_not_started(kube, job_name, make_tfj
                               "no log to show — use --follow to wait for it")
 
 
+def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_name, make_tfjob):
+    import threading
+
+    if kube.fake is None:
+        pytest.skip("holds a container in ImagePullBackOff")
+    kube.fake.script(job_name, "worker-0", never_starts=True, waiting_reason="ImagePullBackOff")
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1))
+    lines = client.logs(job_name, follow=True)  # returns at once; iterating waits for the container
+    raised: list[BaseException] = []
+
+    def follow():
+        try:
+            list(lines)
+        except Exception as e:  # noqa: BLE001 - handed to the test thread
+            raised.append(e)
+
+    t = threading.Thread(target=follow)
+    t.start()
+    kube.fake.wait_for(lambda: sum(r.verb == "watch" and job_name in r.path for r in kube.fake.server.requests) >= 2)
+    client.delete(job_name)
+    t.join(timeout=30)
+    assert not t.is_alive()
+    b = client.backend
+    assert [str(e) for e in raised] in (
+        [f"replica worker-0 of TFJob {job_name!r}: its pod {job_name}-worker-0 was deleted before it started"],
+        [f"no TFJob named {job_name!r} in namespace {b.namespace!r} at {b.connection.host} ({b.connection.source}): "
+         "it was deleted (see `kubeflow-jupyter list`)"],
+    )
+    with pytest.raises(JobNotFound):
+        client.logs(job_name, follow=True)
+
+
 def test_dry_run_is_validated_by_the_server_and_creates_nothing(kube, job_name, make_tfjob):
     client = kube.client()
     sub = client.submit(make_tfjob(job_name), dry_run=True)

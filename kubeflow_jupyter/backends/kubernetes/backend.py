@@ -97,7 +97,7 @@ class KubernetesBackend:
         pods, _ = self._list(self._pod_lister())
         by_job: dict[str, list[dict]] = {}
         for pod in pods:
-            by_job.setdefault(pod["metadata"]["labels"][model.LABEL_JOB_NAME], []).append(pod)
+            by_job.setdefault((pod["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME), []).append(pod)
         snaps = [build_snapshot(o, by_job.get(o["metadata"]["name"], [])) for o in objs]
         snaps.sort(key=lambda s: s.name)
         snaps.sort(key=lambda s: s.created, reverse=True)
@@ -202,7 +202,6 @@ class KubernetesBackend:
             raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r} (replicas: {', '.join(known) or 'none'})")
         pod = f"{name}-{rid}"
         if follow:
-            self._wait_started(name, rid, pod)
             return self._follow(name, rid, pod, tail)
         resp = self._log_call(name, rid, pod, tail_lines=tail)
         return iter(resp.data.decode("utf-8", errors="replace").splitlines())
@@ -235,6 +234,7 @@ class KubernetesBackend:
 
         from kubernetes.client.exceptions import ApiException
 
+        self._wait_started(name, rid, pod)
         stream = watch.Watch()
         # A replica may print nothing for a long time: only the connect step has a short timeout.
         kwargs = {"container": model.DEFAULT_CONTAINER, "_request_timeout": (self.request_timeout, LOG_IDLE_TIMEOUT)}
@@ -248,25 +248,40 @@ class KubernetesBackend:
             raise translate(e, self.connection) from None
 
     def _wait_started(self, name: str, rid: str, pod: str) -> None:
-        """Block (watching the pod, not polling) until its tensorflow container has started or ended."""
-        lister = functools.partial(self._core.list_namespaced_pod, self.namespace,
-                                   field_selector=f"metadata.name={pod}")
-        pods, rv = self._list(lister, name)
+        """Block (watching the pod and its TFJob, not polling) until the tensorflow container has
+        started or ended; give up with a clear error when the pod or the job goes away first."""
+        pod_lister = functools.partial(self._core.list_namespaced_pod, self.namespace,
+                                       field_selector=f"metadata.name={pod}")
+        pods, pod_rv = self._list(pod_lister, name)
         if pods and _container_started(pods[0]):
             return
+        jobs, job_rv = self._list(self._tfjob_lister(name), name)
+        if not jobs:
+            raise JobNotFound(name, f"{self._where()}: it was deleted")
         events: queue.Queue[StreamEvent] = queue.Queue()
-        stream = ResourceStream("pod", lister, events, resource_version=rv, watch_timeout=self.watch_timeout,
-                                request_timeout=self.request_timeout).start()
+        streams = [
+            ResourceStream("pod", pod_lister, events, resource_version=pod_rv, watch_timeout=self.watch_timeout,
+                           request_timeout=self.request_timeout).start(),
+            ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=job_rv,
+                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
+        ]
         try:
             while True:
                 event = events.get()
                 if event.type == FAIL:
                     raise self._stream_failure(event.payload, name)
+                gone = event.type == "DELETED" or (event.type == RELIST and not event.payload)
+                if event.source == "tfjob" and gone:
+                    raise JobNotFound(name, f"{self._where()}: it was deleted")
+                if event.source == "pod" and event.type == "DELETED":
+                    raise ReplicaNotFound(f"replica {rid} of TFJob {name!r}: its pod {pod} was deleted before "
+                                          "it started")
                 objs = event.payload if event.type == RELIST else [event.payload]
-                if any(event.type != "DELETED" and _container_started(o) for o in objs):
+                if event.source == "pod" and any(_container_started(o) for o in objs):
                     return
         finally:
-            stream.stop()
+            for stream in streams:
+                stream.stop()
 
 
 def _container_started(pod: dict) -> bool:
