@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from kubeflow_jupyter.testing.fake_kube.store import TFJOBS
 from kubeflow_jupyter.tfjob.schema import crd_schema
 from kubeflow_jupyter.testing.fake_kube.validation import prune_and_default
 
@@ -258,3 +259,20 @@ def test_namespace_in_the_spec_must_match_the_clients(kube, job_name, make_tfjob
         client.submit(text)
     assert str(err.value) == (f"invalid TFJob: metadata.namespace: {other!r} is not the namespace this client works "
                               f"in ({client.namespace!r}): remove it, or use --namespace {other}")
+
+
+def test_run_policy_deadline_and_ttl_are_enforced_by_the_operator(kube, job_name, make_tfjob):
+    if kube.fake is None:
+        pytest.skip("scripts a replica that outlives its deadline")
+    kube.fake.script(job_name, "worker-0", run_seconds=30)
+    client = kube.client()
+    text = make_tfjob(job_name, workers=1).replace(
+        "spec:\n  tfReplicaSpecs:", "spec:\n  runPolicy:\n    activeDeadlineSeconds: 1\n    ttlSecondsAfterFinished: 0\n"
+        "  tfReplicaSpecs:", 1)
+    client.submit(text)
+    final = list(client.watch(job_name, timeout=30))[-1]
+    assert final.state == "Failed"
+    assert final.message == f"Job {job_name} has failed because it was active longer than specified deadline"
+    kube.fake.wait_for(lambda: kube.fake.server.store.peek(TFJOBS, "team-a", job_name) is None)
+    with pytest.raises(JobNotFound):
+        client.get(job_name)
