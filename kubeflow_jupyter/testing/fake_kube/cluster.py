@@ -51,7 +51,9 @@ class FakeKubeCluster:
         self._thread.start()
 
         async def serve() -> int:
-            self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False)
+            # Like the real server, notice clients that hang up: their watch handlers end at once.
+            self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,
+                                         handler_cancellation=True)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls.server_context())
             await site.start()

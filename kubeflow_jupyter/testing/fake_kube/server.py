@@ -99,7 +99,7 @@ class ApiServer:
         self.faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
         self.address = ""
-        self._watch_transports: set = set()
+        self._watch_transports: dict = {}  # transport -> the watch request's path
         self._log_transports: set = set()
 
     def app(self) -> web.Application:
@@ -362,7 +362,7 @@ class ApiServer:
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         transport = request.transport
-        self._watch_transports.add(transport)
+        self._watch_transports[transport] = request.path_qs
         try:
             await response.prepare(request)
             for type_, obj in initial:
@@ -388,7 +388,7 @@ class ApiServer:
             pass  # the client went away, or drop_watches() cut the stream
         finally:
             unsubscribe()
-            self._watch_transports.discard(transport)
+            self._watch_transports.pop(transport, None)
         return response
 
     def close_streams(self) -> None:
@@ -398,8 +398,9 @@ class ApiServer:
             transport.abort()
         self._log_transports.clear()
 
-    def open_watches(self) -> int:
-        return len(self._watch_transports)
+    def open_watches(self) -> list[str]:
+        """The paths of the watch streams open now."""
+        return list(self._watch_transports.values())
 
     def drop_watches(self) -> int:
         """Cut every open watch stream mid-flight, as a load balancer or a restarting server does."""
