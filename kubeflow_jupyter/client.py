@@ -112,8 +112,10 @@ class TFJobClient:
     ) -> Iterator[JobSnapshot]:
         return self.backend.watch(name, timeout=timeout, stop=stop)
 
-    def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        return self.backend.logs(name, replica, follow=follow, tail=tail)
+    def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None,
+             stop: threading.Event | None = None) -> Iterator[str]:
+        """A replica's log lines; with ``follow``, live until the replica ends or ``stop`` is set."""
+        return self.backend.logs(name, replica, follow=follow, tail=tail, stop=stop)
 
     def wait(
         self,

@@ -58,10 +58,12 @@ class Backend(Protocol):
         *,
         follow: bool = False,
         tail: int | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]:
         """Lines (without newline) of one replica's log (``"worker-0"``; default: the
-        chief/master, else worker-0). ``follow`` keeps yielding until the replica ends.
-        Raises JobNotFound, ReplicaNotFound."""
+        chief/master, else worker-0). ``follow`` keeps yielding until the replica ends,
+        or until ``stop`` is set: then the iterator ends within ~0.1 s even while the
+        replica prints nothing (set it from any thread). Raises JobNotFound, ReplicaNotFound."""
 
     def delete(self, name: str) -> None:
         """Delete the job and stop every replica. Raises JobNotFound."""

@@ -259,12 +259,13 @@ class LogStreamHandler(EventStreamMixin, BaseHandler):
     async def get(self, name: str) -> None:
         replica = self.get_query_argument("replica", None) or None
         tail = self.int_argument("tail")
+        # Set when the client hangs up: the backend then ends the follow, even on a silent replica.
+        stop = threading.Event()
         # Resolve the job and replica first, so a wrong name is a plain 404, not an event.
-        lines = await self.service.call("logs", name, replica, follow=True, tail=tail)
+        lines = await self.service.call("logs", name, replica, follow=True, tail=tail, stop=stop)
         self.start_event_stream()
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        stop = threading.Event()
         # Its own thread, not the pool: a followed log can stay open for hours.
         threading.Thread(
             target=pump_lines, args=(lines, queue, loop, stop), name="kubeflow-jupyter-logs", daemon=True

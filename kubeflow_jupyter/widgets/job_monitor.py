@@ -145,7 +145,9 @@ class JobMonitor(widgets.VBox):
         self.seen_conditions: list[tuple[str, str, str, str]] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._log_generation = 0  # bumped on each replica switch: stale followers drop their lines
+        # The current log follower's stop event: set on a replica switch and by stop(), so the
+        # follower ends at once even while its replica prints nothing.
+        self._log_stop = threading.Event()
         self._status_thread: threading.Thread | None = None
         self._tick_thread: threading.Thread | None = None
         self._log_thread: threading.Thread | None = None
@@ -212,13 +214,12 @@ class JobMonitor(widgets.VBox):
         self.log_pane.join(timeout)
 
     def stop(self) -> None:
-        """End the threads. A log follower blocked on a silent replica is abandoned: it is
-        a daemon, ends with its replica, and its lines are dropped."""
+        """End the threads, the log follower included (even while its replica is silent)."""
         self._stop.set()
         with self._lock:
-            self._log_generation += 1
+            self._log_stop.set()
             self.log_pane.close()
-        for thread in (self._status_thread, self._tick_thread, self.log_pane.thread):
+        for thread in (self._status_thread, self._tick_thread, self._log_thread, self.log_pane.thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(THREAD_JOIN_SECONDS)
 
@@ -324,34 +325,35 @@ class JobMonitor(widgets.VBox):
         with self._lock:
             if self._stop.is_set():
                 return
-            self._log_generation += 1
-            generation = self._log_generation
+            self._log_stop.set()  # the previous follower ends now
+            self._log_stop = stop = threading.Event()
             self.following = replica
             self.log_pane.start(f"{replica}: the last {LOG_TAIL_ON_SELECT} lines, following live")
         self._log_thread = start_daemon(
-            lambda: self._tail(replica, generation), f"kfj-logs-{self.name}-{replica}"
+            lambda: self._tail(replica, stop), f"kfj-logs-{self.name}-{replica}"
         )
 
-    def _tail(self, replica: str, generation: int) -> None:
-        """Follow one replica's log until it ends; then let the pane draw the rest and rest."""
+    def _tail(self, replica: str, stop: threading.Event) -> None:
+        """Follow one replica's log until it ends or ``stop`` is set (another replica was
+        selected, or the monitor stopped); then let the pane draw the rest and rest."""
         try:
-            lines = self.client.logs(self.name, replica, follow=True, tail=LOG_TAIL_ON_SELECT)
+            lines = self.client.logs(self.name, replica, follow=True, tail=LOG_TAIL_ON_SELECT, stop=stop)
             try:
                 for line in lines:
-                    if generation != self._log_generation:
-                        return  # another replica was selected, or the monitor stopped
+                    if stop.is_set():
+                        return  # a stale follower drops its lines
                     self.log_pane.extend([line])
             finally:
                 if hasattr(lines, "close"):
                     lines.close()
         except KubeflowJupyterError as e:
-            if generation == self._log_generation:
+            if not stop.is_set():
                 self.log_pane.extend([f"[{e}]"])
         except Exception as e:  # a thread has nobody to raise to: say it in the pane
             self.log_pane.extend([f"[log follower stopped: {type(e).__name__}: {e}]"])
         finally:
             with self._lock:
-                if generation == self._log_generation:
+                if not stop.is_set():
                     self.log_pane.close(f"{replica}: the last {LOG_TAIL_ON_SELECT} lines (the replica has ended)")
 
     # -- delete -----------------------------------------------------------------

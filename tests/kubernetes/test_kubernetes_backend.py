@@ -194,6 +194,59 @@ def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_
         client.logs(job_name, follow=True)
 
 
+def _follow_in_thread(client, job_name: str, stop):
+    """Follow worker-0's log on a thread; returns (thread, lines so far, event set on the first line)."""
+    import threading
+
+    lines: list[str] = []
+    first = threading.Event()
+
+    def follow():
+        for line in client.logs(job_name, "worker-0", follow=True, stop=stop):
+            lines.append(line)
+            first.set()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    return thread, lines, first
+
+
+def test_following_a_silent_replica_ends_when_stop_is_set(kube, job_name, make_tfjob):
+    import threading
+
+    if kube.fake is None:
+        pytest.skip("scripts a replica that prints once, then stays silent")
+    kube.fake.script(job_name, "worker-0", logs=["ready"], run_seconds=600)
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1))
+    stop = threading.Event()
+    thread, lines, first = _follow_in_thread(client, job_name, stop)
+    assert first.wait(30)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and lines == ["ready"]
+    assert client.get(job_name).replica("worker-0").phase == "Running"  # it ended because we stopped
+    client.delete(job_name)
+
+
+def test_following_a_replica_that_never_starts_ends_when_stop_is_set(kube, job_name, make_tfjob):
+    import threading
+
+    if kube.fake is None:
+        pytest.skip("holds a container in ImagePullBackOff")
+    kube.fake.script(job_name, "worker-0", never_starts=True, waiting_reason="ImagePullBackOff")
+    client = kube.client()
+    client.submit(make_tfjob(job_name, workers=1))
+    stop = threading.Event()
+    thread, lines, _ = _follow_in_thread(client, job_name, stop)
+    kube.fake.wait_for(lambda: sum(r.verb == "watch" and job_name in r.path for r in kube.fake.server.requests) >= 2)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and lines == []
+    kube.fake.wait_for(lambda: not [w for w in kube.fake.server.open_watches() if job_name in w])
+    client.delete(job_name)
+
+
 def test_dry_run_is_validated_by_the_server_and_creates_nothing(kube, job_name, make_tfjob):
     client = kube.client()
     sub = client.submit(make_tfjob(job_name), dry_run=True)

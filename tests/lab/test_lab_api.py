@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,31 @@ async def test_lab_live_log_stream_delivers_lines_while_the_replica_runs(jp_fetc
         seen += data
     assert event == "end"
     assert seen[-2:] == ["first", "second"]
+
+
+def log_pumps() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "kubeflow-jupyter-logs"}
+
+
+async def test_lab_live_log_stream_ends_its_follower_when_the_client_hangs_up(jp_fetch, write_job, open_stream):
+    # The replica prints once, then stays silent for minutes: only the hang-up can end the follow.
+    command = ["python", "-c", "import time\nprint('first', flush=True)\ntime.sleep(300)"]
+    await submit(jp_fetch, write_job("silent/job.yaml", "silent", command=command))
+    before = log_pumps()
+    stream = open_stream("jobs", "silent", "logs", "stream", query="?replica=worker-0")
+    await stream.until(lambda e, d: e == "lines" and "first" in d)
+    pumps = log_pumps() - before
+    assert len(pumps) == 1
+    await stream.close()
+    for _ in range(500):  # the server's loop runs in this thread: let it see the hang-up
+        if not any(t.is_alive() for t in pumps):
+            break
+        await asyncio.sleep(0.02)
+    assert not any(t.is_alive() for t in pumps)
+    code, job = await fetch_json(jp_fetch, "jobs", "silent")
+    assert job["state"] == "Running"  # the follower ended, not the replica
+    code, _ = await fetch_json(jp_fetch, "jobs", "silent", method="DELETE")
+    assert code == 204
 
 
 async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, write_job, open_stream):

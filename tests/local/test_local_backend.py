@@ -191,6 +191,30 @@ def test_logs_follow_tail_and_unknown_replica(client, workdir):
         list(client.logs("chatty", "ps-0"))
 
 
+def test_following_a_silent_replica_ends_when_stop_is_set(client, workdir):
+    # The replica prints one line, then stays silent: only the stop event can end the follow.
+    code = "import time\nprint('ready', flush=True)\ntime.sleep(120)"
+    client.submit(tfjob_yaml("silent", {"Worker": (1, "Never", code)}), workdir=workdir)
+    stop, seen = threading.Event(), threading.Event()
+    followed: list[str] = []
+
+    def follow() -> None:
+        for line in client.logs("silent", "worker-0", follow=True, stop=stop):
+            followed.append(line)
+            if line == "ready":
+                seen.set()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    assert seen.wait(60)
+    stop.set()
+    follower.join(10)
+    assert not follower.is_alive()
+    assert followed[1:] == ["ready"]  # after the runner's note on the image
+    assert client.get("silent").replica("worker-0").phase == "Running"  # it ended because we stopped, not the replica
+    client.delete("silent")
+
+
 def test_name_taken_is_already_exists(client, workdir):
     client.submit(tfjob_yaml("twice", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
     with pytest.raises(AlreadyExists, match="twice"):

@@ -85,7 +85,7 @@ class InMemoryBackendDouble:
             if snap.finished:
                 return
 
-    def logs(self, name, replica=None, *, follow=False, tail=None) -> Iterator[str]:
+    def logs(self, name, replica=None, *, follow=False, tail=None, stop=None) -> Iterator[str]:
         with self._changed:
             snap = self._job(name)
             rid = replica or next(
@@ -95,10 +95,10 @@ class InMemoryBackendDouble:
                 raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r}")
             lines = self._logs.setdefault((name, rid), [])
             start = max(0, len(lines) - tail) if tail is not None else 0
-        return self._follow(name, rid, start, follow)
+        return self._follow(name, rid, start, follow, stop)
 
-    def _follow(self, name: str, rid: str, pos: int, follow: bool) -> Iterator[str]:
-        while True:
+    def _follow(self, name: str, rid: str, pos: int, follow: bool, stop) -> Iterator[str]:
+        while not (stop is not None and stop.is_set()):
             with self._changed:
                 lines = self._logs[(name, rid)]
                 chunk, pos = lines[pos:], len(lines)

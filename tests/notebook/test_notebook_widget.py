@@ -1,5 +1,6 @@
 """JobMonitor widget state without a browser: trait values and Button.click(), driven by
-pushed snapshots from the in-memory backend double (the real backend: test_notebook_e2e.py)."""
+pushed snapshots from the in-memory backend double (the real backend: test_notebook_e2e.py,
+and the silent-replica test here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,26 @@ from notebook_helpers import TWO_REPLICA_JOB, eventually
 
 ipywidgets = pytest.importorskip("ipywidgets")  # part of the `all` extra; always installed by `make test`
 
+from kubeflow_jupyter.client import TFJobClient  # noqa: E402
 from kubeflow_jupyter.widgets.job_monitor import JobMonitor  # noqa: E402
+
+# Two real local replicas that print one line, then stay silent.
+SILENT_WORKERS = """\
+apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: quiet}
+spec:
+  tfReplicaSpecs:
+    Worker:
+      replicas: 2
+      restartPolicy: Never
+      template:
+        spec:
+          containers:
+          - name: tensorflow
+            image: python:3.11
+            command: [python, -c, "import time; print('up', flush=True); time.sleep(120)"]
+"""
 
 
 @pytest.fixture
@@ -112,6 +132,28 @@ def test_stop_ends_the_threads_of_a_running_job(monitor, memory_backend):
     memory_backend.finish("mnist")
     assert monitor.state == "Running"  # no longer updated
     assert "after stop" not in monitor.log_pane.text()
+
+
+def test_log_followers_end_on_replica_switch_and_stop_while_replicas_are_silent(tmp_path):
+    client = TFJobClient("local")
+    client.submit(SILENT_WORKERS, workdir=tmp_path)
+    monitor = JobMonitor(client, "quiet")
+    try:
+        eventually(lambda: "up" in monitor.log_pane.text().splitlines(), what="worker-0's line")
+        first = monitor._log_thread
+        monitor.replica_selector.value = "worker-1"  # what the user's selection does
+        first.join(10)
+        assert not first.is_alive()
+        eventually(lambda: "up" in monitor.log_pane.text().splitlines(), what="worker-1's line")
+        second = monitor._log_thread
+        assert second is not first and monitor.following == "worker-1"
+        monitor.stop()
+        second.join(10)
+        assert not second.is_alive() and not monitor.running
+        assert client.get("quiet").state == "Running"  # the followers ended, not the replicas
+    finally:
+        monitor.close()
+        client.delete("quiet")
 
 
 def test_watch_magic_and_submit_watch_show_the_monitor_in_a_kernel(

@@ -3,6 +3,7 @@ official ``kubernetes`` client: CustomObjectsApi for tfjobs, CoreV1Api for their
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -22,6 +23,7 @@ from .streams import FAIL, RELIST, ResourceStream, StreamEvent, list_objects
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 FOREGROUND = "Foreground"
 LOG_IDLE_TIMEOUT = 24 * 3600.0  # seconds a followed log may stay silent
+STOP_CHECK_SECONDS = 0.1  # how often a followed log looks at its stop event (a local check)
 
 
 class KubernetesBackend:
@@ -193,7 +195,7 @@ class KubernetesBackend:
 
     # -- logs -------------------------------------------------------------------------
     def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
-             tail: int | None = None) -> Iterator[str]:
+             tail: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         """Lines of the ``tensorflow`` container of one replica's pod. Errors surface here, before iteration."""
         obj = self.manifest(name)
         rid = replica or default_replica(obj)
@@ -202,7 +204,7 @@ class KubernetesBackend:
             raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r} (replicas: {', '.join(known) or 'none'})")
         pod = f"{name}-{rid}"
         if follow:
-            return self._follow(name, rid, pod, tail)
+            return self._follow(name, rid, pod, tail, stop)
         resp = self._log_call(name, rid, pod, tail_lines=tail)
         return iter(resp.data.decode("utf-8", errors="replace").splitlines())
 
@@ -229,32 +231,42 @@ class KubernetesBackend:
                                         "no log to show — use --follow to wait for it")
         return translate(exc, self.connection, name=name)
 
-    def _follow(self, name: str, rid: str, pod: str, tail: int | None) -> Iterator[str]:
+    def _follow(self, name: str, rid: str, pod: str, tail: int | None,
+                stop: threading.Event | None) -> Iterator[str]:
         from kubernetes import watch
-
         from kubernetes.client.exceptions import ApiException
 
-        self._wait_started(name, rid, pod)
+        if not self._wait_started(name, rid, pod, stop):
+            return
         stream = watch.Watch()
         # A replica may print nothing for a long time: only the connect step has a short timeout.
         kwargs = {"container": model.DEFAULT_CONTAINER, "_request_timeout": (self.request_timeout, LOG_IDLE_TIMEOUT)}
         if tail is not None:
             kwargs["tail_lines"] = tail
-        try:
-            yield from stream.stream(self._core.read_namespaced_pod_log, pod, self.namespace, **kwargs)
-        except ApiException as e:
-            raise self._log_error(e, name, rid, pod) from None
-        except api_failures() as e:
-            raise translate(e, self.connection) from None
+        with _cut_when_set(stop, stream):
+            try:
+                for line in stream.stream(self._core.read_namespaced_pod_log, pod, self.namespace, **kwargs):
+                    if stop is not None and stop.is_set():
+                        return
+                    yield line
+            except Exception as e:
+                if stop is not None and stop.is_set():
+                    return  # the connection was cut because we were told to stop: not a failure
+                if isinstance(e, ApiException):
+                    raise self._log_error(e, name, rid, pod) from None
+                if isinstance(e, api_failures()):
+                    raise translate(e, self.connection) from None
+                raise
 
-    def _wait_started(self, name: str, rid: str, pod: str) -> None:
+    def _wait_started(self, name: str, rid: str, pod: str, stop: threading.Event | None = None) -> bool:
         """Block (watching the pod and its TFJob, not polling) until the tensorflow container has
-        started or ended; give up with a clear error when the pod or the job goes away first."""
+        started or ended (True), or ``stop`` is set (False); give up with a clear error when the
+        pod or the job goes away first."""
         pod_lister = functools.partial(self._core.list_namespaced_pod, self.namespace,
                                        field_selector=f"metadata.name={pod}")
         pods, pod_rv = self._list(pod_lister, name)
         if pods and _container_started(pods[0]):
-            return
+            return True
         jobs, job_rv = self._list(self._tfjob_lister(name), name)
         if not jobs:
             raise JobNotFound(name, f"{self._where()}: it was deleted")
@@ -266,8 +278,11 @@ class KubernetesBackend:
                            watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
         ]
         try:
-            while True:
-                event = events.get()
+            while not (stop is not None and stop.is_set()):
+                try:
+                    event = events.get(timeout=None if stop is None else STOP_CHECK_SECONDS)
+                except queue.Empty:
+                    continue
                 if event.type == FAIL:
                     raise self._stream_failure(event.payload, name)
                 gone = event.type == "DELETED" or (event.type == RELIST and not event.payload)
@@ -278,10 +293,33 @@ class KubernetesBackend:
                                           "it started")
                 objs = event.payload if event.type == RELIST else [event.payload]
                 if event.source == "pod" and any(_container_started(o) for o in objs):
-                    return
+                    return True
+            return False
         finally:
             for stream in streams:
                 stream.stop()
+
+
+@contextlib.contextmanager
+def _cut_when_set(stop: threading.Event | None, stream) -> Iterator[None]:
+    """While the block runs, a small thread stops the ``kubernetes.watch.Watch`` ``stream`` once
+    ``stop`` is set: that shuts its connection down, so a read blocked on a silent log returns at
+    once. It retries every STOP_CHECK_SECONDS, as the response may not exist yet on the first try."""
+    if stop is None:
+        yield
+        return
+    done = threading.Event()
+
+    def cut() -> None:
+        while not done.wait(STOP_CHECK_SECONDS):
+            if stop.is_set():
+                stream.stop()
+
+    threading.Thread(target=cut, name="kfj-log-stop", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def _container_started(pod: dict) -> bool:

@@ -261,17 +261,17 @@ class LocalBackend:
         return replica
 
     def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
-             tail: int | None = None) -> Iterator[str]:
+             tail: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         jobdir = self._jobdir(name)
         rid = self._replica_id(self._read(jobdir), replica)
-        return self._log_lines(jobdir, rid, follow, tail)
+        return self._log_lines(jobdir, rid, follow, tail, stop)
 
-    def _log_lines(self, jobdir: JobDir, rid: str, follow: bool, tail: int | None) -> Iterator[str]:
+    def _log_lines(self, jobdir: JobDir, rid: str, follow: bool, tail: int | None,
+                   stop: threading.Event | None) -> Iterator[str]:
         path = jobdir.log_file(rid)
         while not path.exists():  # a replica not started yet has no log
-            if not follow or self._replica_done(jobdir, rid):
+            if not follow or self._replica_done(jobdir, rid) or _stopped_after_pause(stop):
                 return
-            time.sleep(WATCH_INTERVAL)
         with open(path, "rb") as f:
             if tail is not None:
                 yield from deque((line.decode(errors="replace").rstrip("\n") for line in f), maxlen=max(tail, 0))
@@ -281,7 +281,7 @@ class LocalBackend:
             if not follow:
                 return
             partial = b""
-            while True:
+            while not (stop is not None and stop.is_set()):
                 chunk = f.readline()
                 if chunk:
                     partial += chunk
@@ -294,7 +294,8 @@ class LocalBackend:
                     for line in rest.decode(errors="replace").splitlines():
                         yield line
                     return
-                time.sleep(WATCH_INTERVAL)
+                if _stopped_after_pause(stop):
+                    return
 
     def _replica_done(self, jobdir: JobDir, rid: str) -> bool:
         """Following ends when the replica has ended for good, the job has finished, or it is gone."""
@@ -319,3 +320,11 @@ class LocalBackend:
             stop_groups([supervisor], grace=DELETE_GRACE_SECONDS)
         stop_groups(list(tombstone.read_pids().values()))
         shutil.rmtree(tombstone.path, ignore_errors=True)
+
+
+def _stopped_after_pause(stop: threading.Event | None) -> bool:
+    """Sleep one WATCH_INTERVAL, waking early when ``stop`` is set; True if it was."""
+    if stop is None:
+        time.sleep(WATCH_INTERVAL)
+        return False
+    return stop.wait(WATCH_INTERVAL)
