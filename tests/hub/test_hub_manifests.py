@@ -8,11 +8,12 @@ import subprocess
 import kubernetes_validate
 import pytest
 import yaml
+from crd_check import CRD_PATH
 from hub_support import DUMMY_KUBECONFIG, K8S_DIR, REPO, build_pod, load_config
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 K8S_VERSION = "1.37.0"
-TFJOB_CRD = REPO.parent / "shared" / "specs" / "kubeflow.org_tfjobs.crd.yaml"
+TFJOB_CRD = CRD_PATH  # the real training-operator 1.9 CRD, kept in tests/data
 
 pytestmark = pytest.mark.skipif(not shutil.which(KUBECTL), reason="kubectl is not installed (needed for `kubectl kustomize`)")
 
