@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from crd_check import CRD_PATH
-from hub_support import DUMMY_KUBECONFIG, K8S_DIR, REPO, build_pod, load_config
+from hub_support import DUMMY_KUBECONFIG, K8S_DIR, build_pod, load_config
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 K8S_VERSION = "1.37.0"
