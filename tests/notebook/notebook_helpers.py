@@ -14,7 +14,8 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from kubeflow_jupyter.client import TFJobClient
+import pytest
+
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound
 from kubeflow_jupyter.tfjob.model import CHIEF_TYPES, TFJob
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, ReplicaState, now_iso
