@@ -212,16 +212,16 @@ def main() -> None:
     received = med(t["kfj-jobs-received"] - t["kfj-events-open"] for t in jobs)
     change, anchor_change = med(sidebar_changes), med(listing_changes)
     print(f"bench_sidebar: {n} TFJobs vs {n} files, median of {args.runs} runs, Chromium {browser.version}")
-    print(f"  first paint, navigation → all entries shown:")
+    print("  first paint, navigation → all entries shown:")
     print(f"    TFJobs sidebar          {jobs_paint:7.3f} s")
     print(f"    file browser (anchor)   {files_paint:7.3f} s   ratio {jobs_paint / files_paint:.2f}x")
-    print(f"  after Lab's shell is up:")
+    print("  after Lab's shell is up:")
     print(f"    TFJobs sidebar          {sidebar_own:7.3f} s")
     print(f"    file browser (anchor)   {files_own:7.3f} s   ratio {sidebar_own / files_own:.2f}x")
     print(f"  the sidebar itself: push channel opened → {n} jobs received {received:.3f} s; "
           f"shown with data → rows painted {own_paint:.3f} s (goal ≤ {GOAL_FIRST_PAINT_S:.1f} s: "
           f"{'met' if own_paint <= GOAL_FIRST_PAINT_S else 'NOT met'})")
-    print(f"  one change → shown:")
+    print("  one change → shown:")
     print(f"    job status on disk → badge      {change * 1000:7.1f} ms")
     print(f"    Refresh → renamed file (anchor) {anchor_change * 1000:7.1f} ms   ratio {change / anchor_change:.2f}x")
 

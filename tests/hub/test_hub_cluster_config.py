@@ -6,7 +6,7 @@ import re
 
 import kubernetes_validate
 import pytest
-from hub_support import CLUSTER_CONFIG, DUMMY_KUBECONFIG, REPO, build_pod, load_config
+from hub_support import CLUSTER_CONFIG, DUMMY_KUBECONFIG, build_pod, load_config
 
 K8S_VERSION = "1.37.0"
 CPU_IMAGE = "quay.io/jupyter/tensorflow-notebook:tensorflow-2.21.0"

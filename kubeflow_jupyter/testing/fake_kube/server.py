@@ -276,7 +276,7 @@ class ApiServer:
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
         if request.content_type != "application/merge-patch+json":
             raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": f"the body of the request was in an unknown format - accepted media types "
+                            "message": "the body of the request was in an unknown format - accepted media types "
                                        f"include: application/json-patch+json, application/merge-patch+json, "
                                        f"application/apply-patch+yaml", "reason": "UnsupportedMediaType",
                             "details": {}, "code": 415})
