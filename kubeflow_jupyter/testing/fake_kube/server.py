@@ -277,8 +277,8 @@ class ApiServer:
         if request.content_type != "application/merge-patch+json":
             raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                             "message": "the body of the request was in an unknown format - accepted media types "
-                                       f"include: application/json-patch+json, application/merge-patch+json, "
-                                       f"application/apply-patch+yaml", "reason": "UnsupportedMediaType",
+                                       "include: application/json-patch+json, application/merge-patch+json, "
+                                       "application/apply-patch+yaml", "reason": "UnsupportedMediaType",
                             "details": {}, "code": 415})
         return _merge(self.store.get(TFJOBS, ns, name), patch)
 
