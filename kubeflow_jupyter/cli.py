@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .backends import BACKENDS
-from .errors import AlreadyExists, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from .backends import BACKENDS, ENV_NAMESPACE
+from .errors import AlreadyExists, JobNotFound, KubeflowJupyterError, OptionError, ReplicaNotFound, SpecError
 from .tfjob.status import FAILED, JobSnapshot, parse_iso
 
 PROG = "kubeflow-jupyter"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-BAD_INPUT_ERRORS = (SpecError, JobNotFound, ReplicaNotFound, AlreadyExists)
+BAD_INPUT_ERRORS = (SpecError, JobNotFound, ReplicaNotFound, AlreadyExists, OptionError)
 # Another area adds its own verbs (``serve``) through ``register(subparsers)`` in these modules.
 PLUGIN_MODULES = ("kubeflow_jupyter.serving.cli",)
 
@@ -31,7 +31,7 @@ PLUGIN_MODULES = ("kubeflow_jupyter.serving.cli",)
 def _client(args: argparse.Namespace):
     from .client import TFJobClient
 
-    return TFJobClient(args.backend, namespace=args.namespace)
+    return TFJobClient(args.backend, namespace=args.namespace, context=args.context, kubeconfig=args.kubeconfig)
 
 
 def _err(message: str) -> None:
@@ -112,9 +112,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    snaps = _client(args).list()
+    client = _client(args)
+    snaps = client.list()
     if not snaps:
-        print(f"no TFJobs in namespace {args.namespace or 'default'!r}", file=sys.stderr)
+        print(f"no TFJobs in namespace {client.namespace!r}", file=sys.stderr)
         return EXIT_OK
     rows = [["NAME", "STATE", "REPLICAS", "AGE", "BACKEND"]]
     for s in snaps:
@@ -183,7 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--backend", choices=BACKENDS, default=None,
                         help="where jobs run (default: $KUBEFLOW_JUPYTER_BACKEND, else auto: "
                              "kubernetes when a cluster is configured, local otherwise)")
-    common.add_argument("--namespace", "-n", default=None, help="the namespace (default: 'default')")
+    common.add_argument("--namespace", "-n", default=None,
+                        help=f"the namespace (default: ${ENV_NAMESPACE}, else the backend's: on Kubernetes the "
+                             "service account's or the context's, else 'default')")
+    common.add_argument("--context", default=None,
+                        help="kubernetes: the kubeconfig context to use (default: "
+                             "$KUBEFLOW_JUPYTER_KUBE_CONTEXT, else the current context)")
+    common.add_argument("--kubeconfig", default=None, metavar="FILE",
+                        help="kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
 
     parser = argparse.ArgumentParser(prog=PROG, description="Run TFJobs locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)

@@ -88,3 +88,7 @@ class WaitTimeout(KubeflowJupyterError, TimeoutError):
 
 class BackendError(KubeflowJupyterError):
     """The backend (local supervisor, Kubernetes API) could not do what was asked."""
+
+
+class OptionError(KubeflowJupyterError, ValueError):
+    """An option that does not apply here (e.g. ``--context`` with the local backend)."""

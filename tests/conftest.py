@@ -15,6 +15,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
     monkeypatch.setenv("KUBECONFIG", os.devnull)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBEFLOW_JUPYTER_NAMESPACE", raising=False)  # set in hub notebook pods
     # Keep TensorFlow quiet and on one thread pool per process: 2 cores are shared.
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     return home

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ..errors import KubeflowJupyterError
+from ..errors import KubeflowJupyterError, OptionError
 from .base import Backend
 
 BACKENDS = ("auto", "local", "kubernetes")
 ENV_BACKEND = "KUBEFLOW_JUPYTER_BACKEND"
-
-
 ENV_KUBE_CONTEXT = "KUBEFLOW_JUPYTER_KUBE_CONTEXT"
+#: the namespace when none is given (JupyterHub sets it to the notebook pod's namespace)
+ENV_NAMESPACE = "KUBEFLOW_JUPYTER_NAMESPACE"
 
 
 def kubernetes_configured() -> bool:
@@ -39,8 +39,10 @@ def kubernetes_configured() -> bool:
     return False
 
 
-def resolve_backend_name(name: str | None = None) -> str:
-    """Explicit name, else $KUBEFLOW_JUPYTER_BACKEND, else auto-detection."""
+def resolve_backend_name(name: str | None = None, *, context: str | None = None,
+                         kubeconfig: str | os.PathLike | None = None) -> str:
+    """Explicit name, else $KUBEFLOW_JUPYTER_BACKEND, else auto-detection (Kubernetes when a
+    ``context`` or ``kubeconfig`` is given: they name a cluster)."""
     chosen = (name or os.environ.get(ENV_BACKEND) or "auto").strip().lower()
     if chosen not in BACKENDS:
         raise KubeflowJupyterError(
@@ -48,19 +50,31 @@ def resolve_backend_name(name: str | None = None) -> str:
             f"(--backend or ${ENV_BACKEND})"
         )
     if chosen == "auto":
-        chosen = "kubernetes" if kubernetes_configured() else "local"
+        chosen = "kubernetes" if context or kubeconfig or kubernetes_configured() else "local"
     return chosen
 
 
-def get_backend(name: str | None = None, *, namespace: str | None = None, **options) -> Backend:
-    chosen = resolve_backend_name(name)
+def get_backend(name: str | None = None, *, namespace: str | None = None, context: str | None = None,
+                kubeconfig: str | os.PathLike | None = None, **options) -> Backend:
+    """The backend ``name`` (see :func:`resolve_backend_name`) working in ``namespace``: the one
+    given, else $KUBEFLOW_JUPYTER_NAMESPACE, else the backend's own default (the service
+    account's or the context's namespace on Kubernetes; "default" otherwise).
+    ``context``/``kubeconfig`` choose the cluster; the local backend refuses them."""
+    chosen = resolve_backend_name(name, context=context, kubeconfig=kubeconfig)
+    namespace = namespace or os.environ.get(ENV_NAMESPACE, "").strip() or None
     if chosen == "local":
+        given = " and ".join(option for option, value in (("--context", context), ("--kubeconfig", kubeconfig))
+                             if value)
+        if given:
+            raise OptionError(f"{given} {'apply' if ' and ' in given else 'applies'} to the kubernetes backend only, "
+                              f"but the local backend was chosen (--backend or ${ENV_BACKEND}): drop {given}, "
+                              "or use --backend kubernetes")
         from .local import LocalBackend
 
         return LocalBackend(namespace=namespace, **options)
     from .kubernetes import KubernetesBackend
 
-    return KubernetesBackend(namespace=namespace, **options)
+    return KubernetesBackend(namespace=namespace, context=context, kubeconfig=kubeconfig, **options)
 
 
-__all__ = ["Backend", "BACKENDS", "get_backend", "resolve_backend_name", "kubernetes_configured"]
+__all__ = ["Backend", "BACKENDS", "ENV_NAMESPACE", "get_backend", "resolve_backend_name", "kubernetes_configured"]

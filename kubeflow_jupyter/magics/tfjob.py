@@ -41,13 +41,15 @@ VERB_OPTIONS = {
 
 SNAPSHOT_MODULE = "kubeflow_jupyter.tfjob.status"
 
-ClientFactory = Callable[[str, "str | None"], "TFJobClient"]
+# (backend, namespace, context, kubeconfig) → client
+ClientKey = tuple[str, "str | None", "str | None", "str | None"]
+ClientFactory = Callable[[str, "str | None", "str | None", "str | None"], "TFJobClient"]
 
 
-def _new_client(backend: str, namespace: str | None) -> TFJobClient:
+def _new_client(backend: str, namespace: str | None, context: str | None, kubeconfig: str | None) -> TFJobClient:
     from ..client import TFJobClient
 
-    return TFJobClient(backend, namespace=namespace)
+    return TFJobClient(backend, namespace=namespace, context=context, kubeconfig=kubeconfig)
 
 
 def print_error(message: str) -> None:
@@ -69,12 +71,12 @@ def parse_args(magic, line: str):
 
 @magics_class
 class TFJobMagics(Magics):
-    """Holds one client per (backend, namespace) and the job last submitted from this kernel."""
+    """Holds one client per (backend, namespace, context, kubeconfig) and the job last submitted from this kernel."""
 
     def __init__(self, shell, client_factory: ClientFactory | None = None):
         super().__init__(shell)
         self.client_factory: ClientFactory = client_factory or _new_client
-        self.clients: dict[tuple[str, str | None], TFJobClient] = {}
+        self.clients: dict[ClientKey, TFJobClient] = {}
         self.last_job: TFJobHandle | None = None
         self._register_formatters()
 
@@ -114,7 +116,10 @@ class TFJobMagics(Magics):
         "for images it cannot run). Relative paths resolve against the kernel's working directory.",
     )
     @argument("--backend", help="auto (default), local or kubernetes ($KUBEFLOW_JUPYTER_BACKEND)")
-    @argument("--namespace", help="the namespace (default: the backend's)")
+    @argument("--namespace", help="the namespace (default: $KUBEFLOW_JUPYTER_NAMESPACE, else the backend's)")
+    @argument("--context", help="kubernetes: the kubeconfig context (default: $KUBEFLOW_JUPYTER_KUBE_CONTEXT, "
+              "else the current one)")
+    @argument("--kubeconfig", help="kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
     @argument("--dry-run", action="store_true", help="submit: validate and show the manifest, create nothing")
     @argument("--watch", action="store_true", help="submit: show the live JobMonitor widget")
     @argument("--replica", help='logs: which replica, e.g. "worker-0" (default: the chief/master, else worker-0)')
@@ -171,28 +176,32 @@ class TFJobMagics(Magics):
             raise UsageError("--tail must be a number of lines ≥ 0")
 
     # -- clients and job names --------------------------------------------------
-    def client(self, backend: str | None = None, namespace: str | None = None) -> TFJobClient:
-        """The cached client for this backend/namespace (created on first use)."""
+    def client(self, backend: str | None = None, namespace: str | None = None, context: str | None = None,
+               kubeconfig: str | None = None) -> TFJobClient:
+        """The cached client for this backend/namespace/context/kubeconfig (created on first use)."""
         from ..backends import resolve_backend_name
 
-        key = (resolve_backend_name(backend), namespace)
+        key = (resolve_backend_name(backend, context=context, kubeconfig=kubeconfig), namespace, context, kubeconfig)
         if key not in self.clients:
             self.clients[key] = self.client_factory(*key)
         return self.clients[key]
+
+    def _client_for(self, args) -> TFJobClient:
+        return self.client(args.backend, args.namespace, args.context, args.kubeconfig)
 
     def _job(self, args) -> TFJobHandle:
         """The job a verb acts on: the named one, else the last one submitted here."""
         from ..job import TFJobHandle
 
         if args.target:
-            return TFJobHandle(self.client(args.backend, args.namespace), args.target)
+            return TFJobHandle(self._client_for(args), args.target)
         if self.last_job is None:
             raise KubeflowJupyterError(
                 f"%tfjob {args.verb} needs a job name: %tfjob {args.verb} NAME "
                 "(no job was submitted from this notebook yet; %tfjob list shows them all)"
             )
-        if args.backend or args.namespace:
-            return TFJobHandle(self.client(args.backend, args.namespace), self.last_job.name)
+        if args.backend or args.namespace or args.context or args.kubeconfig:
+            return TFJobHandle(self._client_for(args), self.last_job.name)
         return self.last_job
 
     # -- verbs --------------------------------------------------------------------
@@ -209,7 +218,7 @@ class TFJobMagics(Magics):
         from ..job import TFJobHandle
 
         source = body if body is not None else Path(args.target).expanduser()
-        client = self.client(args.backend, args.namespace)
+        client = self._client_for(args)
         sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
         for notice in sub.notices:
             print(notice)
@@ -231,7 +240,7 @@ class TFJobMagics(Magics):
     def _list(self, args, cell):
         from ..display import JobTable
 
-        return JobTable(self.client(args.backend, args.namespace).list())
+        return JobTable(self._client_for(args).list())
 
     def _get(self, args, cell):
         job = self._job(args)

@@ -8,6 +8,7 @@ import os
 import pytest
 import yaml
 
+from kubeflow_jupyter import cli
 from kubeflow_jupyter.backends import get_backend, resolve_backend_name
 from kubeflow_jupyter.client import TFJobClient
 
@@ -90,3 +91,82 @@ def test_in_cluster_service_account_and_its_namespace(auto, fake, tmp_path, job_
     TFJobClient(backend).submit(make_tfjob(job_name, workers=1))
     creates = [r for r in fake.requests if r.verb == "create" and job_name in str(r.body)]
     assert [r.user for r in creates] == ["system:serviceaccount:team-a:notebook"]
+
+
+def test_namespace_from_the_environment_comes_after_the_explicit_one(auto, fake, tmp_path):
+    kubeconfig = _two_contexts(fake, tmp_path / "kubeconfig")
+    auto.setenv("KUBECONFIG", str(kubeconfig))
+    assert get_backend().namespace == "team-a"  # the context's
+    assert get_backend("local").namespace == "default"
+    auto.setenv("KUBEFLOW_JUPYTER_NAMESPACE", "team-c")
+    assert get_backend().namespace == "team-c"  # wins over the context's
+    assert get_backend("local").namespace == "team-c"
+    assert TFJobClient("local").namespace == "team-c"
+    assert get_backend(namespace="explicit").namespace == "explicit"
+    assert get_backend("local", namespace="explicit").namespace == "explicit"
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_context_and_kubeconfig_choose_the_cluster(auto, fake, tmp_path, capsys, job_name, make_tfjob):
+    kubeconfig = str(_two_contexts(fake, tmp_path / "kubeconfig"))  # not $KUBECONFIG: only the flag names it
+    spec = tmp_path / "job.yaml"
+    spec.write_text(make_tfjob(job_name, workers=1))
+    prod = ("--kubeconfig", kubeconfig, "--context", "prod")
+    code, out, _ = run_cli(capsys, "submit", str(spec), *prod)
+    assert code == 0 and out == f"tfjob {job_name!r} created (kubernetes backend, namespace 'team-b')\n"
+    code, out, _ = run_cli(capsys, "get", job_name, *prod)
+    assert code == 0 and "Namespace:   team-b" in out
+    code, _, err = run_cli(capsys, "get", job_name, "--kubeconfig", kubeconfig)  # its current context: dev, team-a
+    assert code == 2 and f"no TFJob named {job_name!r} in namespace 'team-a'" in err
+    code, _, err = run_cli(capsys, "list", "--backend", "kubernetes", "--kubeconfig", kubeconfig, "--context", "nope")
+    assert code == 1 and err.startswith("kubeflow-jupyter: no context 'nope' in kubeconfig") and "prod" in err
+    assert run_cli(capsys, "delete", job_name, *prod)[0] == 0
+
+
+def test_cli_refuses_context_and_kubeconfig_on_the_local_backend(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "list", "--backend", "local", "--context", "prod")
+    assert (code, out) == (2, "")
+    assert err == ("kubeflow-jupyter: --context applies to the kubernetes backend only, but the local backend was "
+                   "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use --backend kubernetes\n")
+    code, _, err = run_cli(capsys, "list", "--context", "prod", "--kubeconfig", str(tmp_path / "kc"))  # env: local
+    assert code == 2 and err.startswith("kubeflow-jupyter: --context and --kubeconfig apply to the kubernetes "
+                                        "backend only") and err.count("\n") == 1
+
+
+@pytest.fixture
+def tfjob_magics():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "kubeflow_jupyter")
+    magics = shell.magics_manager.registry["TFJobMagics"]
+    magics.clients.clear()
+    yield shell, magics
+    magics.clients.clear()
+    magics.last_job = None
+
+
+def test_magic_context_and_kubeconfig_choose_the_cluster_one_client_each(
+        auto, fake, tmp_path, capsys, job_name, make_tfjob, tfjob_magics):
+    shell, magics = tfjob_magics
+    kubeconfig = str(_two_contexts(fake, tmp_path / "kubeconfig"))
+    spec = tmp_path / "job.yaml"
+    spec.write_text(make_tfjob(job_name, workers=1))
+    prod = f"--kubeconfig {kubeconfig} --context prod"
+    job = shell.run_line_magic("tfjob", f"submit {spec} {prod}")
+    assert job.client.backend_name == "kubernetes" and job.client.namespace == "team-b"
+    assert shell.run_line_magic("tfjob", f"get {job_name} {prod}").client is job.client  # cached per key
+    shell.run_line_magic("tfjob", f"list --kubeconfig {kubeconfig}")  # the current context: dev
+    assert set(magics.clients) == {("kubernetes", None, "prod", kubeconfig), ("kubernetes", None, None, kubeconfig)}
+    assert magics.clients[("kubernetes", None, None, kubeconfig)].namespace == "team-a"
+    capsys.readouterr()
+    assert shell.run_line_magic("tfjob", "list --backend local --context prod") is None
+    assert capsys.readouterr().err == ("--context applies to the kubernetes backend only, but the local backend was "
+                                       "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use "
+                                       "--backend kubernetes\n")
+    shell.run_line_magic("tfjob", f"delete {job_name} {prod}")

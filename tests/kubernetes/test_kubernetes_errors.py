@@ -109,7 +109,7 @@ def test_a_server_that_never_answers_times_out(fake, tmp_path):
             client.list()
     assert str(err.value) == (
         f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-        "'silent'): the connection timed out. Point $KUBECONFIG (and $KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) "
+        "'silent'): the connection timed out. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
         "at a reachable cluster, or run on this machine with --backend local")
 
 
@@ -145,7 +145,7 @@ def test_connection_refused_names_the_server_and_how_to_point_elsewhere(fake, tm
         client.list()
     assert str(err.value) == (
         f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-        "'gone'): connection refused. Point $KUBECONFIG (and $KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) "
+        "'gone'): connection refused. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
         "at a reachable cluster, or run on this machine with --backend local")
 
 
@@ -158,8 +158,8 @@ def test_untrusted_certificate_is_a_tls_error(fake, tmp_path):
     assert message == (
         f"cannot reach the Kubernetes API server at {fake.url} (kubeconfig {kubeconfig}, context 'fake-cluster'): "
         "TLS verification failed (self-signed certificate in certificate chain) — the server's certificate does not "
-        "match the cluster CA in the configuration. Point $KUBECONFIG (and "
-        "$KUBEFLOW_JUPYTER_KUBE_CONTEXT for the context) at a reachable cluster, or run on this machine with --backend local")
+        "match the cluster CA in the configuration. Point --kubeconfig or $KUBECONFIG (and "
+        "--context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) at a reachable cluster, or run on this machine with --backend local")
 
 
 def test_rejected_token_is_a_401_message(fake, tmp_path):
@@ -182,12 +182,12 @@ def test_no_kubeconfig_at_all(monkeypatch):
     with pytest.raises(BackendError) as err:
         KubernetesBackend()  # the test session's KUBECONFIG is /dev/null
     assert str(err.value).startswith(f"no usable Kubernetes configuration in kubeconfig {os.devnull} (")
-    assert str(err.value).endswith("set KUBECONFIG to a kubeconfig with a current context (or choose one with "
-                                   "$KUBEFLOW_JUPYTER_KUBE_CONTEXT), or run on this machine with --backend local")
+    assert str(err.value).endswith("point --kubeconfig or $KUBECONFIG at a kubeconfig with a current context (or "
+                                   "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT), or run on this machine with --backend local")
 
 
 def test_unknown_context_lists_the_known_ones(fake):
     with pytest.raises(BackendError) as err:
         KubernetesBackend(kubeconfig=str(fake.kubeconfig_path), context="prod")
     assert str(err.value) == (f"no context 'prod' in kubeconfig {fake.kubeconfig_path} (contexts: fake-cluster): "
-                              "choose one with $KUBEFLOW_JUPYTER_KUBE_CONTEXT")
+                              "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT")

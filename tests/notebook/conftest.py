@@ -34,7 +34,7 @@ def tfjob_magics(ipython_shell, memory_backend):
     magics = ipython_shell.magics_manager.registry["TFJobMagics"]
     magics.clients.clear()
     magics.last_job = None
-    magics.client_factory = lambda backend, namespace: TFJobClient(
+    magics.client_factory = lambda backend, namespace, context, kubeconfig: TFJobClient(
         memory_backend if namespace is None else InMemoryBackendDouble(namespace)
     )
     return magics

@@ -142,11 +142,11 @@ def test_snapshots_display_as_the_status_table(ipython_shell, tfjob_magics):
 def test_one_client_per_backend_and_namespace(ipython_shell, tfjob_magics):
     made = []
     factory = tfjob_magics.client_factory
-    tfjob_magics.client_factory = lambda backend, namespace: made.append((backend, namespace)) or factory(backend, namespace)
+    tfjob_magics.client_factory = lambda *key: made.append(key) or factory(*key)
     for line in ("list", "list --namespace team-a", "list --namespace team-a --backend local",
                  "list --namespace team-b", "list"):
         run(ipython_shell, line)
-    assert made == [("local", None), ("local", "team-a"), ("local", "team-b")]
+    assert made == [("local", None, None, None), ("local", "team-a", None, None), ("local", "team-b", None, None)]
     assert tfjob_magics.client(None, "team-a").namespace == "team-a"
 
 

@@ -64,15 +64,15 @@ def connect(namespace: str | None = None, context: str | None = None,
             if chosen is None:
                 names = ", ".join(c["name"] for c in contexts) or "none"
                 raise BackendError(f"no context {context!r} in kubeconfig {paths} (contexts: {names}): "
-                                   f"choose one with ${ENV_CONTEXT}")
+                                   f"choose one with --context or ${ENV_CONTEXT}")
         else:
             chosen = active
         config.load_kube_config(config_file=paths, context=chosen["name"], client_configuration=cfg)
     except (ConfigException, OSError, TypeError, KeyError) as e:
         raise BackendError(
-            f"no usable Kubernetes configuration in kubeconfig {paths} ({e}): set KUBECONFIG to a kubeconfig "
-            f"with a current context (or choose one with ${ENV_CONTEXT}), or run on this machine with "
-            "--backend local") from None
+            f"no usable Kubernetes configuration in kubeconfig {paths} ({e}): point --kubeconfig or $KUBECONFIG "
+            f"at a kubeconfig with a current context (or choose one with --context or ${ENV_CONTEXT}), "
+            "or run on this machine with --backend local") from None
     ns = (namespace or (_service_account_namespace() if in_cluster() else None)
           or (chosen.get("context") or {}).get("namespace") or DEFAULT_NAMESPACE)
     return Connection(client.ApiClient(cfg), ns, cfg.host, f"kubeconfig {paths}, context {chosen['name']!r}")

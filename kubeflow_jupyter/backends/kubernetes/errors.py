@@ -125,8 +125,8 @@ def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
     else:
         why = _short(str(chain[-1])) or type(exc).__name__
     return BackendError(
-        f"cannot reach the Kubernetes API server {conn.where()}: {why}. Point $KUBECONFIG (and "
-        f"${ENV_CONTEXT} for the context) at a reachable cluster, or run on this machine with --backend local")
+        f"cannot reach the Kubernetes API server {conn.where()}: {why}. Point --kubeconfig or $KUBECONFIG "
+        f"(and --context or ${ENV_CONTEXT}) at a reachable cluster, or run on this machine with --backend local")
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
