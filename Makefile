@@ -30,6 +30,8 @@ seed: venv
 	@$(BIN)/kubeflow-jupyter delete $(SEED_JOB) >/dev/null 2>&1 || true
 	$(BIN)/kubeflow-jupyter submit examples/tfjob-legacy.yaml \
 		--command "python examples/tf_sample/tf_sample.py" --wait --logs
+	@# Done with it: free the name for the quickstart notebook, which submits the same job.
+	@$(BIN)/kubeflow-jupyter delete $(SEED_JOB)
 
 ## make test: install everything the tests need, then run them
 test: venv labextension proxy chromium
