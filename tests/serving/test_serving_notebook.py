@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from notebook_outputs import stderr_of, text_of
 
 nbformat = pytest.importorskip("nbformat")
 from nbclient import NotebookClient  # noqa: E402
@@ -20,20 +21,6 @@ pytestmark = pytest.mark.tensorflow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "02-train-serve-query.ipynb"
 
 
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(out["data"].get("text/plain", ""))
-        elif out["output_type"] == "error":
-            parts.append("\n".join(out["traceback"]))
-    return "".join(parts)
-
-
-def stderr_of(cell) -> str:
-    return "".join(o["text"] for o in cell.get("outputs", []) if o.get("name") == "stderr")
 
 
 def find(cells, start: str):
