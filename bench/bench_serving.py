@@ -1,6 +1,6 @@
 """Predict throughput and latency of the local model server, against two ceilings measured in the same run.
 
-    python bench/bench_serving.py [--requests 400] [--concurrency 8]
+    python bench/bench_serving.py [--requests 400] [--concurrency 16] [--workers 16]
 
 Model: the digits classifier (examples/digits, trained here in-process for a few
 steps), one PNG per request through ``predict_images``. Three ways, same input:
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -121,6 +120,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=16, help="gRPC thread pool of both servers")
+    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=1)
+    parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=1)
     args = parser.parse_args()
 
     import grpc
@@ -128,14 +130,19 @@ def main() -> int:
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from kubeflow_jupyter.serving.inception import predict_request
-    from kubeflow_jupyter.serving.server import ModelServer
+    from kubeflow_jupyter.serving.server import ModelServer, configure_tensorflow, grpc_server
+
+    # What `kubeflow-jupyter serve --tensorflow-intra-op-parallelism 1 --tensorflow-inter-op-parallelism 1`
+    # does; here it applies to the in-process ceiling too, so both run TensorFlow alike.
+    configure_tensorflow(args.intra_op, args.inter_op)
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "digits"
         png = digits_model(base)
         request = predict_request([png], model="digits")
 
-        server = ModelServer(base, "digits", port=0, rest_port=None, announce=lambda m: None).start()
+        server = ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
+                             announce=lambda m: None).start()
         signature = server.store.resolve(request.model_spec).functions["predict_images"]
         batch = tf.constant([png])
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
@@ -146,7 +153,7 @@ def main() -> int:
             def Predict(self, request, context):
                 return canned
 
-        noop = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        noop = grpc_server(args.workers)  # the model server's own options: thread pool, message sizes
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(NoOp(), noop)
         noop_port = noop.add_insecure_port("127.0.0.1:0")
         noop.start()
@@ -172,7 +179,8 @@ def main() -> int:
         server.stop()
 
     print(f"\ndigits predict_images, 1 PNG per request, {args.requests} requests; "
-          f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds")
+          f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds; gRPC workers {args.workers}; "
+          f"TensorFlow intra-op {args.intra_op}, inter-op {args.inter_op} threads")
     print(f"{'':42s} {'seq req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'conc req/s':>11s}")
     for name, r in results.items():
         print(f"{name:42s} {r['seq_rps']:10.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['conc_rps']:11.1f}")

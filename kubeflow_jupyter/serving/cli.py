@@ -16,6 +16,12 @@ def _label(text: str) -> tuple[str, int]:
     return name, int(version)
 
 
+def _threads(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of threads, 0 or more (0: TensorFlow picks)")
+    return int(text)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
@@ -36,6 +42,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-batching", action="store_true",
                         help="run every request on its own (default: concurrent requests to a signature whose inputs "
                              "and outputs are batch-major run as one batch, like TF Serving's --enable_batching)")
+    for kind, what in (("intra", "threads one TensorFlow op may use"), ("inter", "TensorFlow ops run at once")):
+        parser.add_argument(f"--tensorflow-{kind}-op-parallelism", type=_threads, default=0, metavar="N",
+                            help=f"{what} (TF Serving's --tensorflow_{kind}_op_parallelism; default 0: TensorFlow "
+                                 "picks, from the number of cores; 1 is fastest for small models on few cores)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends (what %%model serve passes, "
                                                         "so that a killed kernel leaves no server behind)")
     parser.set_defaults(func=run)
@@ -54,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
                  rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
-                 poll_seconds=args.poll_seconds, batching=not args.no_batching, parent_pid=args.parent_pid)
+                 poll_seconds=args.poll_seconds, batching=not args.no_batching, parent_pid=args.parent_pid,
+                 intra_op=args.tensorflow_intra_op_parallelism, inter_op=args.tensorflow_inter_op_parallelism)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -460,6 +460,28 @@ class _RestServer(ThreadingHTTPServer):
 
 # -- the server -------------------------------------------------------------------
 
+def grpc_server(workers: int = 16) -> grpc.Server:
+    """The gRPC server the model server runs on (the benchmark's no-op servicer uses the same)."""
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                       options=[("grpc.max_receive_message_length", 256 << 20),
+                                ("grpc.max_send_message_length", 256 << 20)])
+
+
+def configure_tensorflow(intra_op: int = 0, inter_op: int = 0) -> None:
+    """TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (0: TensorFlow's choice).
+
+    Must run before TensorFlow executes anything in this process. Requests already
+    run side by side (the thread pool, batching), so with small models on few cores
+    one thread each avoids handing every op to another thread and back.
+    """
+    import tensorflow as tf
+
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
 class ModelServer:
     """gRPC + REST over one ModelStore. ``start()`` returns once the latest version is loaded."""
 
@@ -472,9 +494,7 @@ class ModelServer:
                                 on_change=self.announce, batching=batching)
         self.core = ModelServerCore(self.store)
         self.host = host
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                                 options=[("grpc.max_receive_message_length", 256 << 20),
-                                          ("grpc.max_send_message_length", 256 << 20)])
+        self._grpc = grpc_server(workers)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), self._grpc)
         self.port = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
@@ -523,7 +543,7 @@ def _bracket(host: str) -> str:
 
 def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
           rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
-          batching: bool = True, parent_pid: int | None = None) -> int:
+          batching: bool = True, parent_pid: int | None = None, intra_op: int = 0, inter_op: int = 0) -> int:
     """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
     import signal
 
@@ -531,6 +551,7 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
               "this address can query the model", file=sys.stderr)
+    configure_tensorflow(intra_op, inter_op)
     try:
         server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
                              labels=labels, poll_seconds=poll_seconds, batching=batching).start()

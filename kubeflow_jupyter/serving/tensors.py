@@ -11,7 +11,7 @@ import base64
 from typing import Any
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # Which repeated field of TensorProto carries each dtype, and the numpy dtype it decodes to.
 _FIELDS: dict[int, tuple[str, Any]] = {
@@ -38,7 +38,31 @@ def dtype_name(dtype: int) -> str:
 
 
 def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """Decode a request tensor (typed fields or ``tensor_content``); ValueError if malformed."""
+    """Decode a request tensor (typed fields or ``tensor_content``); ValueError if malformed.
+
+    The common cases (packed ``tensor_content``, or as many typed values as the
+    shape holds) are read with numpy straight from the message: ``tf.make_ndarray``
+    costs about as much as running a small model. Everything else (value
+    broadcasting, half/complex/resource types) goes through ``tf.make_ndarray``.
+    """
+    shape = [d.size for d in proto.tensor_shape.dim]
+    size = int(np.prod(shape, dtype=np.int64))
+    field, np_type = _FIELDS.get(proto.dtype, (None, None))
+    if field is not None and all(s >= 0 for s in shape):
+        if proto.tensor_content and np_type is not object:
+            content = proto.tensor_content
+            if len(content) == size * np.dtype(np_type).itemsize:
+                return np.frombuffer(content, dtype=np_type).reshape(shape).copy()
+        elif not proto.tensor_content:
+            values = getattr(proto, field)
+            if len(values) == size:
+                if np_type is object:
+                    return np.array(list(values) or [], dtype=object).reshape(shape)
+                return np.array(values, dtype=np_type).reshape(shape)
+    return _make_ndarray(proto)
+
+
+def _make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     import tensorflow as tf
 
     try:
@@ -54,7 +78,8 @@ def to_tensor_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorPr
         dtype = _dtype_of(array)
     field, np_type = _FIELDS.get(dtype, (None, None))
     proto = tensor_pb2.TensorProto(dtype=dtype)
-    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape)
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
     if field is None:  # a dtype without a simple field (half, complex): packed bytes are still valid
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
         return proto
