@@ -121,8 +121,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16, help="gRPC thread pool of both servers")
-    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=1)
-    parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=1)
+    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=0,
+                        help="as `kubeflow-jupyter serve`'s flag (default 0: TensorFlow picks)")
+    parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=0)
     args = parser.parse_args()
 
     import grpc
@@ -132,8 +133,8 @@ def main() -> int:
     from kubeflow_jupyter.serving.inception import predict_request
     from kubeflow_jupyter.serving.server import ModelServer, configure_tensorflow, grpc_server
 
-    # What `kubeflow-jupyter serve --tensorflow-intra-op-parallelism 1 --tensorflow-inter-op-parallelism 1`
-    # does; here it applies to the in-process ceiling too, so both run TensorFlow alike.
+    # What `kubeflow-jupyter serve --tensorflow-{intra,inter}-op-parallelism` does; here it applies
+    # to the in-process ceiling too, so both run TensorFlow alike.
     configure_tensorflow(args.intra_op, args.inter_op)
 
     with tempfile.TemporaryDirectory() as tmp:
