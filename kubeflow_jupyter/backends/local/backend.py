@@ -241,7 +241,9 @@ class LocalBackend:
                     snapshot = self._read(jobdir)
                 except JobNotFound:
                     continue  # deleted meanwhile
-                seen[jobdir.name] = jobdir.status_stamp() or stamp
+                # The stamp from *before* the read: a change written while we read is
+                # then seen (and yielded) on the next turn instead of being lost.
+                seen[jobdir.name] = stamp
                 (unfinished.discard if snapshot.finished else unfinished.add)(jobdir.name)
                 yield snapshot
             if not self._keep_watching(deadline, stop):
