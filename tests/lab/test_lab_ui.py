@@ -90,7 +90,14 @@ def from_palette(page, query: str, label) -> None:
     page.locator(".lm-CommandPalette-item", has=page.locator(".lm-CommandPalette-itemLabel", has_text=label)).click()
 
 
+def delete_all_jobs(lab) -> None:
+    """Start from an empty namespace, also when pytest reruns a test that failed half-way."""
+    for job in lab.api("GET", "jobs")[1]["jobs"]:
+        lab.api("DELETE", f"jobs/{job['name']}")
+
+
 def test_lab_ui_submit_from_the_file_browser_succeeds_shows_the_log_and_deletes(page, lab):
+    delete_all_jobs(lab)
     open_sidebar(page, "kubeflow-jupyter-sidebar")
     empty = sidebar(page).locator(".kfj-empty")
     empty.get_by_text("No TFJobs yet").wait_for()
@@ -130,6 +137,7 @@ def test_lab_ui_submit_from_the_file_browser_succeeds_shows_the_log_and_deletes(
 
 
 def test_lab_ui_invalid_yaml_is_refused_with_its_field_paths(page, lab):
+    delete_all_jobs(lab)
     right_click_file(page, "bad.yaml")
     page.locator(".lm-Menu-itemLabel", has_text="Submit as TFJob").click()
     dialog = page.locator(".jp-Dialog")
