@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -129,7 +128,6 @@ class TFJobClient:
 
         Raises JobFailed (when ``raise_on_failure``), WaitTimeout, JobNotFound.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         last: JobSnapshot | None = None
         for snap in self.backend.watch(name, timeout=timeout):
             last = snap
@@ -140,8 +138,7 @@ class TFJobClient:
         if last is None or not last.finished:
             last = self.backend.get(name)
             if not last.finished:
-                elapsed = timeout if deadline is not None else 0.0
-                raise WaitTimeout(name, elapsed or 0.0, last.state)
+                raise WaitTimeout(name, timeout or 0.0, last.state)
         if raise_on_failure and last.state == FAILED:
             raise JobFailed(last)
         return last
