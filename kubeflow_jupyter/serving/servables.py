@@ -390,14 +390,20 @@ def _check_input(name: str, array: np.ndarray, info: meta_graph_pb2.TensorInfo) 
         raise invalid(f"Expects arg '{name}' to be {tensors.dtype_name(want)} but {got_name} is provided")
 
 
-def classify(version: Version, signature_name: str, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """TF Serving's RunClassify on serialized tf.Examples: (classes [N,K] or None, scores [N,K] or None)."""
+def _example_signature(version: Version, signature_name: str):
+    """The named (default: serving_default) one-input signature for Classify/Regress, as TF Serving checks it."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     signature = version.signature_defs.get(signature_name)
     if signature is None:
         raise invalid(f"No signature was found with the name: {signature_name}")
     if len(signature.inputs) != 1:
         raise invalid("Expected one input Tensor.")
+    return signature_name, signature
+
+
+def classify(version: Version, signature_name: str, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """TF Serving's RunClassify on serialized tf.Examples: (classes [N,K] or None, scores [N,K] or None)."""
+    signature_name, signature = _example_signature(version, signature_name)
     if len(signature.outputs) not in (1, 2):
         raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
     if CLASSIFY_INPUTS not in signature.inputs:
@@ -427,12 +433,7 @@ def classify(version: Version, signature_name: str, examples: list[bytes]) -> tu
 
 def regress(version: Version, signature_name: str, examples: list[bytes]) -> np.ndarray:
     """TF Serving's RunRegress on serialized tf.Examples: one float per example."""
-    signature_name = signature_name or DEFAULT_SIGNATURE
-    signature = version.signature_defs.get(signature_name)
-    if signature is None:
-        raise invalid(f"No signature was found with the name: {signature_name}")
-    if len(signature.inputs) != 1:
-        raise invalid("Expected one input Tensor.")
+    signature_name, signature = _example_signature(version, signature_name)
     if len(signature.outputs) != 1:
         raise invalid("Expected one output Tensor.")
     if CLASSIFY_INPUTS not in signature.inputs:
