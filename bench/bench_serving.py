@@ -5,7 +5,8 @@
 Model: the digits classifier (examples/digits, trained here in-process for a few
 steps), one PNG per request through ``predict_images``. Three ways, same input:
 
-- in-process: the SavedModel's signature called directly (the compute ceiling);
+- in-process: the loaded SavedModel's signature called directly, as the server
+  calls it, without batching (the compute ceiling);
 - no-op servicer: a gRPC PredictionService that answers every Predict with a
   ready-made response of the same size (the transport ceiling: gRPC + protobuf);
 - local server: ``kubeflow-jupyter serve``'s gRPC API, the real path.
@@ -124,10 +125,11 @@ def main() -> int:
     parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=0,
                         help="as `kubeflow-jupyter serve`'s flag (default 0: TensorFlow picks)")
     parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=0)
+    parser.add_argument("--no-batching", action="store_true", help="as `kubeflow-jupyter serve --no-batching`")
     args = parser.parse_args()
 
     import grpc
-    import tensorflow as tf
+    import numpy as np
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from kubeflow_jupyter.serving.inception import predict_request
@@ -143,9 +145,9 @@ def main() -> int:
         request = predict_request([png], model="digits")
 
         server = ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
-                             announce=lambda m: None).start()
-        signature = server.store.resolve(request.model_spec).functions["predict_images"]
-        batch = tf.constant([png])
+                             batching=not args.no_batching, announce=lambda m: None).start()
+        version = server.store.resolve(request.model_spec)
+        batch = {"images": np.array([png], dtype=object)}
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         canned = stub.Predict(request, timeout=30)  # the no-op servicer answers with a real-sized response
@@ -161,8 +163,8 @@ def main() -> int:
 
         raw = request.SerializeToString()
         targets = {
-            "in-process (compute ceiling)": lambda: measure(lambda: signature(images=batch), args.requests,
-                                                            args.concurrency),
+            "in-process (compute ceiling)": lambda: measure(lambda: version.run_now("predict_images", batch),
+                                                            args.requests, args.concurrency),
             "no-op gRPC servicer (transport ceiling)": lambda: remote_measure(
                 f"127.0.0.1:{noop_port}", raw, args.requests, args.concurrency),
             "local server (gRPC Predict)": lambda: remote_measure(

@@ -63,6 +63,10 @@ def export_image_classifier(
         def __init__(self):
             super().__init__()
             self.model = model
+            # Keras 3 wraps each tf.Variable; tracking the wrapped ones too makes the SavedModel's
+            # restore op fill the very variables the signatures read, which is what TF Serving (and
+            # any TF1-style loader) runs. Without it TF Serving answers "Could not find variable".
+            self.tf_variables = [w if isinstance(w, tf.Variable) else w.value for w in model.weights]
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
         def predict_images(self, images):

@@ -6,6 +6,13 @@ loaded (TF Serving's ``all`` version policy) and a poller picks up new and remov
 version directories without a restart. Lookup follows TF Serving's ServerCore:
 no version -> ``Latest(name)``, a version -> ``Specific(name, N)``, a version
 label -> the version it names; errors carry TF Serving's codes and messages.
+
+A version is loaded the way TF Serving loads it (``SessionBundle``): the ``serve``
+meta graph in a TensorFlow session, variables filled by the saver's restore op,
+signatures run by tensor name. That is also the fast way: one session call costs a
+fraction of a TF2 function call. An export whose variables that restore op does not
+fill (TF Serving would answer "Could not find variable") is still served, through
+``tf.saved_model.load``, and the server says why.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from . import tensors
@@ -25,6 +33,7 @@ from . import tensors
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
+INIT_OP_SIGNATURE = "__saved_model_init_op"  # TF2's init op, listed among the signatures but not one to call
 SERVE_TAG = "serve"
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
@@ -54,8 +63,11 @@ class Version:
     state: str = "LOADING"  # LOADING | AVAILABLE | END (load failed or removed)
     error: str = ""
     signature_defs: dict[str, meta_graph_pb2.SignatureDef] = field(default_factory=dict)
-    functions: dict[str, Callable] = field(default_factory=dict)
+    bundle: "SessionBundle | None" = None  # TF Serving's way; None when the export needs TF2's loader
+    functions: dict[str, Callable] = field(default_factory=dict)  # TF2's loader: the signatures as functions
     loaded: Any = None  # the tf.saved_model.load object: keeps the variables alive
+    callable: frozenset[str] = frozenset()  # the signatures that can be run
+    facts: dict[str, "_SignatureFacts"] = field(default_factory=dict)  # per signature, read once from the protos
     stamp: float = 0.0  # mtime of saved_model.pb when it was loaded
     batchers: dict[str, "Batcher"] = field(default_factory=dict)  # per batch-major signature, when batching
 
@@ -71,12 +83,112 @@ class Version:
         import tensorflow as tf
 
         try:
+            if self.bundle is not None:
+                return self.bundle.run(signature, self.signature_defs[signature], inputs)
             outputs = self.functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
         except tf.errors.OpError as e:
             raise ServingStatus(_grpc_code_name(e.error_code), e.message) from None
         except (TypeError, ValueError) as e:
             raise invalid(str(e)) from None
         return {k: v.numpy() for k, v in outputs.items()}
+
+
+class SessionBundle:
+    """A SavedModel as TF Serving's SavedModelBundle holds it: a session over the ``serve`` meta graph.
+
+    Each (signature, fed inputs) pair gets one session callable, made on first use:
+    feeds and fetches are the signature's tensor names, as TF Serving's Session::Run
+    gets them. With ``inline`` the graph runs in the calling thread (requests already
+    run side by side), which spares a thread hand-off per op.
+    """
+
+    def __init__(self, session, inline: bool):
+        self.session = session
+        self.inline = inline
+        self._callables: dict[tuple, tuple[list[str], Callable]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path) -> "SessionBundle":
+        """Load ``path``; ``UnrestoredVariables`` when TF Serving's steps leave variables empty."""
+        import tensorflow as tf
+
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        inter = tf.config.threading.get_inter_op_parallelism_threads()
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter,
+                                          allow_soft_placement=True)
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph, config=config)
+        try:
+            with graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(path))
+                saver = meta_graph.saver_def
+                checkpoint = path / "variables" / "variables"
+                # A TF2 export lists no variables in the graph's collections, so the Python loader
+                # skips the restore op; TF Serving's C++ loader runs it whenever the saver has one.
+                if saver.restore_op_name and not tf.compat.v1.global_variables() and \
+                        checkpoint.with_suffix(".index").exists():
+                    session.run(saver.restore_op_name, {saver.filename_tensor_name: str(checkpoint)})
+                missing = _uninitialized_variables(session, graph, meta_graph.signature_def)
+        except BaseException:
+            session.close()
+            raise
+        if missing:
+            session.close()
+            raise UnrestoredVariables(missing)
+        return cls(session, inline=inter == 0)
+
+    def run(self, name: str, signature: meta_graph_pb2.SignatureDef, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        fed = tuple(sorted(inputs))
+        entry = self._callables.get((name, fed))
+        if entry is None:
+            entry = self._make_callable(name, signature, fed)
+        outputs, call = entry
+        return dict(zip(outputs, call(*[inputs[alias] for alias in fed])))
+
+    def _make_callable(self, name: str, signature: meta_graph_pb2.SignatureDef, fed: tuple[str, ...]):
+        from tensorflow.core.protobuf import config_pb2
+
+        with self._lock:
+            entry = self._callables.get((name, fed))
+            if entry is None:
+                outputs = sorted(signature.outputs)
+                options = config_pb2.CallableOptions(feed=[signature.inputs[alias].name for alias in fed],
+                                                     fetch=[signature.outputs[alias].name for alias in outputs])
+                if self.inline:
+                    options.run_options.inter_op_thread_pool = -1  # the caller's thread
+                # The public make_callable with feeds goes through Session.run's Python
+                # argument handling on every call; this is the C++ callable behind it.
+                entry = outputs, self.session._make_callable_from_options(options)
+                self._callables[(name, fed)] = entry
+        return entry
+
+
+class UnrestoredVariables(Exception):
+    """The saver's restore op leaves these variables empty: TF Serving would fail on the first request."""
+
+    def __init__(self, names: list[str]):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        super().__init__(f"its restore op leaves {len(names)} variable(s) empty ({shown}); TF Serving would answer "
+                         f"'Could not find variable {names[0]}'. A Keras 3 model saved inside a tf.Module needs "
+                         "its tf.Variables tracked by the module (kubeflow_jupyter.serving.export does this)")
+        self.names = names
+
+
+def _uninitialized_variables(session, graph, signatures) -> list[str]:
+    """Resource variables the signatures read that hold no value (checked without running a signature)."""
+    import tensorflow as tf
+
+    outputs = {info.name.split(":")[0] for name, signature in signatures.items() if name != INIT_OP_SIGNATURE
+               for info in signature.outputs.values()}
+    needed = tf.compat.v1.graph_util.extract_sub_graph(graph.as_graph_def(), sorted(outputs)) if outputs else None
+    handles = [graph.get_operation_by_name(node.name) for node in (needed.node if needed else ())
+               if node.op == "VarHandleOp"]
+    if not handles:
+        return []
+    with graph.as_default(), tf.name_scope("kubeflow_jupyter_check"):
+        flags = session.run([tf.raw_ops.VarIsInitializedOp(resource=op.outputs[0]) for op in handles])
+    return [op.get_attr("shared_name").decode() or op.name for op, ok in zip(handles, flags) if not ok]
 
 
 def is_batch_major(signature: meta_graph_pb2.SignatureDef) -> bool:
@@ -91,7 +203,10 @@ class _Call:
 
     def __init__(self, inputs: dict[str, np.ndarray]):
         self.inputs, self.outputs, self.error, self.done = inputs, None, None, False
-        self.wake = threading.Event()
+        # A lock created held, released to wake the caller: CPython's cheapest one-shot signal
+        # (an Event builds a Condition and another lock per wait).
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class Batcher:
@@ -117,7 +232,7 @@ class Batcher:
             lead = not self._busy
             self._busy = True
         if not lead:
-            me.wake.wait()
+            me.wake.acquire()
         if not me.done:  # leading: run a batch (this call is first in the queue)
             self._run_batch()
         if me.error is not None:
@@ -129,15 +244,20 @@ class Batcher:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
         try:
             self._execute(batch)
+        except Exception as e:  # not one call's fault (e.g. stacking): every call still gets an answer
+            for call in batch:
+                if call.outputs is None and call.error is None:
+                    call.error = e
         finally:
-            with self._lock:
-                if self._queue:  # hand the lead to the next waiting call
-                    self._queue[0].wake.set()
-                else:
-                    self._busy = False
             for call in batch:
                 call.done = True
-                call.wake.set()
+            with self._lock:
+                if self._queue:  # hand the lead to the next waiting call
+                    self._queue[0].wake.release()
+                else:
+                    self._busy = False
+            for call in batch[1:]:  # the first is this thread's own call
+                call.wake.release()
 
     def _execute(self, batch: list[_Call]) -> None:
         merged = _stack([c.inputs for c in batch]) if len(batch) > 1 else None
@@ -268,14 +388,22 @@ class ModelStore:
         version = Version(number, path, stamp=stamp)
         try:
             version.signature_defs = read_signature_defs(path)
-            version.loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
-            version.functions = dict(version.loaded.signatures)
+            try:
+                version.bundle = SessionBundle.load(path)
+            except UnrestoredVariables as e:
+                self.on_change(f"model {self.name!r}: version {number}: {e}. Serving it with TensorFlow's "
+                               "object loader instead, as real TF Serving could not.")
+                version.loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
+                version.functions = dict(version.loaded.signatures)
+            names = (version.functions if version.bundle is None
+                     else [name for name in version.signature_defs if name != INIT_OP_SIGNATURE])
+            version.callable = frozenset(names)
             if self.batching:
-                version.batchers = {name: Batcher(version, name) for name in version.functions
+                version.batchers = {name: Batcher(version, name) for name in names
                                     if is_batch_major(version.signature_defs.get(name, meta_graph_pb2.SignatureDef()))}
             version.state = "AVAILABLE"
             self.on_change(f"model {self.name!r}: serving version {number} from {path} "
-                           f"(signatures: {', '.join(sorted(version.functions)) or 'none'})")
+                           f"(signatures: {', '.join(sorted(names)) or 'none'})")
         except Exception as e:  # a broken export must not take the server down
             version.state, version.error = "END", f"could not load {path}: {e}"
             self.on_change(f"model {self.name!r}: version {number} failed to load: {e}")
@@ -344,46 +472,63 @@ def signature_for_predict(version: Version, name: str) -> meta_graph_pb2.Signatu
         raise ServingStatus("FAILED_PRECONDITION", f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.') from None
 
 
+@dataclass(frozen=True)
+class _SignatureFacts:
+    """What every Predict checks, taken out of the SignatureDef once (reading protobuf maps is slow)."""
+
+    inputs: frozenset[str]
+    dtypes: dict[str, int]
+    outputs: frozenset[str]
+    has_defaults: bool
+
+    @classmethod
+    def of(cls, version: Version, name: str) -> "_SignatureFacts":
+        facts = version.facts.get(name)
+        if facts is None:
+            signature = signature_for_predict(version, name)
+            facts = cls(frozenset(signature.inputs), {k: v.dtype for k, v in signature.inputs.items()},
+                        frozenset(signature.outputs), bool(signature.defaults))
+            version.facts[name] = facts
+        return facts
+
+
 def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray],
-            output_filter: list[str] | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+            output_filter: Any = ()) -> dict[str, np.ndarray]:
     """TF Serving's RunPredict: validate names, feed the signature, return the asked outputs."""
     signature_name = signature_name or DEFAULT_SIGNATURE
-    signature = signature_for_predict(version, signature_name)
-    expected = set(signature.inputs)
+    facts = _SignatureFacts.of(version, signature_name)
+    expected = facts.inputs
     sent = set(inputs)
-    if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not facts.has_defaults):
         raise invalid(
             f"input size does not match signature: {len(sent)}!={len(expected)} "
             f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
             f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
     for name in sorted(sent):
-        if name not in signature.inputs:
+        if name not in expected:
             raise invalid(f"input tensor alias not found in signature: {name}. "
                           f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
-        _check_input(name, inputs[name], signature.inputs[name])
+        _check_input(name, inputs[name], facts.dtypes[name])
     wanted = list(output_filter)
     for alias in wanted:
-        if alias not in signature.outputs:
+        if alias not in facts.outputs:
             raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                          f"in the set {{{','.join(sorted(signature.outputs))}}}.")
+                          f"in the set {{{','.join(sorted(facts.outputs))}}}.")
     if len(set(wanted)) != len(wanted):
         raise invalid(f"duplicate output tensor alias: {next(a for a in wanted if wanted.count(a) > 1)}")
-    if signature_name not in version.functions:
+    if signature_name not in version.callable:
         raise invalid(f'signature "{signature_name}" cannot be called (it is not a function signature of the SavedModel)')
     outputs = version.run(signature_name, inputs)
     return {alias: outputs[alias] for alias in (wanted or sorted(outputs))}
 
 
-def _check_input(name: str, array: np.ndarray, info: meta_graph_pb2.TensorInfo) -> None:
-    """The type against the signature, with TensorFlow's message.
+def _check_input(name: str, array: np.ndarray, want: int) -> None:
+    """The type against the signature's, with TensorFlow's message.
 
     Shapes are left to the model, as TF Serving does: a TF1 graph takes ``[3]``
     where its signature says ``[-1, 1]`` (half_plus_two's famous curl example).
     """
-    from tensorflow.core.framework import types_pb2
-
-    want = info.dtype
     got = types_pb2.DT_STRING if array.dtype.kind in "OSU" else tensors._DTYPE_OF_NUMPY.get(array.dtype)
     if got != want:
         got_name = tensors.dtype_name(got) if got is not None else str(array.dtype)

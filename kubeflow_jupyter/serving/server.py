@@ -82,11 +82,11 @@ class ModelServerCore:
                 inputs[name] = tensors.to_ndarray(proto)
             except ValueError as e:
                 raise invalid(f"input '{name}': {e}") from None
-        outputs = servables.predict(version, signature, inputs, list(request.output_filter))
+        outputs = servables.predict(version, signature, inputs, request.output_filter)
         response = predict_pb2.PredictResponse()
         _model_spec(response.model_spec, version, request.model_spec.name, signature)
         for alias, array in outputs.items():
-            response.outputs[alias].CopyFrom(tensors.to_tensor_proto(array))
+            tensors.fill_tensor_proto(response.outputs[alias], array)
         return response
 
     def classify(self, request: classification_pb2.ClassificationRequest) -> classification_pb2.ClassificationResponse:

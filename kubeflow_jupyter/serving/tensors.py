@@ -8,6 +8,7 @@ Serving's example clients read ``outputs['scores'].float_val`` directly.
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
     broadcasting, half/complex/resource types) goes through ``tf.make_ndarray``.
     """
     shape = [d.size for d in proto.tensor_shape.dim]
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     field, np_type = _FIELDS.get(proto.dtype, (None, None))
     if field is not None and all(s >= 0 for s in shape):
         if proto.tensor_content and np_type is not object:
@@ -73,22 +74,32 @@ def _make_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
 
 def to_tensor_proto(array: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
     """Encode an array into the typed repeated field of its dtype (TF Serving's AsProtoField)."""
+    proto = tensor_pb2.TensorProto()
+    fill_tensor_proto(proto, array, dtype)
+    return proto
+
+
+def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: Any, dtype: int | None = None) -> None:
+    """``to_tensor_proto`` into an empty message in place (a response's ``outputs[alias]``: no copy)."""
     array = np.asarray(array)
     if dtype is None:
         dtype = _dtype_of(array)
     field, np_type = _FIELDS.get(dtype, (None, None))
-    proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.dtype = dtype
+    dims = proto.tensor_shape.dim
     for size in array.shape:
-        proto.tensor_shape.dim.add(size=size)
+        dims.add(size=size)
     if field is None:  # a dtype without a simple field (half, complex): packed bytes are still valid
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
-        return proto
+        return
     flat = array.ravel()
     if dtype == types_pb2.DT_STRING:
-        getattr(proto, field).extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
+        values = flat.tolist()
+        if not all(type(v) is bytes for v in values):
+            values = [v if isinstance(v, bytes) else str(v).encode() for v in values]
+        proto.string_val.extend(values)
     else:
-        getattr(proto, field).extend(flat.astype(np_type).tolist())
-    return proto
+        getattr(proto, field).extend(flat.astype(np_type, copy=False).tolist())
 
 
 def _dtype_of(array: np.ndarray) -> int:
