@@ -122,8 +122,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16, help="gRPC thread pool of both servers")
-    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=0,
-                        help="as `kubeflow-jupyter serve`'s flag (default 0: TensorFlow picks)")
+    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=1,
+                        help="as `kubeflow-jupyter serve`'s flag, with its default (1)")
     parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=0)
     parser.add_argument("--no-batching", action="store_true", help="as `kubeflow-jupyter serve --no-batching`")
     args = parser.parse_args()

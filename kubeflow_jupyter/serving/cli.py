@@ -42,10 +42,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-batching", action="store_true",
                         help="run every request on its own (default: concurrent requests to a signature whose inputs "
                              "and outputs are batch-major run as one batch, like TF Serving's --enable_batching)")
-    for kind, what in (("intra", "threads one TensorFlow op may use"), ("inter", "TensorFlow ops run at once")):
-        parser.add_argument(f"--tensorflow-{kind}-op-parallelism", type=_threads, default=0, metavar="N",
-                            help=f"{what} (TF Serving's --tensorflow_{kind}_op_parallelism; default 0: TensorFlow "
-                                 "picks, from the number of cores; 1 is fastest for small models on few cores)")
+    parser.add_argument("--tensorflow-intra-op-parallelism", type=_threads, default=1, metavar="N",
+                        help="threads one TensorFlow op may use (TF Serving's --tensorflow_intra_op_parallelism; "
+                             "default 1: requests already run side by side, and handing an op's work to other "
+                             "threads costs more than it saves for small models; 0: TensorFlow picks, one per core, "
+                             "which can help one big model queried one request at a time on many cores)")
+    parser.add_argument("--tensorflow-inter-op-parallelism", type=_threads, default=0, metavar="N",
+                        help="TensorFlow ops of one request run at once (TF Serving's "
+                             "--tensorflow_inter_op_parallelism; default 0: the request's own thread runs them in "
+                             "turn, with no hand-off; N: a pool of N threads)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends (what %%model serve passes, "
                                                         "so that a killed kernel leaves no server behind)")
     parser.set_defaults(func=run)
