@@ -67,7 +67,7 @@ class Version:
     functions: dict[str, Callable] = field(default_factory=dict)  # TF2's loader: the signatures as functions
     loaded: Any = None  # the tf.saved_model.load object: keeps the variables alive
     callable: frozenset[str] = frozenset()  # the signatures that can be run
-    facts: dict[str, "_SignatureFacts"] = field(default_factory=dict)  # per signature, read once from the protos
+    facts: dict[str, "SignatureFacts"] = field(default_factory=dict)  # per signature, read once from the protos
     stamp: float = 0.0  # mtime of saved_model.pb when it was loaded
     batchers: dict[str, "Batcher"] = field(default_factory=dict)  # per batch-major signature, when batching
 
@@ -451,7 +451,7 @@ class ModelStore:
             number = model_spec.version.value
         else:
             number = None
-        request = f"Latest({name})" if number is None else f"Specific({name}, {number})"
+        asked = number
         with self._lock:
             if name == self.name:
                 if number is None:
@@ -460,6 +460,7 @@ class ModelStore:
                 found = self._versions.get(number) if number is not None else None
                 if found is not None and found.state == "AVAILABLE":
                     return found
+        request = f"Latest({name})" if asked is None else f"Specific({name}, {asked})"
         raise ServingStatus("NOT_FOUND", f"Servable not found for request: {request}")
 
 
@@ -473,7 +474,7 @@ def signature_for_predict(version: Version, name: str) -> meta_graph_pb2.Signatu
 
 
 @dataclass(frozen=True)
-class _SignatureFacts:
+class SignatureFacts:
     """What every Predict checks, taken out of the SignatureDef once (reading protobuf maps is slow)."""
 
     inputs: frozenset[str]
@@ -482,7 +483,7 @@ class _SignatureFacts:
     has_defaults: bool
 
     @classmethod
-    def of(cls, version: Version, name: str) -> "_SignatureFacts":
+    def of(cls, version: Version, name: str) -> "SignatureFacts":
         facts = version.facts.get(name)
         if facts is None:
             signature = signature_for_predict(version, name)
@@ -496,7 +497,7 @@ def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray]
             output_filter: Any = ()) -> dict[str, np.ndarray]:
     """TF Serving's RunPredict: validate names, feed the signature, return the asked outputs."""
     signature_name = signature_name or DEFAULT_SIGNATURE
-    facts = _SignatureFacts.of(version, signature_name)
+    facts = SignatureFacts.of(version, signature_name)
     expected = facts.inputs
     sent = set(inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not facts.has_defaults):

@@ -75,7 +75,7 @@ class ModelServerCore:
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         version = self.store.resolve(request.model_spec)
         signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
-        servables.signature_for_predict(version, signature)
+        servables.SignatureFacts.of(version, signature)  # an unknown signature fails before any decoding
         inputs = {}
         for name, proto in request.inputs.items():
             try:
