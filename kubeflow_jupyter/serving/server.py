@@ -475,7 +475,7 @@ def configure_tensorflow(intra_op: int = 1, inter_op: int = 0) -> None:
     pick (one per core); ``inter_op`` 0 runs a request's ops in its own thread (see
     ``SessionBundle``). Requests already run side by side (the thread pool,
     batching), so handing each op to other threads and back only costs: on 2 cores
-    the digits model's p50 latency was 2.3x worse with TensorFlow's choice, and
+    the digits model's p50 latency was about 2x worse with TensorFlow's choice, and
     Inception v3 was no faster.
     """
     import tensorflow as tf
