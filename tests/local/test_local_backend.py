@@ -276,3 +276,30 @@ def test_missing_python_script_is_refused(client, workdir, isolated_home):
     with pytest.raises(SpecError, match=r"the Python script 'trian.py' does not exist in"):
         client.submit(job, workdir=workdir)
     assert list(isolated_home.rglob("*")) == []
+
+
+def test_a_replica_started_an_instant_before_its_supervisor_dies_goes_with_it(tmp_path):
+    """The window the pid file cannot cover: started, not yet recorded. The kernel closes it (PDEATHSIG)."""
+    import subprocess
+    import sys
+    import time
+
+    from kubeflow_jupyter.backends.local.processes import ProcessId, is_alive
+
+    parent_code = (
+        "import subprocess, sys, time\n"
+        "from kubeflow_jupyter.backends.local.processes import killed_with_parent\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True,\n"
+        "                         preexec_fn=killed_with_parent())\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    child = ProcessId.of(int(parent.stdout.readline()))
+    assert is_alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while is_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_alive(child)

@@ -15,6 +15,32 @@ import time
 from dataclasses import dataclass
 
 STOP_GRACE_SECONDS = 3.0
+_PR_SET_PDEATHSIG = 1
+
+
+def killed_with_parent():
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when the process that started it dies.
+
+    The supervisor records each replica's pid right after starting it; a supervisor
+    killed in between would leave an unrecorded replica running. With this, a lost
+    supervisor takes its replicas along whatever the moment (Linux; elsewhere a no-op).
+    Only for single-threaded parents, as ``preexec_fn`` requires: the supervisor is one.
+    """
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def arrange() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(137)
+
+    return arrange
 
 
 @dataclass(frozen=True)

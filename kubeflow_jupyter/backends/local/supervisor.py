@@ -38,7 +38,7 @@ from ...tfjob.status import (
 )
 from ...tfjob.tfconfig import tf_config_json
 from .plan import ReplicaLaunch, plan_job
-from .processes import ProcessId, exit_code_of, free_ports, stop_groups
+from .processes import ProcessId, exit_code_of, free_ports, killed_with_parent, stop_groups
 from .store import STOPPED, JobDir, read_json, write_json_atomic
 
 LOG_PREFIX = "[kubeflow-jupyter]"
@@ -69,6 +69,7 @@ class Supervisor:
         self.deadline: float | None = None  # monotonic time of activeDeadlineSeconds
         self.stop_requested = False
         self.wakeup_r, self.wakeup_w = os.pipe()
+        self.die_with_supervisor = killed_with_parent()
 
     # -- bookkeeping -----------------------------------------------------------
     def replica(self, rid: str) -> ReplicaState:
@@ -125,6 +126,7 @@ class Supervisor:
             proc = subprocess.Popen(
                 launch.argv, cwd=launch.cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                preexec_fn=self.die_with_supervisor,
             )
         self.procs[rid] = proc
         try:
