@@ -37,6 +37,21 @@ SUPERVISOR_START_TIMEOUT = 30.0
 DELETE_GRACE_SECONDS = 5.0
 
 
+RECENT_WRITE_NS = 1_000_000_000
+
+
+def _may_have_changed(stamp: tuple[int, int, int], last: tuple[int, int, int] | None) -> bool:
+    """Whether the status file may hold a write not yet read.
+
+    A different stamp says so. An equal one is only trusted once the file is older
+    than a second: file times advance in coarse ticks and os.replace may hand a
+    freed inode to the next write, so two writes of the same size within one tick
+    can share a stamp. A recent file is re-read (it is small) and its
+    resourceVersion decides.
+    """
+    return stamp != last or time.time_ns() - stamp[1] < RECENT_WRITE_NS
+
+
 class LocalBackend:
     """The embedded default backend (see docs/local.md)."""
 
@@ -214,7 +229,7 @@ class LocalBackend:
             stamp = jobdir.status_stamp()
             if stamp is None:
                 raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local): it was deleted")
-            if stamp != last_stamp or last_version is None:
+            if _may_have_changed(stamp, last_stamp) or last_version is None:
                 last_stamp = stamp
                 snapshot = self._read(jobdir)
                 if snapshot.resource_version != last_version:
@@ -228,12 +243,13 @@ class LocalBackend:
                 return
 
     def _watch_all(self, deadline: float | None, stop: threading.Event | None) -> Iterator[JobSnapshot]:
-        seen: dict[str, tuple] = {}  # job name -> status stamp last yielded
+        stamps: dict[str, tuple] = {}  # job name -> status stamp when last read
+        versions: dict[str, str] = {}  # job name -> resourceVersion last yielded
         unfinished: set[str] = set()
         while True:
             for jobdir in self.store.jobs():
                 stamp = jobdir.status_stamp()
-                changed = stamp is not None and seen.get(jobdir.name) != stamp
+                changed = stamp is not None and _may_have_changed(stamp, stamps.get(jobdir.name))
                 lost = jobdir.name in unfinished and self._supervisor_alive(jobdir) is False
                 if not (changed or lost):
                     continue
@@ -243,9 +259,11 @@ class LocalBackend:
                     continue  # deleted meanwhile
                 # The stamp from *before* the read: a change written while we read is
                 # then seen (and yielded) on the next turn instead of being lost.
-                seen[jobdir.name] = stamp
+                stamps[jobdir.name] = stamp
                 (unfinished.discard if snapshot.finished else unfinished.add)(jobdir.name)
-                yield snapshot
+                if versions.get(jobdir.name) != snapshot.resource_version:
+                    versions[jobdir.name] = snapshot.resource_version
+                    yield snapshot
             if not self._keep_watching(deadline, stop):
                 return
 
