@@ -1,6 +1,6 @@
 """Predict throughput and latency of the local model server, against two ceilings measured in the same run.
 
-    python bench/bench_serving.py [--requests 400] [--concurrency 16] [--workers 16]
+    python bench/bench_serving.py [--requests 1000] [--concurrency 16] [--workers 16]
 
 Model: the digits classifier (examples/digits, trained here in-process for a few
 steps), one PNG per request through ``predict_images``. Three ways, same input:
@@ -118,7 +118,7 @@ def remote_measure(address: str, request: bytes, requests: int, concurrency: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16, help="gRPC thread pool of both servers")

@@ -16,9 +16,9 @@ def _label(text: str) -> tuple[str, int]:
     return name, int(version)
 
 
-def _threads(text: str) -> int:
+def _count(text: str) -> int:
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of threads, 0 or more (0: TensorFlow picks)")
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 0 or more")
     return int(text)
 
 
@@ -42,12 +42,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-batching", action="store_true",
                         help="run every request on its own (default: concurrent requests to a signature whose inputs "
                              "and outputs are batch-major run as one batch, like TF Serving's --enable_batching)")
-    parser.add_argument("--tensorflow-intra-op-parallelism", type=_threads, default=1, metavar="N",
+    parser.add_argument("--batch-timeout-micros", type=_count, default=1000, metavar="N",
+                        help="while requests are arriving together, how long a batch may wait for more of them "
+                             "(TF Serving's batch_timeout_micros; default 1000; a lone request never waits; "
+                             "0: never wait)")
+    parser.add_argument("--tensorflow-intra-op-parallelism", type=_count, default=1, metavar="N",
                         help="threads one TensorFlow op may use (TF Serving's --tensorflow_intra_op_parallelism; "
                              "default 1: requests already run side by side, and handing an op's work to other "
                              "threads costs more than it saves for small models; 0: TensorFlow picks, one per core, "
                              "which can help one big model queried one request at a time on many cores)")
-    parser.add_argument("--tensorflow-inter-op-parallelism", type=_threads, default=0, metavar="N",
+    parser.add_argument("--tensorflow-inter-op-parallelism", type=_count, default=0, metavar="N",
                         help="TensorFlow ops of one request run at once (TF Serving's "
                              "--tensorflow_inter_op_parallelism; default 0: the request's own thread runs them in "
                              "turn, with no hand-off; N: a pool of N threads)")
@@ -69,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
                  rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
-                 poll_seconds=args.poll_seconds, batching=not args.no_batching, parent_pid=args.parent_pid,
+                 poll_seconds=args.poll_seconds, batching=not args.no_batching,
+                 batch_timeout=args.batch_timeout_micros / 1e6, parent_pid=args.parent_pid,
                  intra_op=args.tensorflow_intra_op_parallelism, inter_op=args.tensorflow_inter_op_parallelism)
 
 

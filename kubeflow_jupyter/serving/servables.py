@@ -212,18 +212,25 @@ class _Call:
 class Batcher:
     """Concurrent calls of one batch-major signature run as one call, as TF Serving's batching does.
 
-    No call waits for company: the first caller runs at once with whatever is
-    queued; callers arriving meanwhile queue, and one of them runs the next batch.
-    Per-call overhead (Python, the TensorFlow function call) is then paid once
-    per batch. A batch that fails is re-run call by call, so that one bad input
-    (a corrupt image) fails only its own request.
+    The first caller leads: it runs a batch of whatever is queued, and callers
+    arriving meanwhile queue for the next one. Per-call costs (Python, the
+    TensorFlow call, which runs cold between requests) are then paid once per batch.
+    A lone request never waits: only while the server is crowded (the previous
+    batch had company, or calls arrived while it ran) does a leader wait up to ``timeout`` seconds for the batch
+    to fill to ``max_batch`` (TF Serving's batch_timeout_micros and
+    max_batch_size); under load that costs less latency than it saves. A batch that
+    fails is re-run call by call, so that one bad input (a corrupt image) fails
+    only its own request.
     """
 
-    def __init__(self, version: "Version", signature: str, max_batch: int = 64):
-        self.version, self.signature, self.max_batch = version, signature, max_batch
+    def __init__(self, version: "Version", signature: str, max_batch: int = 64, timeout: float = 0.001):
+        self.version, self.signature, self.max_batch, self.timeout = version, signature, max_batch, timeout
         self._lock = threading.Lock()
+        self._filled = threading.Condition(self._lock)
         self._queue: list[_Call] = []
         self._busy = False
+        self._crowded = False  # the previous batch had company, or calls queued while it ran
+        self._lingering = False
 
     def call(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         me = _Call(inputs)
@@ -231,6 +238,8 @@ class Batcher:
             self._queue.append(me)
             lead = not self._busy
             self._busy = True
+            if self._lingering and len(self._queue) >= self.max_batch:
+                self._filled.notify()
         if not lead:
             me.wake.acquire()
         if not me.done:  # leading: run a batch (this call is first in the queue)
@@ -241,7 +250,12 @@ class Batcher:
 
     def _run_batch(self) -> None:
         with self._lock:
+            if self._crowded and self.timeout > 0 and len(self._queue) < self.max_batch:
+                self._lingering = True
+                self._filled.wait(self.timeout)
+                self._lingering = False
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            self._crowded = len(batch) > 1
         try:
             self._execute(batch)
         except Exception as e:  # not one call's fault (e.g. stacking): every call still gets an answer
@@ -253,6 +267,7 @@ class Batcher:
                 call.done = True
             with self._lock:
                 if self._queue:  # hand the lead to the next waiting call
+                    self._crowded = True  # calls arrived while this batch ran
                     self._queue[0].wake.release()
                 else:
                     self._busy = False
@@ -352,9 +367,11 @@ class ModelStore:
     """The versions of one model under ``base_path``, kept in step with the disk."""
 
     def __init__(self, name: str, base_path: str | os.PathLike, *, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None, batching: bool = True):
+                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None, batching: bool = True,
+                 batch_timeout: float = 0.001):
         self.name = name
         self.batching = batching
+        self.batch_timeout = batch_timeout
         self.base_path = Path(base_path)
         self.labels = dict(labels or {})
         self.poll_seconds = poll_seconds
@@ -399,7 +416,7 @@ class ModelStore:
                      else [name for name in version.signature_defs if name != INIT_OP_SIGNATURE])
             version.callable = frozenset(names)
             if self.batching:
-                version.batchers = {name: Batcher(version, name) for name in names
+                version.batchers = {name: Batcher(version, name, timeout=self.batch_timeout) for name in names
                                     if is_batch_major(version.signature_defs.get(name, meta_graph_pb2.SignatureDef()))}
             version.state = "AVAILABLE"
             self.on_change(f"model {self.name!r}: serving version {number} from {path} "

@@ -489,11 +489,11 @@ class ModelServer:
 
     def __init__(self, model_base_path: str | Path, model_name: str, *, host: str = "127.0.0.1",
                  port: int = 9000, rest_port: int | None = 8501, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, workers: int = 16, batching: bool = True,
+                 poll_seconds: float = 1.0, workers: int = 16, batching: bool = True, batch_timeout: float = 0.001,
                  announce: Callable[[str], None] | None = None):
         self.announce = announce or (lambda message: print(message, flush=True))
         self.store = ModelStore(model_name, model_base_path, labels=labels, poll_seconds=poll_seconds,
-                                on_change=self.announce, batching=batching)
+                                on_change=self.announce, batching=batching, batch_timeout=batch_timeout)
         self.core = ModelServerCore(self.store)
         self.host = host
         self._grpc = grpc_server(workers)
@@ -545,7 +545,8 @@ def _bracket(host: str) -> str:
 
 def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
           rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
-          batching: bool = True, parent_pid: int | None = None, intra_op: int = 1, inter_op: int = 0) -> int:
+          batching: bool = True, batch_timeout: float = 0.001, parent_pid: int | None = None, intra_op: int = 1,
+          inter_op: int = 0) -> int:
     """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
     import signal
 
@@ -556,7 +557,8 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
     configure_tensorflow(intra_op, inter_op)
     try:
         server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
-                             labels=labels, poll_seconds=poll_seconds, batching=batching).start()
+                             labels=labels, poll_seconds=poll_seconds, batching=batching,
+                             batch_timeout=batch_timeout).start()
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -122,3 +122,68 @@ def test_a_merged_batch_gives_each_call_its_own_answer_and_its_own_error(server,
     batcher._execute(calls)
     assert calls[0].error is None and calls[0].outputs["classes"].shape == (1, 5)
     assert isinstance(calls[1].error, ServingStatus) and calls[1].error.code == "INVALID_ARGUMENT"
+
+
+class _SlowDoubler:
+    """A stand-in Version: doubles ``x``; the first call blocks until released, so calls pile up."""
+
+    def __init__(self):
+        import threading
+
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.batches: list[int] = []
+
+    def run_now(self, signature, inputs):
+        self.batches.append(len(inputs["x"]))
+        if len(self.batches) == 1:
+            self.started.set()
+            self.release.wait(30)
+        return {"y": inputs["x"] * 2}
+
+
+def test_a_lone_call_never_waits_for_company():
+    import numpy as np
+
+    from kubeflow_jupyter.serving.servables import Batcher
+
+    version = _SlowDoubler()
+    version.release.set()
+    batcher = Batcher(version, "s", timeout=60.0)  # a wait would hang the test
+    for i in range(3):
+        assert batcher.call({"x": np.array([i])})["y"].tolist() == [2 * i]
+    assert version.batches == [1, 1, 1]
+
+
+def test_under_load_the_next_batch_waits_for_more_calls():
+    import threading
+    import time
+
+    import numpy as np
+
+    from kubeflow_jupyter.serving.servables import Batcher
+
+    version = _SlowDoubler()
+    batcher = Batcher(version, "s", timeout=60.0, max_batch=3)
+    results: dict[int, list] = {}
+
+    def call(i):
+        results[i] = batcher.call({"x": np.array([i])})["y"].tolist()
+
+    threads = [threading.Thread(target=call, args=(0,))]
+    threads[0].start()
+    assert version.started.wait(10)  # call 0 runs alone and blocks
+    for i in (1, 2):
+        threads.append(threading.Thread(target=call, args=(i,)))
+        threads[-1].start()
+    while len(batcher._queue) < 2:  # calls 1 and 2 queued behind it
+        time.sleep(0.01)
+    version.release.set()
+    while not batcher._lingering:  # crowded: the next leader waits for company ...
+        time.sleep(0.01)
+    threads.append(threading.Thread(target=call, args=(3,)))
+    threads[-1].start()  # ... and a third call fills the batch to max_batch, ending the wait at once
+    for t in threads:
+        t.join(30)
+    assert version.batches == [1, 3]
+    assert results == {0: [0], 1: [2], 2: [4], 3: [6]}
