@@ -120,7 +120,10 @@ class SessionBundle:
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=config)
         try:
-            with graph.as_default():
+            from tensorflow.python.util import deprecation
+
+            # TF Serving's loader is TF1's; its "deprecated" notice would greet every load.
+            with graph.as_default(), deprecation.silence():
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(path))
                 saver = meta_graph.saver_def
                 checkpoint = path / "variables" / "variables"
@@ -179,11 +182,18 @@ def _uninitialized_variables(session, graph, signatures) -> list[str]:
     """Resource variables the signatures read that hold no value (checked without running a signature)."""
     import tensorflow as tf
 
-    outputs = {info.name.split(":")[0] for name, signature in signatures.items() if name != INIT_OP_SIGNATURE
-               for info in signature.outputs.values()}
-    needed = tf.compat.v1.graph_util.extract_sub_graph(graph.as_graph_def(), sorted(outputs)) if outputs else None
-    handles = [graph.get_operation_by_name(node.name) for node in (needed.node if needed else ())
-               if node.op == "VarHandleOp"]
+    pending = [graph.get_operation_by_name(info.name.split(":")[0]) for name, signature in signatures.items()
+               if name != INIT_OP_SIGNATURE for info in signature.outputs.values()]
+    seen, handles = set(), []
+    while pending:  # everything the outputs depend on
+        op = pending.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type == "VarHandleOp":
+            handles.append(op)
+        pending.extend(tensor.op for tensor in op.inputs)
+        pending.extend(op.control_inputs)
     if not handles:
         return []
     with graph.as_default(), tf.name_scope("kubeflow_jupyter_check"):
