@@ -18,8 +18,8 @@ from tensorflow_serving.apis import model_pb2
 pytestmark = pytest.mark.tensorflow
 
 
-def _untracked_keras_export(base):
-    """The way the web's examples export a Keras 3 model: a tf.Module holding it, nothing else."""
+def _keras_export(base, *, track_variables: bool):
+    """A Keras 3 model in a tf.Module, saved as the web's examples do; optionally with the exporter's fix."""
     import keras
     import tensorflow as tf
 
@@ -30,6 +30,8 @@ def _untracked_keras_export(base):
         def __init__(self):
             super().__init__()
             self.model = model
+            if track_variables:  # the fix: the tf.Variables Keras 3 wraps, tracked by the module too
+                self.tf_variables = [w.value for w in model.weights]
 
         @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
         def serve(self, x):
@@ -57,7 +59,7 @@ def test_an_export_tf_serving_could_not_restore_is_served_and_explained(tmp_path
     from kubeflow_jupyter.serving.server import ModelServer
     from kubeflow_jupyter.serving.servables import SessionBundle, UnrestoredVariables
 
-    model = _untracked_keras_export(tmp_path)
+    model = _keras_export(tmp_path, track_variables=False)
     with pytest.raises(UnrestoredVariables, match="Could not find variable"):
         SessionBundle.load(tmp_path / "1")
 
@@ -80,29 +82,10 @@ def test_an_export_tf_serving_could_not_restore_is_served_and_explained(tmp_path
 
 def test_a_tracked_export_of_the_same_model_is_served_the_tf_serving_way(tmp_path):
     """The fix the exporter applies: the module also tracks the tf.Variables Keras 3 wraps."""
-    import keras
-    import tensorflow as tf
+    from kubeflow_jupyter.serving.servables import SessionBundle, read_signature_defs
 
-    from kubeflow_jupyter.serving.servables import SessionBundle
-
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-
-    class Wrapper(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-            self.tf_variables = [w.value for w in model.weights]
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
-        def serve(self, x):
-            return {"y": self.model(x, training=False)}
-
-    wrapper = Wrapper()
-    tf.saved_model.save(wrapper, str(tmp_path / "1"), signatures={"serving_default": wrapper.serve})
+    model = _keras_export(tmp_path, track_variables=True)
     bundle = SessionBundle.load(tmp_path / "1")
-    from kubeflow_jupyter.serving.servables import read_signature_defs
-
     signature = read_signature_defs(tmp_path / "1")["serving_default"]
     x = np.ones((1, 4), np.float32)
     np.testing.assert_allclose(bundle.run("serving_default", signature, {"x": x})["y"], model(x).numpy(), rtol=1e-5)
