@@ -224,13 +224,13 @@ class Batcher:
 
     The first caller leads: it runs a batch of whatever is queued, and callers
     arriving meanwhile queue for the next one. Per-call costs (Python, the
-    TensorFlow call, which runs cold between requests) are then paid once per batch.
-    A lone request never waits: only while the server is crowded (the previous
-    batch had company, or calls arrived while it ran) does a leader wait up to ``timeout`` seconds for the batch
-    to fill to ``max_batch`` (TF Serving's batch_timeout_micros and
-    max_batch_size); under load that costs less latency than it saves. A batch that
-    fails is re-run call by call, so that one bad input (a corrupt image) fails
-    only its own request.
+    TensorFlow call, which runs cold between requests) are then paid once per
+    batch. A lone request never waits: only while the server is crowded (the
+    previous batch had company, or calls arrived while it ran) does a leader wait
+    up to ``timeout`` seconds for the batch to fill to ``max_batch`` (TF Serving's
+    batch_timeout_micros and max_batch_size); under load that costs less latency
+    than it saves. A batch that fails is re-run call by call, so that one bad
+    input (a corrupt image) fails only its own request.
     """
 
     def __init__(self, version: "Version", signature: str, max_batch: int = 64, timeout: float = 0.001):
