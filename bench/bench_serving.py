@@ -126,6 +126,8 @@ def main() -> int:
                         help="as `kubeflow-jupyter serve`'s flag, with its default (1)")
     parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=0)
     parser.add_argument("--no-batching", action="store_true", help="as `kubeflow-jupyter serve --no-batching`")
+    parser.add_argument("--batch-timeout-micros", type=int, default=1000,
+                        help="as `kubeflow-jupyter serve`'s flag, with its default (1000)")
     args = parser.parse_args()
 
     import grpc
@@ -145,7 +147,8 @@ def main() -> int:
         request = predict_request([png], model="digits")
 
         server = ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
-                             batching=not args.no_batching, announce=lambda m: None).start()
+                             batching=not args.no_batching, batch_timeout=args.batch_timeout_micros / 1e6,
+                             announce=lambda m: None).start()
         version = server.store.resolve(request.model_spec)
         batch = {"images": np.array([png], dtype=object)}
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
@@ -183,6 +186,7 @@ def main() -> int:
 
     print(f"\ndigits predict_images, 1 PNG per request, {args.requests} requests; "
           f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds; gRPC workers {args.workers}; "
+          f"batching {'off' if args.no_batching else f'on (timeout {args.batch_timeout_micros} us)'}; "
           f"TensorFlow intra-op {args.intra_op}, inter-op {args.inter_op} threads")
     print(f"{'':42s} {'seq req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'conc req/s':>11s}")
     for name, r in results.items():
