@@ -161,14 +161,20 @@ def test_logs_of_a_replica_without_a_pod_or_not_started(kube, job_name, make_tfj
                               "no log to show — use --follow to wait for it")
 
 
-def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_name, make_tfjob):
-    import threading
-
+def _job_whose_worker_never_starts(kube, job_name, make_tfjob):
+    """A one-worker job held in ImagePullBackOff by the fake (a real cluster cannot be told to)."""
     if kube.fake is None:
         pytest.skip("holds a container in ImagePullBackOff")
     kube.fake.script(job_name, "worker-0", never_starts=True, waiting_reason="ImagePullBackOff")
     client = kube.client()
     client.submit(make_tfjob(job_name, workers=1))
+    return client
+
+
+def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_name, make_tfjob):
+    import threading
+
+    client = _job_whose_worker_never_starts(kube, job_name, make_tfjob)
     lines = client.logs(job_name, follow=True)  # returns at once; iterating waits for the container
     raised: list[BaseException] = []
 
@@ -232,11 +238,7 @@ def test_following_a_silent_replica_ends_when_stop_is_set(kube, job_name, make_t
 def test_following_a_replica_that_never_starts_ends_when_stop_is_set(kube, job_name, make_tfjob):
     import threading
 
-    if kube.fake is None:
-        pytest.skip("holds a container in ImagePullBackOff")
-    kube.fake.script(job_name, "worker-0", never_starts=True, waiting_reason="ImagePullBackOff")
-    client = kube.client()
-    client.submit(make_tfjob(job_name, workers=1))
+    client = _job_whose_worker_never_starts(kube, job_name, make_tfjob)
     stop = threading.Event()
     thread, lines, _ = _follow_in_thread(client, job_name, stop)
     kube.fake.wait_for(lambda: sum(r.verb == "watch" and job_name in r.path for r in kube.fake.server.requests) >= 2)

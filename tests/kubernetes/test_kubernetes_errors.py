@@ -98,6 +98,13 @@ def test_bad_request_shows_the_servers_message(fake):
     assert str(err.value) == 'the Kubernetes API server refused the request: unable to parse requirement: "a b"'
 
 
+def _unreachable(port: int, kubeconfig, context: str, why: str) -> str:
+    """The message for an API server that cannot be reached, as users read it."""
+    return (f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
+            f"'{context}'): {why}. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
+            "at a reachable cluster, or run on this machine with --backend local")
+
+
 def test_a_server_that_never_answers_times_out(fake, tmp_path):
     with socket.socket() as silent:  # accepts connections (backlog) but never speaks TLS
         silent.bind(("127.0.0.1", 0))
@@ -107,10 +114,7 @@ def test_a_server_that_never_answers_times_out(fake, tmp_path):
         client = TFJobClient(KubernetesBackend(kubeconfig=str(kubeconfig), request_timeout=0.3))
         with pytest.raises(BackendError) as err:
             client.list()
-    assert str(err.value) == (
-        f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-        "'silent'): the connection timed out. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
-        "at a reachable cluster, or run on this machine with --backend local")
+    assert str(err.value) == _unreachable(port, kubeconfig, "silent", "the connection timed out")
 
 
 def test_conflict_on_a_stale_update(fake, job_name, make_tfjob):
@@ -143,10 +147,7 @@ def test_connection_refused_names_the_server_and_how_to_point_elsewhere(fake, tm
     client = TFJobClient(KubernetesBackend(kubeconfig=str(kubeconfig), request_timeout=5))
     with pytest.raises(BackendError) as err:
         client.list()
-    assert str(err.value) == (
-        f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-        "'gone'): connection refused. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
-        "at a reachable cluster, or run on this machine with --backend local")
+    assert str(err.value) == _unreachable(port, kubeconfig, "gone", "connection refused")
 
 
 def test_untrusted_certificate_is_a_tls_error(fake, tmp_path):
