@@ -9,7 +9,10 @@ steps), one PNG per request through ``predict_images``. Three ways, same input:
   calls it, without batching (the compute ceiling);
 - no-op servicer: a gRPC PredictionService that answers every Predict with a
   ready-made response of the same size (the transport ceiling: gRPC + protobuf);
-- local server: ``kubeflow-jupyter serve``'s gRPC API, the real path.
+- local server: ``kubeflow-jupyter serve``'s gRPC API, the real path;
+- local server with the model call stubbed (a diagnostic, not a ceiling): the same
+  server whose loaded version answers every call with one real answer, repeated to
+  the batch's size, so what is left is what gRPC, Python and batching cost.
 
 The gRPC load comes from a separate process that sends the serialized request
 bytes as they are (no protobuf work on the client side), so the servers' own
@@ -87,12 +90,26 @@ def measure(call, requests: int, concurrency: int) -> dict:
     }
 
 
+def stub_model_call(version, signature: str, inputs: dict) -> None:
+    """``version`` answers every call of ``signature`` with this one answer, repeated to the batch's size."""
+    import numpy as np
+
+    answer = version.run_now(signature, inputs)
+
+    def run_now(name, batch):
+        size = len(next(iter(batch.values())))
+        return {alias: np.repeat(value, size, axis=0) for alias, value in answer.items()}
+
+    version.run_now = run_now
+
+
 def best(runs: list[dict]) -> dict:
     """The best value of each figure over the rounds (highest rate, lowest latency)."""
     return {key: (max if key.endswith("rps") else min)(r[key] for r in runs) for key in runs[0]}
 
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+STUBBED = "local server, model call stubbed"
 
 
 def _load_process(address: str, request: bytes, requests: int, concurrency: int, conn) -> None:
@@ -146,11 +163,15 @@ def main() -> int:
         png = digits_model(base)
         request = predict_request([png], model="digits")
 
-        server = ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
-                             batching=not args.no_batching, batch_timeout=args.batch_timeout_micros / 1e6,
-                             announce=lambda m: None).start()
+        def model_server():
+            return ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
+                               batching=not args.no_batching, batch_timeout=args.batch_timeout_micros / 1e6,
+                               announce=lambda m: None).start()
+
+        server, stubbed = model_server(), model_server()
         version = server.store.resolve(request.model_spec)
         batch = {"images": np.array([png], dtype=object)}
+        stub_model_call(stubbed.store.resolve(request.model_spec), "predict_images", batch)
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         canned = stub.Predict(request, timeout=30)  # the no-op servicer answers with a real-sized response
@@ -172,6 +193,7 @@ def main() -> int:
                 f"127.0.0.1:{noop_port}", raw, args.requests, args.concurrency),
             "local server (gRPC Predict)": lambda: remote_measure(
                 f"127.0.0.1:{server.port}", raw, args.requests, args.concurrency),
+            STUBBED: lambda: remote_measure(f"127.0.0.1:{stubbed.port}", raw, args.requests, args.concurrency),
         }
         # Rounds interleave the three so that a busy spell of a shared machine hits them alike;
         # each keeps its best round (the least disturbed one).
@@ -183,6 +205,7 @@ def main() -> int:
         channel.close()
         noop.stop(0)
         server.stop()
+        stubbed.stop()
 
     print(f"\ndigits predict_images, 1 PNG per request, {args.requests} requests; "
           f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds; gRPC workers {args.workers}; "
@@ -199,6 +222,10 @@ def main() -> int:
           f"concurrent {conc_ratio:.2f}  (goal >= 0.70)")
     print(f"server / compute ceiling:   sequential {real['seq_rps'] / compute['seq_rps']:.2f}, "
           f"concurrent {real['conc_rps'] / compute['conc_rps']:.2f}")
+    stub = results[STUBBED]
+    print(f"server with the model call stubbed / transport ceiling: sequential "
+          f"{stub['seq_rps'] / transport['seq_rps']:.2f}, concurrent {stub['conc_rps'] / transport['conc_rps']:.2f}  "
+          "(what gRPC, Python and batching leave for TensorFlow)")
     return 0
 
 
