@@ -3,7 +3,7 @@
     python bench/bench_serving.py [--requests 1000] [--concurrency 16] [--workers 16]
 
 Model: the digits classifier (examples/digits, trained here in-process for a few
-steps), one PNG per request through ``predict_images``. Three ways, same input:
+steps), one PNG per request through ``predict_images``. Four ways, same input:
 
 - in-process: the loaded SavedModel's signature called directly, as the server
   calls it, without batching (the compute ceiling);
@@ -195,7 +195,7 @@ def main() -> int:
                 f"127.0.0.1:{server.port}", raw, args.requests, args.concurrency),
             STUBBED: lambda: remote_measure(f"127.0.0.1:{stubbed.port}", raw, args.requests, args.concurrency),
         }
-        # Rounds interleave the three so that a busy spell of a shared machine hits them alike;
+        # Rounds interleave them so that a busy spell of a shared machine hits them alike;
         # each keeps its best round (the least disturbed one).
         rounds: dict[str, list[dict]] = {name: [] for name in targets}
         for _ in range(args.rounds):
@@ -222,9 +222,9 @@ def main() -> int:
           f"concurrent {conc_ratio:.2f}  (goal >= 0.70)")
     print(f"server / compute ceiling:   sequential {real['seq_rps'] / compute['seq_rps']:.2f}, "
           f"concurrent {real['conc_rps'] / compute['conc_rps']:.2f}")
-    stub = results[STUBBED]
+    free = results[STUBBED]
     print(f"server with the model call stubbed / transport ceiling: sequential "
-          f"{stub['seq_rps'] / transport['seq_rps']:.2f}, concurrent {stub['conc_rps'] / transport['conc_rps']:.2f}  "
+          f"{free['seq_rps'] / transport['seq_rps']:.2f}, concurrent {free['conc_rps'] / transport['conc_rps']:.2f}  "
           "(what gRPC, Python and batching leave for TensorFlow)")
     return 0
 
