@@ -40,8 +40,11 @@ def build_pod(config, user_options: dict) -> tuple[dict, dict]:
     from kubernetes_asyncio.client import ApiClient
     from kubespawner import KubeSpawner
 
+    chosen = config.JupyterHub.get("spawner_class")
+    spawner_class = chosen if isinstance(chosen, type) else KubeSpawner  # the config's own spawner
+
     async def build():
-        spawner = KubeSpawner(_mock=True, config=config)
+        spawner = spawner_class(_mock=True, config=config)
         spawner.user.name = "ada"
         spawner.pod_name = spawner._expand_user_properties(spawner.pod_name_template)
         spawner.pvc_name = spawner._expand_user_properties(spawner.pvc_name_template)

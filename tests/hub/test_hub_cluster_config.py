@@ -112,16 +112,19 @@ def test_hub_env_overrides_resources_images_and_model_server(hub_env):
 
 
 @pytest.mark.parametrize(
-    "options",
+    "options, message",
     [
-        {"profile": "tensorflow-cpu", "image--unlisted-choice": "evil.example/miner:1"},  # free text: refused
-        {"profile": "tensorflow-cpu", "image": "not-a-choice"},
-        {"profile": "no-such-profile"},
+        ({"profile": "tensorflow-cpu", "image--unlisted-choice": "evil.example/miner:1"},  # free text: refused
+         "unlisted_choice for image without being enabled"),
+        ({"profile": "tensorflow-cpu", "image": "not-a-choice"},  # KubeSpawner alone: a bare KeyError
+         f"Image 'not-a-choice' is not offered by profile 'TensorFlow (CPU)'; choose one of: image-0 ({CPU_IMAGE})"),
+        ({"profile": "no-such-profile"}, "No such profile: no-such-profile. Options include: tensorflow-cpu"),
     ],
 )
-def test_hub_spawn_options_outside_the_lists_are_refused(hub_env, options):
-    with pytest.raises((ValueError, KeyError)):
+def test_hub_spawn_options_outside_the_lists_are_refused_with_what_is_offered(hub_env, options, message):
+    with pytest.raises(ValueError) as refused:
         build_pod(load_config(CLUSTER_CONFIG), options)
+    assert message in str(refused.value)
 
 
 def test_hub_profile_options_offer_no_free_text(hub_env):

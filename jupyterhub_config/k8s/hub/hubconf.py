@@ -209,6 +209,27 @@ def check_profile_list(profiles: list[dict], spawner_cls: type) -> list[str]:
     return problems
 
 
+def unoffered_choice(user_options: dict, profiles: list[dict]) -> str | None:
+    """What is wrong when a spawn names a choice its profile does not list (None when all is offered).
+
+    KubeSpawner 7 checks the profile and free-text choices itself but looks listed
+    choices up unchecked, so a stale spawn form or an API call naming another
+    image failed with a bare KeyError.
+    """
+    slug = user_options.get("profile")
+    profile = next((p for p in profiles if p.get("slug") == slug), None) if slug else None
+    if profile is None:  # no profile, or an unknown one: KubeSpawner's own message names the profiles
+        return None
+    for name, option in profile.get("profile_options", {}).items():
+        choice = user_options.get(name)
+        choices = option.get("choices", {})
+        if choice and not user_options.get(f"{name}--unlisted-choice") and choice not in choices:
+            offered = ", ".join(f"{key} ({c.get('display_name', key)})" for key, c in choices.items())
+            return (f"{option.get('display_name', name)} {choice!r} is not offered by profile "
+                    f"{profile.get('display_name', slug)!r}; choose one of: {offered}")
+    return None
+
+
 # -- shared pieces ----------------------------------------------------------------
 
 IDLE_CULLER = "jupyterhub-idle-culler"

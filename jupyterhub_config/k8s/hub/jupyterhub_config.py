@@ -25,6 +25,7 @@ from hubconf import (  # noqa: E402
     idle_culler,
     is_dummy,
     setting,
+    unoffered_choice,
 )
 
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
@@ -32,7 +33,7 @@ c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 # -- hub process, proxy and database --------------------------------------------
 # The hub pod runs configurable-http-proxy as a sidecar (k8s/hub.yaml): the hub
 # only talks to its API on localhost, with a token both containers read from a file.
-c.JupyterHub.spawner_class = "kubernetes"
+# (the spawner: KubeflowSpawner, a KubeSpawner, at the end of this file)
 c.JupyterHub.hub_bind_url = setting("HUB_BIND_URL", "http://0.0.0.0:8081", "URL the hub API listens on inside the pod.")
 c.JupyterHub.hub_connect_url = setting(
     "HUB_CONNECT_URL", "http://tf-hub-0:8081", "URL notebook pods use to reach the hub API (Service tf-hub-0)."
@@ -207,6 +208,20 @@ from jupyterhub.app import JupyterHub  # noqa: E402
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator  # noqa: E402
 from jupyterhub.proxy import ConfigurableHTTPProxy  # noqa: E402
 from kubespawner import KubeSpawner  # noqa: E402
+
+
+class KubeflowSpawner(KubeSpawner):
+    """KubeSpawner, naming the offered choices when a spawn asks for one its profile does not list."""
+
+    async def load_user_options(self):
+        if self.user_options and not callable(self.profile_list):
+            problem = unoffered_choice(self.user_options, self.profile_list)
+            if problem:
+                raise ValueError(problem)
+        await super().load_user_options()
+
+
+c.JupyterHub.spawner_class = KubeflowSpawner
 
 if issubclass(_auth_cls, SharedPasswordAuthenticator) and not c.SharedPasswordAuthenticator.get("user_password"):
     raise HubConfigError(
