@@ -60,9 +60,8 @@ def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9
     argv = [sys.executable, "-m", "kubeflow_jupyter.serving.cli", "serve", str(base.resolve()),
             "--model-name", model_name, "--port", str(port), "--host", host, "--parent-pid", str(os.getpid())]
     argv += ["--no-rest"] if rest_port is None else ["--rest-port", str(rest_port)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, bufsize=1, start_new_session=True, env=env)
+                               text=True, bufsize=1, start_new_session=True)
     server = BackgroundServer(model_name, str(base), process)
     _running.append(server)
     ready = threading.Event()

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: MODEL_BASE_PATH {args.model_base_path}: no such directory; give the directory that holds the "
               "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)", file=sys.stderr)
         return 2
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices are not the server's news
     from .server import serve
 
     return serve(args.model_base_path, args.model_name, host=args.host, port=args.port,
