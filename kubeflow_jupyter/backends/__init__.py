@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import KubeflowJupyterError, OptionError
+from ..tfjob.model import DEFAULT_NAMESPACE
 from .base import Backend
 
 BACKENDS = ("auto", "local", "kubernetes")
@@ -58,7 +59,7 @@ def get_backend(name: str | None = None, *, namespace: str | None = None, contex
                 kubeconfig: str | os.PathLike | None = None, **options) -> Backend:
     """The backend ``name`` (see :func:`resolve_backend_name`) working in ``namespace``: the one
     given, else $KUBEFLOW_JUPYTER_NAMESPACE, else the backend's own default (the service
-    account's or the context's namespace on Kubernetes; "default" otherwise).
+    account's or the context's namespace on Kubernetes; ``DEFAULT_NAMESPACE`` otherwise).
     ``context``/``kubeconfig`` choose the cluster; the local backend refuses them."""
     chosen = resolve_backend_name(name, context=context, kubeconfig=kubeconfig)
     namespace = namespace or os.environ.get(ENV_NAMESPACE, "").strip() or None
@@ -77,4 +78,4 @@ def get_backend(name: str | None = None, *, namespace: str | None = None, contex
     return KubernetesBackend(namespace=namespace, context=context, kubeconfig=kubeconfig, **options)
 
 
-__all__ = ["Backend", "BACKENDS", "ENV_NAMESPACE", "get_backend", "resolve_backend_name", "kubernetes_configured"]
+__all__ = ["Backend", "BACKENDS", "DEFAULT_NAMESPACE", "ENV_NAMESPACE", "get_backend", "resolve_backend_name", "kubernetes_configured"]

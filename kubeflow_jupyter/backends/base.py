@@ -16,7 +16,7 @@ from ..tfjob.status import JobSnapshot
 class Backend(Protocol):
     #: "local" or "kubernetes": shown in every status display.
     name: str
-    #: the namespace jobs live in ("default" locally unless asked otherwise).
+    #: the namespace jobs live in (``DEFAULT_NAMESPACE`` locally unless asked otherwise).
     namespace: str
 
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:

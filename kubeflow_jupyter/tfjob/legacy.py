@@ -94,6 +94,11 @@ def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]
         if rtype in tf_specs:
             problems.append(FieldProblem(f"{path}.tfReplicaType", f"{raw_type} is listed twice: merge them into one entry with replicas: N"))
             continue
+        replicas = item.get("replicas")
+        if rtype == "Master" and replicas is not None and (isinstance(replicas, bool) or replicas != 1):
+            # The v1alpha1 operator's own rule (ValidateTfJobSpec), word for word.
+            problems.append(FieldProblem(f"{path}.replicas", f"The MASTER must have Replicas = 1 (got {replicas!r}): "
+                                         "run the other replicas as WORKER (or leave replicas out)"))
         template = item.get("template")
         if template is None:
             if rtype != "PS":

@@ -24,6 +24,8 @@ DEFAULT_PORT_NAME = "tfjob-port"
 DEFAULT_PORT = 2222
 DEFAULT_RESTART_POLICY = "Never"
 DEFAULT_CLEAN_POD_POLICY = "None"
+#: The namespace when none is given: Kubernetes' own default, and the local runner's.
+DEFAULT_NAMESPACE = "default"
 
 # Labels the operator puts on every pod (training-operator 1.9).
 LABEL_JOB_NAME = "training.kubeflow.org/job-name"

@@ -9,9 +9,10 @@ PastBackoffLimit, PastActiveDeadline, ReconcilePods) and ``pkg/util`` (condition
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from .model import CHIEF_TYPES, TFJob
+from .model import CHIEF_TYPES, DEFAULT_NAMESPACE, TFJob, replica_id
 from .status import (
     CREATED, FAILED, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, RESTARTING, RUNNING, SUCCEEDED, SUSPENDED,
     Condition, ReplicaState, now_iso, parse_iso,
@@ -173,14 +174,17 @@ def update_job_status(
     conditions: list[Condition],
     *,
     start_time: str | None = None,
-    restarting: bool = False,
+    restarting: Collection[str] = (),
     now: str | None = None,
 ) -> StatusUpdate:
     """One pass of the operator's reconcile for a TFJob.
 
-    ``replicas``: every replica's current phase. ``restarting``: a replica was just
-    deleted to be recreated under ``ExitCode`` (the operator then reports Restarting
-    instead of Failed for the failed count it still sees in this pass).
+    ``replicas``: every replica's current phase. ``restarting``: the ids (``"worker-0"``)
+    of the replicas waiting to be started again right now, under any restart policy
+    (OnFailure/Always: the container restarts in place; ExitCode: the pod is recreated).
+    While one is waiting the job is Restarting (reason ``TFJobRestarting``) instead of
+    Running, and a failed replica that is waiting does not fail the job; once none is
+    waiting, Running replaces Restarting. A finished job (Succeeded/Failed) still wins.
     """
     now = now or now_iso()
     statuses = replica_statuses(job, replicas)
@@ -192,19 +196,19 @@ def update_job_status(
         conds = set_condition(conditions, SUSPENDED, reason("Suspended"), f"TFJob {job.name} is suspended.", now)
         return StatusUpdate(conds, statuses, None, None)
 
-    ns_name = f"{job.namespace or 'default'}/{job.name}"
+    ns_name = f"{job.namespace or DEFAULT_NAMESPACE}/{job.name}"
     conds = list(conditions)
-    if restarting:
-        conds = set_condition(conds, RESTARTING, "JobRestarting",
-                              f"Job {job.name} is restarting because replica(s) failed.", now)
-    # Like the operator, remember Restarting before the loop: a Running condition set for
-    # the chief replaces it, but a failed replica being recreated must not fail the job.
-    was_restarting = has_condition(conds, RESTARTING)
+    waiting = restarting_counts(job, restarting)
 
     failure = run_policy_failure(job, replicas, start_time, now)
     if failure:
         conds = set_condition(conds, FAILED, reason("Failed"), failure, now)
         return StatusUpdate(conds, statuses, FAILED, now)
+
+    def running() -> None:
+        nonlocal conds
+        if not waiting:  # while a replica waits to run again, Restarting stands instead (set below)
+            conds = set_condition(conds, RUNNING, reason("Running"), f"TFJob {ns_name} is running.", now)
 
     has_chief = any(t in job.replica_specs for t in CHIEF_TYPES)
     for rtype, spec in job.replica_specs.items():
@@ -213,7 +217,7 @@ def update_job_status(
         if has_chief:
             if rtype in CHIEF_TYPES:
                 if st["active"] > 0:
-                    conds = set_condition(conds, RUNNING, reason("Running"), f"TFJob {ns_name} is running.", now)
+                    running()
                 if expected == 0:
                     conds = set_condition(conds, SUCCEEDED, reason("Succeeded"),
                                           f"TFJob {ns_name} successfully completed.", now)
@@ -223,19 +227,29 @@ def update_job_status(
                 conds = set_condition(conds, SUCCEEDED, reason("Succeeded"),
                                       f"TFJob {ns_name} successfully completed.", now)
             elif st["active"] > 0:
-                conds = set_condition(conds, RUNNING, reason("Running"), f"TFJob {ns_name} is running.", now)
-        if st["failed"] > 0 and not has_condition(conds, SUCCEEDED):
-            if was_restarting:
-                conds = set_condition(
-                    conds, RESTARTING, reason("Restarting"),
-                    f"TFJob {ns_name} is restarting because {st['failed']} {rtype} replica(s) failed.", now)
-            else:
-                conds = set_condition(
-                    conds, FAILED, reason("Failed"),
-                    f"TFJob {ns_name} has failed because {st['failed']} {rtype} replica(s) failed.", now)
+                running()
+        # A failed replica fails the job unless it is the one waiting to be started again.
+        failed = sum(1 for r in replicas if r.type == rtype and r.phase == POD_FAILED and r.id not in restarting)
+        if failed > 0 and not has_condition(conds, SUCCEEDED):
+            conds = set_condition(
+                conds, FAILED, reason("Failed"),
+                f"TFJob {ns_name} has failed because {failed} {rtype} replica(s) failed.", now)
+
+    if waiting and not is_finished(conds):
+        counts = " and ".join(f"{n} {rtype}" for rtype, n in waiting.items())
+        conds = set_condition(conds, RESTARTING, reason("Restarting"),
+                              f"TFJob {ns_name} is restarting because {counts} replica(s) failed.", now)
 
     done = FAILED if has_condition(conds, FAILED) else SUCCEEDED if has_condition(conds, SUCCEEDED) else None
     return StatusUpdate(conds, statuses, done, now if done else None)
+
+
+def restarting_counts(job: TFJob, restarting: Collection[str]) -> dict[str, int]:
+    """``{"Worker": 1}``: how many replicas of each type (in the spec's order) wait to run again."""
+    ids = set(restarting)
+    counts = {t: sum(1 for i in range(spec.replicas) if replica_id(t, i) in ids)
+              for t, spec in job.replica_specs.items()}
+    return {t: n for t, n in counts.items() if n}
 
 
 def replicas_to_stop(job: TFJob, replicas: list[ReplicaState]) -> list[ReplicaState]:

@@ -36,7 +36,8 @@ def parse_tfjob(
 ) -> ParseResult:
     """YAML text (str/bytes) or a dict → ParseResult, or raise SpecError listing every problem.
 
-    ``name`` overrides metadata.name; ``namespace`` fills metadata.namespace when absent;
+    ``name`` overrides metadata.name; ``namespace`` (the namespace the caller works in) fills
+    metadata.namespace when absent, and a manifest that names another one is refused;
     ``command`` (argv list) replaces command+args of every replica's ``tensorflow`` container.
     Accepts ``kubeflow.org/v1`` TFJob and the legacy ``tensorflow.org/v1alpha1`` TfJob
     (converted, with a notice).
@@ -97,8 +98,11 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
         return  # the schema check reports it
     if name:
         metadata["name"] = name
-    if namespace and not metadata.get("namespace"):
-        metadata["namespace"] = namespace
+    if namespace:
+        if not metadata.get("namespace"):
+            metadata["namespace"] = namespace
+        elif (problem := namespace_problem(metadata["namespace"], namespace)) is not None:
+            problems.append(problem)
     if command is not None:
         if not command or not all(isinstance(a, str) and a for a in command):
             problems.append(FieldProblem("--command", "must be a non-empty command line, e.g. --command \"python train.py\""))
@@ -106,6 +110,15 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
         for container in _tensorflow_containers(data):
             container["command"] = list(command)
             container.pop("args", None)
+
+
+def namespace_problem(theirs, ours: str) -> FieldProblem | None:
+    """The one namespace rule, for every backend: a manifest's ``metadata.namespace`` (when it
+    names one) must be the namespace the client works in; jobs are never created elsewhere."""
+    if theirs in (None, "", ours):
+        return None
+    return FieldProblem("metadata.namespace", f"{theirs!r} is not the namespace this client works in ({ours!r}): "
+                                              f"remove metadata.namespace, or use --namespace {theirs}")
 
 
 def _dig(node, *keys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from .model import TFJob, pod_name
+from .model import DEFAULT_NAMESPACE, TFJob, pod_name
 
 #: ``host(replica_type, index) -> "host:port"``
 HostResolver = Callable[[str, int], str]
@@ -13,7 +13,7 @@ HostResolver = Callable[[str, int], str]
 
 def cluster_dns_resolver(job: TFJob, namespace: str | None = None) -> HostResolver:
     """Hosts as the operator writes them on a cluster: ``<job>-<type>-<i>.<ns>.svc:<port>``."""
-    ns = namespace or job.namespace or "default"
+    ns = namespace or job.namespace or DEFAULT_NAMESPACE
 
     def host(replica_type: str, index: int) -> str:
         port = job.replica_specs[replica_type].port

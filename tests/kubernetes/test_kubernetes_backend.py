@@ -313,7 +313,65 @@ def test_namespace_in_the_spec_must_match_the_clients(kube, job_name, make_tfjob
     with pytest.raises(SpecError) as err:
         client.submit(text)
     assert str(err.value) == (f"invalid TFJob: metadata.namespace: {other!r} is not the namespace this client works "
-                              f"in ({client.namespace!r}): remove it, or use --namespace {other}")
+                              f"in ({client.namespace!r}): remove metadata.namespace, or use --namespace {other}")
+    with pytest.raises(JobNotFound):
+        client.get(job_name)
+
+
+def test_namespace_rule_is_the_same_on_every_backend(fake, job_name, make_tfjob, tmp_path, isolated_home):
+    """One rule (``parse_tfjob(namespace=...)``), one message, nothing created: the local backend
+    used to overwrite metadata.namespace silently, the Kubernetes backend refused it."""
+    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
+    from kubeflow_jupyter.backends.local import LocalBackend
+    from kubeflow_jupyter.client import TFJobClient
+    from kubeflow_jupyter.tfjob import parse_tfjob
+
+    text = make_tfjob(job_name).replace(f"name: {job_name}\n", f"name: {job_name}\n  namespace: elsewhere\n", 1)
+    expected = ("invalid TFJob: metadata.namespace: 'elsewhere' is not the namespace this client works in "
+                "('team-a'): remove metadata.namespace, or use --namespace elsewhere")
+    kube_backend = KubernetesBackend(kubeconfig=str(fake.kubeconfig_path))
+    local_backend = LocalBackend(namespace="team-a")
+    assert kube_backend.namespace == local_backend.namespace == "team-a"
+    for backend in (local_backend, kube_backend):
+        client = TFJobClient(backend=backend)
+        for dry_run in (True, False):
+            with pytest.raises(SpecError) as err:
+                client.submit(text, dry_run=dry_run, workdir=tmp_path)
+            assert str(err.value) == expected, backend.name
+            assert [(p.path, p.message) for p in err.value.problems] == [("metadata.namespace", expected.split(": ", 2)[2])]
+        # Each backend's own guard (a job parsed without a target namespace) says the very same.
+        with pytest.raises(SpecError) as err:
+            backend.create(parse_tfjob(text).job, workdir=str(tmp_path))
+        assert str(err.value) == expected, backend.name
+        assert job_name not in [s.name for s in client.list()], f"{backend.name}: nothing is created"
+    assert fake.tfjob(job_name) is None and fake.tfjob(job_name, namespace="elsewhere") is None
+    assert not [r for r in fake.requests if r.verb == "create" and job_name in str(r.body)]
+    assert not any(isolated_home.rglob(job_name)), "the local store holds nothing of it"
+
+
+def test_a_restarted_replica_shows_restarting_until_it_runs_again(fake, job_name, make_tfjob):
+    """The simulated operator follows the same rule as the local runner: Restarting (reason
+    TFJobRestarting) while a replica waits to run again, then Running replaces it."""
+    fake.script(job_name, "worker-1", exit_codes=[1, 0])
+    fake.script(job_name, "worker-0", run_seconds=0.3)
+    client = fake_client(fake)
+    client.submit(make_tfjob(job_name, workers=2, restart_policy="OnFailure"))
+    seen = [(s.state, {c.type: c for c in s.conditions if c.status == "True"}) for s in client.watch(job_name, timeout=60)]
+    states = [state for state, _ in seen]
+    assert states[-1] == "Succeeded"
+    first = states.index("Restarting")
+    assert "Running" in states[first:], "Running replaces Restarting once the replica runs again"
+    restarting = next(conds["Restarting"] for state, conds in seen if state == "Restarting")
+    assert (restarting.reason, restarting.message) == (
+        "TFJobRestarting", f"TFJob team-a/{job_name} is restarting because 1 Worker replica(s) failed.")
+    assert all("Running" not in conds for state, conds in seen if state == "Restarting")
+
+
+def fake_client(fake):
+    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
+    from kubeflow_jupyter.client import TFJobClient
+
+    return TFJobClient(backend=KubernetesBackend(kubeconfig=str(fake.kubeconfig_path)))
 
 
 def test_run_policy_deadline_and_ttl_are_enforced_by_the_operator(kube, job_name, make_tfjob):

@@ -93,8 +93,56 @@ def test_name_and_namespace_overrides():
     job = parse_tfjob(MINIMAL, name="other", namespace="team-a").job
     assert (job.name, job.namespace) == ("other", "team-a")
     with_ns = yaml.safe_load(MINIMAL)
+    with_ns["metadata"]["namespace"] = "team-a"
+    assert parse_tfjob(with_ns, namespace="team-a").job.namespace == "team-a"
     with_ns["metadata"]["namespace"] = "mine"
-    assert parse_tfjob(with_ns, namespace="team-a").job.namespace == "mine"
+    assert parse_tfjob(with_ns).job.namespace == "mine", "without a target namespace the manifest's stands"
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param("v1", id="v1"),
+    pytest.param("legacy", id="v1alpha1"),
+])
+def test_a_manifest_in_another_namespace_is_refused(source):
+    data = yaml.safe_load(MINIMAL if source == "v1" else SEED)
+    data["metadata"]["namespace"] = "mine"
+    with pytest.raises(SpecError) as err:
+        parse_tfjob(data, namespace="team-a")
+    assert [(p.path, p.message) for p in err.value.problems] == [(
+        "metadata.namespace",
+        "'mine' is not the namespace this client works in ('team-a'): remove metadata.namespace, or use --namespace mine",
+    )]
+
+
+def test_the_namespace_rule_is_one_function():
+    from kubeflow_jupyter.tfjob.spec import namespace_problem
+
+    assert namespace_problem(None, "a") is None and namespace_problem("", "a") is None
+    assert namespace_problem("a", "a") is None
+    assert str(namespace_problem("b", "a")) == (
+        "metadata.namespace: 'b' is not the namespace this client works in ('a'): "
+        "remove metadata.namespace, or use --namespace b")
+
+
+@pytest.mark.parametrize("replicas", [2, 0, 3])
+def test_legacy_master_must_have_one_replica(replicas):
+    seed = yaml.safe_load(SEED)
+    seed["spec"]["replicaSpecs"].append(seed["spec"]["replicaSpecs"].pop(0))  # MASTER last: its index is 2
+    seed["spec"]["replicaSpecs"][2]["replicas"] = replicas
+    with pytest.raises(SpecError) as err:
+        parse_tfjob(seed)
+    [problem] = err.value.problems
+    assert problem.path == "spec.replicaSpecs[2].replicas"
+    assert "The MASTER must have Replicas = 1" in problem.message and f"got {replicas}" in problem.message
+
+
+def test_legacy_master_with_one_replica_or_none_given_is_accepted():
+    seed = yaml.safe_load(SEED)
+    assert parse_tfjob(seed).job.replica_specs["Master"].replicas == 1
+    del seed["spec"]["replicaSpecs"][0]["replicas"]
+    assert parse_tfjob(seed).job.replica_specs["Master"].replicas == 1
+    seed["spec"]["replicaSpecs"][1]["replicas"] = 3  # many WORKERs are fine
+    assert parse_tfjob(seed).job.replica_specs["Worker"].replicas == 3
 
 
 def test_unknown_fields_warn_and_are_pruned_like_the_api_server():
@@ -168,6 +216,8 @@ BROKEN = [
     # the seed's legacy format
     (SEED.replace("tfReplicaType: WORKER", "tfReplicaType: BOSS"), "spec.replicaSpecs[1].tfReplicaType: must be one of MASTER, WORKER, PS"),
     (SEED.replace("tfReplicaType: PS", "tfReplicaType: MASTER"), "spec.replicaSpecs[2].tfReplicaType: MASTER is listed twice"),
+    (SEED.replace("- replicas: 1\n      tfReplicaType: MASTER", "- replicas: 2\n      tfReplicaType: MASTER"),
+     "spec.replicaSpecs[0].replicas: The MASTER must have Replicas = 1"),
     (SEED.replace("replicaSpecs:", "replicas:"), "spec.replicaSpecs: required"),
     ("apiVersion: tensorflow.org/v1alpha1\nkind: TfJob\nmetadata: {name: a}\nspec:\n  replicaSpecs:\n  - tfReplicaType: MASTER\n",
      "spec.replicaSpecs[0].template: required for MASTER replicas"),

@@ -111,7 +111,7 @@ def test_exitcode_restart_reports_restarting_then_running_again():
     j = job(Worker=(1, "ExitCode"), PS=(1, "ExitCode"))
     conds = rules.created_condition(j, T0)
     conds = rules.update_job_status(j, replicas(worker_0="Running", ps_0="Running"), conds).conditions
-    restarting = rules.update_job_status(j, replicas(worker_0="Failed", ps_0="Running"), conds, restarting=True)
+    restarting = rules.update_job_status(j, replicas(worker_0="Failed", ps_0="Running"), conds, restarting=["worker-0"])
     assert restarting.finished is None
     assert restarting.conditions[-1].type == "Restarting" and restarting.conditions[-1].reason == "TFJobRestarting"
     assert not any(c.type == "Running" for c in restarting.conditions), "Running and Restarting replace each other"
@@ -218,6 +218,86 @@ def test_restarting_worker_with_a_running_chief_does_not_fail_the_job():
     # worker being recreated must still count as restarting (the operator remembers it).
     j = job(Chief=(1, "ExitCode"), Worker=(1, "ExitCode"))
     conds = rules.created_condition(j, T0)
-    update = rules.update_job_status(j, replicas(chief_0="Running", worker_0="Failed"), conds, restarting=True)
+    update = rules.update_job_status(j, replicas(chief_0="Running", worker_0="Failed"), conds, restarting=["worker-0"])
     assert update.finished is None
     assert update.conditions[-1].type == "Restarting"
+
+
+# -- Restarting: while a replica waits to be started again ---------------------------------
+# (name, job, replica phases, replicas waiting to run again, expected finished, expected
+#  conditions that are True, the Restarting message or None)
+RESTART_MSG = "TFJob default/j is restarting because {} replica(s) failed."
+RESTARTING_SCENARIOS = [
+    ("OnFailure worker restarting in place", dict(Worker=(1, "OnFailure")),
+     dict(worker_0="Running"), ["worker-0"], None, ["Created", "Restarting"], RESTART_MSG.format("1 Worker")),
+    ("a running chief does not drop it", dict(Chief=(1, "OnFailure"), Worker=(2, "OnFailure")),
+     dict(chief_0="Running", worker_0="Running", worker_1="Running"), ["worker-1"], None,
+     ["Created", "Restarting"], RESTART_MSG.format("1 Worker")),
+    ("Always chief", dict(Chief=(1, "Always"), Worker=(1, "Never")),
+     dict(chief_0="Running", worker_0="Running"), ["chief-0"], None, ["Created", "Restarting"], RESTART_MSG.format("1 Chief")),
+    ("ExitCode worker recreated (Pending)", dict(Chief=(1, "ExitCode"), Worker=(1, "ExitCode")),
+     dict(chief_0="Running", worker_0="Pending"), ["worker-0"], None, ["Created", "Restarting"], RESTART_MSG.format("1 Worker")),
+    ("ExitCode pod still Failed before it is recreated", dict(Worker=(1, "ExitCode"), PS=(1, "ExitCode")),
+     dict(worker_0="Failed", ps_0="Running"), ["worker-0"], None, ["Created", "Restarting"], RESTART_MSG.format("1 Worker")),
+    ("two types at once", dict(Master=(1, "OnFailure"), Worker=(2, "OnFailure"), PS=(1, "OnFailure")),
+     dict(master_0="Running", worker_0="Running", worker_1="Running", ps_0="Running"), ["ps-0", "worker-0", "worker-1"],
+     None, ["Created", "Restarting"], RESTART_MSG.format("1 PS and 2 Worker")),
+    ("none waiting: Running", dict(Chief=(1, "OnFailure"), Worker=(1, "OnFailure")),
+     dict(chief_0="Running", worker_0="Running"), [], None, ["Created", "Running"], None),
+    ("the chief's success wins", dict(Chief=(1, "OnFailure"), Worker=(1, "OnFailure")),
+     dict(chief_0="Succeeded", worker_0="Running"), ["worker-0"], "Succeeded", ["Created", "Succeeded"], None),
+    ("worker 0's success wins", dict(Worker=(2, "OnFailure")),
+     dict(worker_0="Succeeded", worker_1="Running"), ["worker-1"], "Succeeded", ["Created", "Succeeded"], None),
+    ("a failure that is not restarted wins", dict(Worker=(2, "ExitCode"), PS=(1, "Never")),
+     dict(worker_0="Pending", worker_1="Running", ps_0="Failed"), ["worker-0"], "Failed", ["Created", "Failed"], None),
+    ("another failed worker of the same type still fails the job", dict(Worker=(2, "ExitCode")),
+     dict(worker_0="Failed", worker_1="Failed"), ["worker-0"], "Failed", ["Created", "Failed"], None),
+]
+
+
+@pytest.mark.parametrize("name,spec,phases,waiting,finished,true,message", RESTARTING_SCENARIOS,
+                         ids=[s[0] for s in RESTARTING_SCENARIOS])
+def test_restarting_while_a_replica_waits_to_run_again(name, spec, phases, waiting, finished, true, message):
+    j = job(**spec)
+    running = rules.update_job_status(j, [ReplicaState(r.type, r.index, "Running") for r in replicas(**phases)],
+                                      rules.created_condition(j, T0), now=T0)
+    update = rules.update_job_status(j, replicas(**phases), running.conditions, restarting=waiting, now=T0)
+    assert update.finished == finished
+    assert [c.type for c in update.conditions if c.status == "True"] == true
+    restarting = [c for c in update.conditions if c.type == "Restarting"]
+    if message:
+        [c] = restarting
+        assert (c.status, c.reason, c.message) == ("True", "TFJobRestarting", message)
+        assert not any(c.type == "Running" for c in update.conditions), "Running and Restarting replace each other"
+        assert JobSnapshot(name="j", conditions=update.conditions).state == "Restarting"
+    else:
+        assert not restarting
+    assert not any(c.reason == "JobRestarting" for c in update.conditions)
+
+
+def test_restarting_lasts_until_the_replica_runs_again_then_running_replaces_it():
+    j = job(Chief=(1, "OnFailure"), Worker=(1, "OnFailure"))
+    both = replicas(chief_0="Running", worker_0="Running")
+    t = iter(f"2026-01-01T00:00:0{i}Z" for i in range(10))
+    conds = rules.update_job_status(j, both, rules.created_condition(j, T0), now=next(t)).conditions
+    assert [c.type for c in conds] == ["Created", "Running"]
+    first = rules.update_job_status(j, both, conds, restarting=("worker-0",), now=next(t))
+    assert [c.type for c in first.conditions] == ["Created", "Restarting"]
+    # every pass while the restart is pending leaves the condition as it is (no churn)
+    again = rules.update_job_status(j, both, first.conditions, restarting=("worker-0",), now=next(t))
+    assert again.conditions == first.conditions
+    ran = rules.update_job_status(j, both, again.conditions, now=next(t))
+    assert [(c.type, c.status) for c in ran.conditions] == [("Created", "True"), ("Running", "True")]
+    done = rules.update_job_status(j, replicas(chief_0="Succeeded", worker_0="Running"), ran.conditions, now=next(t))
+    assert done.finished == "Succeeded"
+    assert [(c.type, c.status) for c in done.conditions] == [
+        ("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
+
+
+def test_backoff_limit_fails_a_restarting_job():
+    j = job(run_policy={"backoffLimit": 1}, Worker=(1, "OnFailure"))
+    rs = replicas(worker_0="Running")
+    rs[0].restarts = 1
+    update = rules.update_job_status(j, rs, rules.created_condition(j, T0), restarting=["worker-0"])
+    assert update.finished == "Failed"
+    assert not any(c.type == "Restarting" for c in update.conditions)

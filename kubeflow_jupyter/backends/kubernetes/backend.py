@@ -11,9 +11,10 @@ import threading
 import time
 from typing import Iterator
 
-from ...errors import FieldProblem, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
 from ...tfjob import model
 from ...tfjob.model import TFJob
+from ...tfjob.spec import namespace_problem
 from ...tfjob.status import JobSnapshot
 from .connection import connect
 from .errors import api_failures, status_body, translate
@@ -79,11 +80,8 @@ class KubernetesBackend:
         ``workdir`` is the local backend's concern: on a cluster the image's workingDir applies."""
         manifest = job.to_manifest()
         meta = manifest.setdefault("metadata", {})
-        if meta.get("namespace") not in (None, self.namespace):
-            raise SpecError(FieldProblem(
-                "metadata.namespace",
-                f"{meta['namespace']!r} is not the namespace this client works in ({self.namespace!r}): remove it, "
-                f"or use --namespace {meta['namespace']}"))
+        if (problem := namespace_problem(meta.get("namespace"), self.namespace)) is not None:
+            raise SpecError(problem)  # parse_tfjob(namespace=...) refuses it first; a guard for direct callers
         meta["namespace"] = self.namespace
         obj = self._call(self._jobs.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
                          manifest, dry_run="All" if dry_run else None, name=job.name)

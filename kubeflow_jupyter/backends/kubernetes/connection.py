@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import BackendError
+from ...tfjob.model import DEFAULT_NAMESPACE
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 ENV_CONTEXT = "KUBEFLOW_JUPYTER_KUBE_CONTEXT"
-DEFAULT_NAMESPACE = "default"
 
 
 @dataclass

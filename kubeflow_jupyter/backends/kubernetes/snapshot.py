@@ -101,7 +101,7 @@ def build_snapshot(obj: dict, pods: list[dict]) -> JobSnapshot:
         by_replica.setdefault(key, []).append(pod)
     return JobSnapshot(
         name=meta.get("name", ""),
-        namespace=meta.get("namespace") or "default",
+        namespace=meta.get("namespace") or model.DEFAULT_NAMESPACE,
         backend=BACKEND_NAME,
         uid=meta.get("uid") or "",
         created=meta.get("creationTimestamp") or "",

@@ -21,6 +21,7 @@ from typing import Callable, TypeVar
 
 import yaml
 
+from ...tfjob.model import DEFAULT_NAMESPACE
 from .operator import ReplicaScript
 from .server import ApiServer, DenyRule, Fault, RequestRecord
 from .store import PODS, TFJOBS
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 
 class FakeKubeCluster:
-    def __init__(self, *, namespace: str = "default", crd_installed: bool = True, step: float = 0.01,
+    def __init__(self, *, namespace: str = DEFAULT_NAMESPACE, crd_installed: bool = True, step: float = 0.01,
                  run_seconds: float = 0.05, bookmark_interval: float = 1.0, default_watch_timeout: float = 1800.0):
         """``step``: seconds between the operator's and kubelet's moves; ``run_seconds``: how long a
         container runs unless scripted; ``default_watch_timeout``: the server's watch timeout when the

@@ -63,7 +63,8 @@ class SimulatedOperator:
         self.scripts: dict[tuple[str, str, str], ReplicaScript] = {}  # (namespace, job, "worker-1")
         self._tasks: dict[tuple[str, str], set[asyncio.Task]] = {}  # per job
         self._pod_tasks: dict[tuple[str, str], asyncio.Task] = {}  # per pod
-        self._restarting: set[tuple[str, str]] = set()
+        # per job: the replicas ("worker-0") waiting to run again (CrashLoopBackOff, or a pod being recreated)
+        self._restarting: dict[tuple[str, str], set[str]] = {}
         self._views: dict[tuple[str, object], model.TFJob | None] = {}
         self._job_pods: dict[tuple[str, str], set[str]] = {}  # pods this operator created, per job
         self.paused = False
@@ -87,6 +88,7 @@ class SimulatedOperator:
         if event.type == ADDED:
             self._spawn(key, self._start_job(key))
         elif event.type == DELETED:
+            self._restarting.pop(key, None)
             for task in self._tasks.pop(key, set()):
                 task.cancel()
 
@@ -223,6 +225,7 @@ class SimulatedOperator:
                 for cs in p["status"]["containerStatuses"]:
                     cs.update(ready=True, started=True, state={"running": {"startedAt": started}})
             self._patch_pod(ns, name, running)
+            self._restarting.get((ns, job.name), set()).discard(rid)
             self.reconcile(ns, job.name)
             lines = script.lines(name, run)
             duration = script.run_seconds if script.run_seconds is not None else self.run_seconds
@@ -244,6 +247,7 @@ class SimulatedOperator:
                             cs.update(lastState=terminated, restartCount=cs["restartCount"] + 1, ready=False,
                                       started=False, state={"waiting": {"reason": "CrashLoopBackOff"}})
                 self._patch_pod(ns, name, restarted)
+                self._restarting.setdefault((ns, job.name), set()).add(rid)
                 self.reconcile(ns, job.name)
                 self.logs.reset(ns, name)
                 await asyncio.sleep(self.step)
@@ -255,7 +259,7 @@ class SimulatedOperator:
                     cs.update(ready=False, started=False, state=terminated)
             self._patch_pod(ns, name, exited)
             if outcome == rules.RESTART:  # ExitCode policy, retryable code: the operator recreates the pod
-                self._restarting.add((ns, job.name))
+                self._restarting.setdefault((ns, job.name), set()).add(rid)
                 self.reconcile(ns, job.name)
                 self.store.delete(PODS, ns, name)
                 owner = self.store.find(TFJOBS, ns, job.name)
@@ -300,9 +304,8 @@ class SimulatedOperator:
         was_finished = rules.is_finished(self._conditions(obj))
         update = rules.update_job_status(
             job, self._replica_states(ns, name), self._conditions(obj),
-            start_time=status.get("startTime"), restarting=(ns, name) in self._restarting,
+            start_time=status.get("startTime"), restarting=tuple(self._restarting.get((ns, name), ())),
         )
-        self._restarting.discard((ns, name))
         new = dict(status, conditions=[vars(c) for c in update.conditions], replicaStatuses=update.replica_statuses)
         if update.finished and not was_finished:
             new["completionTime"] = update.completion_time
@@ -311,6 +314,7 @@ class SimulatedOperator:
             self._finish(job, ns)
 
     def _finish(self, job: model.TFJob, ns: str) -> None:
+        self._restarting.pop((ns, job.name), None)
         for r in rules.replicas_to_stop(job, self._replica_states(ns, job.name)):
             pod = model.pod_name(job.name, r.type, r.index)
             task = self._pod_tasks.pop((ns, pod), None)
