@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .backends import Backend, get_backend
-from .errors import JobFailed, SpecError, WaitTimeout
+from .errors import BackendError, JobFailed, SpecError, WaitTimeout
 from .tfjob import parse_tfjob
 from .tfjob.model import ParseResult
-from .tfjob.status import FAILED, JobSnapshot
+from .tfjob.status import FAILED, UNKNOWN, JobSnapshot, supersedes
 
 SpecSource = str | bytes | dict | os.PathLike
 
@@ -109,7 +109,9 @@ class TFJobClient:
     def watch(
         self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
     ) -> Iterator[JobSnapshot]:
-        return self.backend.watch(name, timeout=timeout, stop=stop)
+        """The backend's watch, newest states only: an update older than (or the same as) one
+        already yielded for that job is dropped (see :func:`tfjob.status.supersedes`)."""
+        return newest_only(self.backend.watch(name, timeout=timeout, stop=stop))
 
     def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None,
              stop: threading.Event | None = None) -> Iterator[str]:
@@ -129,10 +131,12 @@ class TFJobClient:
         Raises JobFailed (when ``raise_on_failure``), WaitTimeout, JobNotFound.
         """
         last: JobSnapshot | None = None
-        for snap in self.backend.watch(name, timeout=timeout):
+        for snap in self.watch(name, timeout=timeout):
             last = snap
             if on_update:
                 on_update(snap)
+            if snap.state == UNKNOWN:
+                raise BackendError(f"cannot wait for TFJob {name!r}: {snap.message}")
             if snap.finished:
                 break
         if last is None or not last.finished:
@@ -146,3 +150,17 @@ class TFJobClient:
     # -- delete ----------------------------------------------------------
     def delete(self, name: str) -> None:
         self.backend.delete(name)
+
+
+def newest_only(snapshots: Iterator[JobSnapshot]) -> Iterator[JobSnapshot]:
+    """Pass each snapshot on only when it supersedes the newest one seen of its job."""
+    newest: dict[str, JobSnapshot] = {}
+    try:
+        for snap in snapshots:
+            if supersedes(snap, newest.get(snap.name)):
+                newest[snap.name] = snap
+                yield snap
+    finally:
+        close = getattr(snapshots, "close", None)
+        if close is not None:
+            close()  # end the backend's watch now (its threads, its open streams)

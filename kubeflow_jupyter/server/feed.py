@@ -1,9 +1,13 @@
 """One watch of the whole namespace, shared by every open sidebar (the push channel's source).
 
 ``TFJobClient.watch()`` is a blocking iterator, so it runs in a thread; each
-snapshot is handed to the asyncio loop, which owns all state here: the latest
-JSON of every job and the subscribers' queues. Everything a subscriber receives
-after its first ``jobs`` event is therefore newer than that event.
+snapshot is handed to the asyncio loop, which owns all state here: the newest
+state of every job and the subscribers' queues. A state reaches the cache (and the
+subscribers) only when it supersedes the one held (``tfjob.status.supersedes``:
+resourceVersion order, uid for a recreated job), and a deleted job's uid is
+remembered, so no late update (a submit's first state, a resync's older list) turns
+a job back. Everything a subscriber receives after its first ``jobs`` event is
+therefore newer than that event.
 
 The watch is restarted every ``RESYNC_SECONDS`` after a fresh ``list()``; the
 diff against the cache catches what a watch cannot see (a job deleted from
@@ -15,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import KubeflowJupyterError
-from ..tfjob.status import JobSnapshot
+from ..tfjob.status import JobSnapshot, supersedes
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +54,20 @@ class Subscription:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
 
 
+#: How many deleted jobs' uids the feed remembers, so that a late update cannot revive them.
+MAX_TOMBSTONES = 10_000
+
+
 class JobFeed:
+    """The newest state of every job, ordered by :func:`supersedes`; fans changes out to subscribers."""
+
     def __init__(self, client_provider: Callable[[], Any]):
         self._client_provider = client_provider
         self._subscribers: list[Subscription] = []
-        self._jobs: dict[str, dict] = {}
+        self._jobs: dict[str, JobSnapshot] = {}
+        self._json: dict[str, dict] = {}  # job name -> the JSON last sent for it
+        self._known_since: dict[str, float] = {}  # job name -> when (monotonic) it entered the cache
+        self._deleted_uids: dict[str, None] = {}  # insertion-ordered set, oldest first
         self._ready = False
         self._stop: threading.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,22 +91,53 @@ class JobFeed:
             self._stop = None
             self._ready = False
             self._jobs.clear()
+            self._json.clear()
+            self._known_since.clear()
 
-    def update(self, job: dict) -> None:
-        """A job's latest JSON (from the watch, or straight after a submit through the API)."""
-        if self._jobs.get(job["name"]) == job:
+    def update(self, snapshot: JobSnapshot) -> None:
+        """A job's state from the watch: kept (and sent) only when newer than what the feed holds."""
+        if snapshot.uid in self._deleted_uids or not supersedes(snapshot, self._jobs.get(snapshot.name)):
             return
-        self._jobs[job["name"]] = job
-        self._broadcast(("job", job))
+        self._keep(snapshot)
+
+    def created(self, snapshot: JobSnapshot) -> None:
+        """A job's first state, straight after a submit through the API: shown at once unless
+        the watch has already reported that very job (its state is then newer than this one)."""
+        if self._stop is None:
+            return  # nobody is watching: the next subscriber starts from a fresh list
+        current = self._jobs.get(snapshot.name)
+        if snapshot.uid in self._deleted_uids or (current is not None and current.uid == snapshot.uid):
+            return
+        self._keep(snapshot)
 
     def forget(self, name: str) -> None:
-        """A job is gone (deleted through the API, or missing from a resync)."""
-        if self._jobs.pop(name, None) is not None:
+        """A job is gone (deleted through the API, or missing from a resync): no late update revives it."""
+        snapshot = self._jobs.pop(name, None)
+        self._known_since.pop(name, None)
+        self._json.pop(name, None)
+        if snapshot is None:
+            return
+        self._deleted_uids[snapshot.uid] = None
+        while len(self._deleted_uids) > MAX_TOMBSTONES:
+            del self._deleted_uids[next(iter(self._deleted_uids))]
+        if self._ready:
             self._broadcast(("deleted", {"name": name}))
 
     def close(self) -> None:
         for sub in list(self._subscribers):
             self.unsubscribe(sub)
+
+    def _keep(self, snapshot: JobSnapshot) -> None:
+        name = snapshot.name
+        if name not in self._jobs:
+            self._known_since[name] = time.monotonic()
+        self._jobs[name] = snapshot
+        job = job_json(snapshot)
+        if self._json.get(name) == job:
+            return
+        self._json[name] = job
+        if self._ready:
+            self._broadcast(("job", job))
 
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -102,23 +147,26 @@ class JobFeed:
         ).start()
 
     def _all_jobs_event(self) -> Event:
-        return ("jobs", {"jobs": [job_summary(j) for j in self._jobs.values()]})
+        return ("jobs", {"jobs": [job_summary(j) for j in self._json.values()]})
 
     def _broadcast(self, event: Event) -> None:
         for sub in self._subscribers:
             sub.queue.put_nowait(event)
 
-    def _resync(self, jobs: list[dict]) -> None:
+    def _resync(self, snapshots: list[JobSnapshot], listed_at: float) -> None:
+        """Apply a fresh list taken at ``listed_at`` (monotonic, when the listing began).
+
+        A job the cache held before the listing began and the list lacks was deleted
+        meanwhile; one that entered the cache later (a submit) may simply be newer than
+        the list. Jobs in the list go through the same ordering as watch updates."""
+        present = {s.name for s in snapshots}
+        for name in [n for n in self._jobs if n not in present and self._known_since[n] < listed_at]:
+            self.forget(name)
+        for snapshot in snapshots:
+            self.update(snapshot)
         if not self._ready:
-            self._jobs = {j["name"]: j for j in jobs}
             self._ready = True
             self._broadcast(self._all_jobs_event())
-            return
-        present = {j["name"] for j in jobs}
-        for name in [n for n in self._jobs if n not in present]:
-            self.forget(name)
-        for job in jobs:
-            self.update(job)
 
     def _error(self, message: str) -> None:
         self._broadcast(("error", {"message": message}))
@@ -139,9 +187,10 @@ class JobFeed:
         while not stop.is_set():
             try:
                 client = self._client_provider()
-                self._to_loop(stop, self._resync, [job_json(s) for s in client.list()])
+                listed_at = time.monotonic()
+                self._to_loop(stop, self._resync, client.list(), listed_at)
                 for snapshot in client.watch(stop=stop, timeout=RESYNC_SECONDS):
-                    self._to_loop(stop, self.update, job_json(snapshot))
+                    self._to_loop(stop, self.update, snapshot)
                 retry = 1.0
             except Exception as e:  # keep the feed alive and retry with backoff
                 if isinstance(e, KubeflowJupyterError):

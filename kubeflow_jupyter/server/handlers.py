@@ -35,6 +35,7 @@ from ..errors import (
     KubeflowJupyterError,
     ReplicaNotFound,
     SpecError,
+    StoreNotWritable,
 )
 from .feed import job_json
 from .service import JobService
@@ -51,6 +52,8 @@ def error_status(error: KubeflowJupyterError) -> int:
         return 404
     if isinstance(error, AlreadyExists):
         return 409
+    if isinstance(error, StoreNotWritable):
+        return 403
     if isinstance(error, BackendError):
         return 502
     return 400
@@ -168,10 +171,9 @@ class JobsHandler(BaseHandler):
     async def post(self) -> None:
         options = self.submit_options()
         submission = await self.service.call("submit", **options)
-        job = job_json(submission.snapshot)
-        self.service.feed.update(job)  # show it in every sidebar now, before the watch reports it
+        self.service.feed.created(submission.snapshot)  # every sidebar shows it now, unless the watch was faster
         self.write_json(
-            {"job": job, "notices": submission.notices, "warnings": submission.warnings},
+            {"job": job_json(submission.snapshot), "notices": submission.notices, "warnings": submission.warnings},
             status=201,
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from .model import replica_id
+from .model import DEFAULT_NAMESPACE, replica_id
 
 # Condition types and the operator's reasons (training-operator 1.9, TFJob).
 CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED = (
@@ -18,6 +18,8 @@ CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED = (
 )
 CONDITION_TYPES = (CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
 FINISHED_STATES = (SUCCEEDED, FAILED)
+#: The state of a job whose stored status cannot be read (``JobSnapshot.problem`` says why).
+UNKNOWN = "Unknown"
 
 # Pod phases (plus the local runner's view of a replica between two runs).
 PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED = "Pending", "Running", "Succeeded", "Failed"
@@ -81,7 +83,7 @@ class JobSnapshot:
     """A point-in-time view of one TFJob, backend-independent."""
 
     name: str
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     backend: str = "local"
     uid: str = ""
     created: str = ""  # metadata.creationTimestamp
@@ -91,6 +93,8 @@ class JobSnapshot:
     completion_time: str | None = None
     replicas: list[ReplicaState] = field(default_factory=list)
     resource_version: str = ""
+    #: why the job's stored state cannot be read (a corrupt file): the job then shows as Unknown
+    problem: str = ""
 
     # -- derived views -------------------------------------------------
     def condition(self, type_: str) -> Condition | None:
@@ -102,6 +106,8 @@ class JobSnapshot:
     @property
     def state(self) -> str:
         """The job's state: Failed/Succeeded win, else the latest condition that is True."""
+        if self.problem:
+            return UNKNOWN
         for t in (FAILED, SUCCEEDED, SUSPENDED):
             c = self.condition(t)
             if c and c.status == "True":
@@ -117,6 +123,8 @@ class JobSnapshot:
 
     @property
     def message(self) -> str:
+        if self.problem:
+            return self.problem
         c = self.condition(self.state)
         return c.message if c else ""
 
@@ -134,6 +142,14 @@ class JobSnapshot:
                 out[k] += int(s.get(k, 0) or 0)
         out["total"] = len(self.replicas)
         return out
+
+    @property
+    def version_counter(self) -> int | None:
+        """The resourceVersion as a number where it is one: the local store counts each job's
+        writes (1, 2, 3, ...). The Kubernetes API's is opaque (compare it only for equality)."""
+        if self.backend == "local" and self.resource_version.isdigit():
+            return int(self.resource_version)
+        return None
 
     # -- serialisation -------------------------------------------------
     def status_dict(self) -> dict:
@@ -168,7 +184,7 @@ class JobSnapshot:
         st = d.get("status") or {}
         return cls(
             name=d["name"],
-            namespace=d.get("namespace") or "default",
+            namespace=d.get("namespace") or DEFAULT_NAMESPACE,
             backend=d.get("backend") or "local",
             uid=d.get("uid") or "",
             created=d.get("created") or "",
@@ -179,3 +195,21 @@ class JobSnapshot:
             replicas=[ReplicaState.from_dict(r) for r in d.get("replicas") or []],
             resource_version=str(d.get("resourceVersion") or ""),
         )
+
+
+def supersedes(new: JobSnapshot, old: JobSnapshot | None) -> bool:
+    """Whether ``new`` is a newer state of its job than ``old``, the newest seen so far.
+
+    Every consumer of job state keeps only what this lets through, so a late update
+    (a submit's first snapshot arriving after the watch's, a resync's list taken
+    before a change) never turns a job back to an older state. A job deleted and
+    created again has another uid: its first state supersedes the old job's last.
+    Counted versions (local) must grow; opaque ones (Kubernetes) arrive in the
+    watch's order, which is the order.
+    """
+    if old is None or new.uid != old.uid:
+        return True
+    new_count, old_count = new.version_counter, old.version_counter
+    if new_count is not None and old_count is not None:
+        return new_count > old_count
+    return True

@@ -30,7 +30,7 @@ from .. import display
 from ..client import TFJobClient
 from ..errors import JobNotFound, KubeflowJupyterError
 from ..tfjob.model import CHIEF_TYPES
-from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot
+from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot, supersedes
 
 LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
 LOG_TAIL_ON_SELECT = 200  # lines of history shown when a replica is (re)selected
@@ -250,7 +250,11 @@ class JobMonitor(widgets.VBox):
                 self._render_header()
 
     def apply(self, snap: JobSnapshot) -> None:
-        """Show one snapshot (called from the status thread, once per pushed change)."""
+        """Show one snapshot (called from the status thread, once per pushed change).
+
+        Only a newer state than the one shown is applied, and a deleted job stays deleted."""
+        if self.state == DELETED or not supersedes(snap, self.snapshot):
+            return
         self.snapshot, self.state = snap, snap.state
         for c in snap.conditions:
             entry = (c.lastTransitionTime, c.type, c.status, f"{c.reason}: {c.message}" if c.message else c.reason)

@@ -174,3 +174,23 @@ def test_watch_magic_and_submit_watch_show_the_monitor_in_a_kernel(
         assert again.state == "Succeeded"
     finally:
         again.close()
+
+
+def test_the_monitor_never_goes_back_to_an_older_state_nor_revives_a_deleted_job(monitor, memory_backend):
+    from dataclasses import replace
+
+    eventually(lambda: monitor.snapshot is not None, what="the first snapshot")
+    memory_backend.set_phase("mnist", "chief-0", "Running")
+    eventually(lambda: monitor.state == "Running", what="the Running state")
+    running = replace(monitor.snapshot, backend="local", resource_version="7")
+    monitor.apply(running)
+    created = replace(running, resource_version="6", conditions=running.conditions[:1])
+    assert created.state == "Created"
+    monitor.apply(created)  # a late, older state: dropped
+    assert monitor.state == "Running" and monitor.snapshot.resource_version == "7"
+
+    monitor.delete_button.click()
+    monitor.confirm_button.click()
+    monitor.apply(replace(running, resource_version="8"))  # the watch's last update, after the delete
+    assert monitor.state == "Deleted"
+    assert "kfj-badge-deleted" in monitor.header.value
