@@ -17,13 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .backends import BACKENDS, ENV_NAMESPACE
-from .errors import AlreadyExists, JobNotFound, KubeflowJupyterError, OptionError, ReplicaNotFound, SpecError
+from .backends import BACKENDS, DEFAULT_NAMESPACE, ENV_NAMESPACE
+from .errors import (
+    AlreadyExists, JobNotFound, KubeflowJupyterError, OptionError, ReplicaNotFound, SpecError, StoreNotWritable,
+)
 from .tfjob.status import FAILED, JobSnapshot, parse_iso
 
 PROG = "kubeflow-jupyter"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-BAD_INPUT_ERRORS = (SpecError, JobNotFound, ReplicaNotFound, AlreadyExists, OptionError)
+BAD_INPUT_ERRORS = (SpecError, JobNotFound, ReplicaNotFound, AlreadyExists, OptionError, StoreNotWritable)
 # Another area adds its own verbs (``serve``) through ``register(subparsers)`` in these modules.
 PLUGIN_MODULES = ("kubeflow_jupyter.serving.cli",)
 
@@ -186,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "kubernetes when a cluster is configured, local otherwise)")
     common.add_argument("--namespace", "-n", default=None,
                         help=f"the namespace (default: ${ENV_NAMESPACE}, else the backend's: on Kubernetes the "
-                             "service account's or the context's, else 'default')")
+                             f"service account's or the context's, else {DEFAULT_NAMESPACE!r})")
     common.add_argument("--context", default=None,
                         help="kubernetes: the kubeconfig context to use (default: "
                              "$KUBEFLOW_JUPYTER_KUBE_CONTEXT, else the current context)")

@@ -90,5 +90,10 @@ class BackendError(KubeflowJupyterError):
     """The backend (local supervisor, Kubernetes API) could not do what was asked."""
 
 
+class StoreNotWritable(KubeflowJupyterError):
+    """The local job store cannot be written (read-only, no permission, disk full): the user fixes
+    the directory or points ``$KUBEFLOW_JUPYTER_HOME`` elsewhere."""
+
+
 class OptionError(KubeflowJupyterError, ValueError):
     """An option that does not apply here (e.g. ``--context`` with the local backend)."""

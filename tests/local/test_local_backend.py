@@ -13,6 +13,7 @@ import pytest
 
 from local_helpers import REPO, leftover_processes, processes_of, run_cli, tfjob_yaml, wait_until
 from kubeflow_jupyter.backends.local import LocalBackend
+from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound, SpecError
 
 SLEEP = "import time; time.sleep(120)"
@@ -88,6 +89,36 @@ def test_onfailure_restarts_in_place_until_success(client, workdir):
     assert "[kubeflow-jupyter] restart 1 of worker-0 (previous exit code 1)" in list(client.logs("onf"))
 
 
+# Fails its first two runs (exit 1), then runs a moment and succeeds: two restarts, each
+# Restarting for its backoff (0.2 s, then 0.4 s), then Running again.
+FAILS_TWICE = ("import os, sys, time\nn = int(open('runs').read()) if os.path.exists('runs') else 0\n"
+               "open('runs', 'w').write(str(n + 1))\nsys.exit(1) if n < 2 else time.sleep(1)")
+
+
+def test_a_restart_shows_restarting_until_the_replica_runs_again(client, workdir):
+    client.submit(tfjob_yaml("rs", {"Worker": (1, "OnFailure", FAILS_TWICE)}), workdir=workdir)
+    seen = []
+    for snap in client.backend.watch("rs", timeout=60):
+        seen.append((snap.state, {c.type: c for c in snap.conditions if c.status == "True"},
+                     snap.replica("worker-0").restarts))
+    states = [state for state, _, _ in seen]
+    assert states[-1] == "Succeeded", states
+    assert "Restarting" in states, f"the Restarting condition never appeared: {states}"
+    restarting = [conds for state, conds, _ in seen if state == "Restarting"]
+    for conds in restarting:
+        c = conds["Restarting"]
+        assert (c.reason, c.message) == ("TFJobRestarting", "TFJob default/rs is restarting because 1 Worker replica(s) failed.")
+        assert "Running" not in conds, "Running and Restarting replace each other"
+    last = max(i for i, s in enumerate(states) if s == "Restarting")
+    after = states[last + 1:]
+    assert after[0] == "Running" and after[-1] == "Succeeded", states
+    assert seen[last + 1][2] == seen[last][2] >= 1, "the same run of the replica: it runs again"
+    assert "Restarting" not in seen[last + 1][1], "Running replaces Restarting"
+    final = client.get("rs")
+    assert [(c.type, c.status) for c in final.conditions] == [
+        ("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
+
+
 @pytest.mark.parametrize("policy, restarted", [("ExitCode", True), ("OnFailure", True), ("Never", False)])
 def test_sigkill_137_follows_the_restart_policy(client, workdir, policy, restarted):
     client.submit(tfjob_yaml("killed", {"Worker": (1, policy, FIRST_RUN_SLEEPS)}), workdir=workdir)
@@ -161,7 +192,7 @@ def test_job_submitted_by_another_process_is_watched_and_deleted_here(client, wo
     # The submitting process has exited: the supervisor carries on without it.
     snap = wait_until(client, "remote", lambda s: s.counts()["active"] == 2)
     assert snap.state == "Running"
-    assert len(processes_of(isolated_home)) == 3  # the supervisor and two replicas
+    assert len(processes_of(isolated_home)) == 4  # the supervisor, its watchdog and two replicas
     client.delete("remote")
     assert leftover_processes(isolated_home) == []
     with pytest.raises(JobNotFound):
@@ -213,6 +244,20 @@ def test_following_a_silent_replica_ends_when_stop_is_set(client, workdir):
     assert followed[1:] == ["ready"]  # after the runner's note on the image
     assert client.get("silent").replica("worker-0").phase == "Running"  # it ended because we stopped, not the replica
     client.delete("silent")
+
+
+def test_a_manifest_in_another_namespace_is_refused_and_nothing_is_created(workdir, isolated_home):
+    client = TFJobClient(backend=LocalBackend(namespace="team-a"))
+    job = tfjob_yaml("elsewhere", {"Worker": (1, "Never", "pass")})
+    job["metadata"]["namespace"] = "team-b"
+    with pytest.raises(SpecError) as err:
+        client.submit(job, workdir=workdir)
+    assert str(err.value) == ("invalid TFJob: metadata.namespace: 'team-b' is not the namespace this client works in "
+                              "('team-a'): remove metadata.namespace, or use --namespace team-b")
+    assert client.list() == [] and not any(isolated_home.rglob("elsewhere"))
+    job["metadata"]["namespace"] = "team-a"  # the same namespace is fine, and kept
+    client.submit(job, workdir=workdir)
+    assert client.wait("elsewhere", timeout=60).namespace == "team-a"
 
 
 def test_name_taken_is_already_exists(client, workdir):

@@ -22,34 +22,29 @@ from typing import Iterator
 from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, ReplicaNotFound, SpecError
 from ...tfjob import rules
 from ...tfjob.model import TFJob, pod_name
-from ...tfjob.status import FAILED, POD_RUNNING, JobSnapshot, ReplicaState, now_iso
+from ...tfjob.spec import namespace_problem
+from ...tfjob.status import JobSnapshot, ReplicaState, now_iso
 from .plan import plan_job
-from .processes import is_alive, stop_groups
+from . import journal
+from .journal import RESCAN, JournalReader
+from .lost import record_supervisor_lost
+from .processes import STOP_GRACE_SECONDS, is_alive, stop_groups
 from .store import (
-    DEFAULT_NAMESPACE, STOPPED, JobDir, Store, default_home, is_valid_name, read_json, write_json_atomic,
+    DEFAULT_NAMESPACE, STOPPED, UNREADABLE, JobDir, Store, default_home, is_valid_name, read_json,
+    unreadable_snapshot, write_json_atomic, writing,
 )
 
-# Watching is "push" from the store's point of view: the supervisor replaces status.json
-# atomically on every change, and a watcher stat()s it every WATCH_INTERVAL (microseconds
-# of CPU; the standard library has no inotify), so a change is seen within ~50 ms.
+# Watching is push: every status write and deletion adds a line to the namespace's
+# journal (see .journal), which inotify announces; a watch re-reads only the jobs named.
+# WATCH_INTERVAL bounds how long a watch takes to notice ``stop`` (and, without
+# inotify, a new journal line); a log follower polls its file at the same pace.
 WATCH_INTERVAL = 0.05
+STOP_CHECK_SECONDS = 0.1
+# How often a watch checks that the supervisors of unfinished jobs live. Their
+# watchdogs record a lost supervisor at once; this covers a watchdog lost with it.
+LOST_CHECK_SECONDS = 2.0
 SUPERVISOR_START_TIMEOUT = 30.0
 DELETE_GRACE_SECONDS = 5.0
-
-
-RECENT_WRITE_NS = 1_000_000_000
-
-
-def _may_have_changed(stamp: tuple[int, int, int], last: tuple[int, int, int] | None) -> bool:
-    """Whether the status file may hold a write not yet read.
-
-    A different stamp says so. An equal one is only trusted once the file is older
-    than a second: file times advance in coarse ticks and os.replace may hand a
-    freed inode to the next write, so two writes of the same size within one tick
-    can share a stamp. A recent file is re-read (it is small) and its
-    resourceVersion decides.
-    """
-    return stamp != last or time.time_ns() - stamp[1] < RECENT_WRITE_NS
 
 
 class LocalBackend:
@@ -71,6 +66,8 @@ class LocalBackend:
 
     # -- create ----------------------------------------------------------------------
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+        if (problem := namespace_problem(job.namespace, self.namespace)) is not None:
+            raise SpecError(problem)  # parse_tfjob(namespace=...) refuses it first; a guard for direct callers
         workdir = str(Path(workdir or os.getcwd()).resolve())
         plan_job(job, workdir)  # SpecError, before anything exists, if a replica cannot run here
         target = self.store.job(job.name)
@@ -81,7 +78,8 @@ class LocalBackend:
         snapshot = self._initial_snapshot(job)
         if dry_run:
             return snapshot
-        staging = JobDir(self.store.staging_dir(job.name))
+        with writing(self.store.root):
+            staging = JobDir(self.store.staging_dir(job.name))
         try:
             manifest = job.to_manifest()
             manifest.setdefault("metadata", {}).update(
@@ -97,6 +95,11 @@ class LocalBackend:
                 os.rename(staging.path, target.path)  # atomic: the name is claimed or it is not
             except OSError:
                 raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)") from None
+            journal.append(self.store.root, job.name, snapshot.resource_version)
+        except OSError as e:
+            shutil.rmtree(staging.path, ignore_errors=True)
+            with writing(self.store.root):
+                raise e
         except BaseException:
             shutil.rmtree(staging.path, ignore_errors=True)
             raise
@@ -140,13 +143,16 @@ class LocalBackend:
         return jobdir
 
     def _read(self, jobdir: JobDir) -> JobSnapshot:
-        """The job's snapshot; a job whose supervisor is gone while unfinished is marked Failed first."""
+        """The job's snapshot (Unknown when its status cannot be read); a job whose supervisor
+        is gone while unfinished is marked Failed first."""
         try:
             snapshot = jobdir.read_snapshot()
         except FileNotFoundError:
             raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local)") from None
+        except UNREADABLE as e:
+            return unreadable_snapshot(jobdir, self.namespace, e)
         if not snapshot.finished and self._supervisor_alive(jobdir) is False:
-            return self._mark_supervisor_lost(jobdir)
+            return record_supervisor_lost(jobdir, self.namespace, STOP_GRACE_SECONDS)
         return snapshot
 
     @staticmethod
@@ -154,31 +160,6 @@ class LocalBackend:
         """None while the supervisor is still being launched (no pid recorded yet)."""
         supervisor = jobdir.read_supervisor()
         return None if supervisor is None else is_alive(supervisor)
-
-    def _mark_supervisor_lost(self, jobdir: JobDir) -> JobSnapshot:
-        try:
-            with jobdir.locked():
-                snapshot = jobdir.read_snapshot()  # again: another reader may have done it, or the supervisor finished
-                if snapshot.finished:
-                    return snapshot
-                orphans = jobdir.read_pids()
-                stop_groups(list(orphans.values()))
-                supervisor = jobdir.read_supervisor()
-                message = (f"the local supervisor (pid {supervisor.pid if supervisor else '?'}) exited "
-                           f"unexpectedly; its replica processes were stopped (see {jobdir.supervisor_log})")
-                snapshot.conditions = rules.set_condition(snapshot.conditions, FAILED, "SupervisorLost", message)
-                snapshot.completion_time = now_iso()
-                for replica in snapshot.replicas:
-                    if replica.phase in (POD_RUNNING, "Pending") and snapshot.start_time:
-                        replica.phase = STOPPED
-                        replica.message = "stopped: the local supervisor was lost"
-                        replica.finished_at = snapshot.completion_time
-                snapshot.resource_version = str(int(snapshot.resource_version or 0) + 1)
-                jobdir.write_snapshot(snapshot)
-                jobdir.add_event(f"job Failed: {message}")
-                return snapshot
-        except FileNotFoundError:
-            raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local)") from None
 
     def get(self, name: str) -> JobSnapshot:
         return self._read(self._jobdir(name))
@@ -199,6 +180,12 @@ class LocalBackend:
             manifest = read_json(jobdir.manifest_file)
         except FileNotFoundError:
             raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
+        except UNREADABLE as e:
+            raise BackendError(f"cannot read {jobdir.manifest_file} ({e}): delete the job "
+                               f"(kubeflow-jupyter delete {name}) or restore the file") from None
+        if not isinstance(manifest, dict):
+            raise BackendError(f"{jobdir.manifest_file} does not hold a TFJob object: delete the job "
+                               f"(kubeflow-jupyter delete {name}) or restore the file")
         manifest["status"] = snapshot.status_dict()
         return manifest
 
@@ -215,57 +202,63 @@ class LocalBackend:
         else:
             yield from self._watch_all(deadline, stop)
 
-    @staticmethod
-    def _keep_watching(deadline: float | None, stop: threading.Event | None) -> bool:
-        if stop is not None and stop.wait(WATCH_INTERVAL):
-            return False
-        if stop is None:
-            time.sleep(WATCH_INTERVAL)
-        return deadline is None or time.monotonic() < deadline
-
     def _watch_one(self, jobdir: JobDir, deadline: float | None, stop: threading.Event | None) -> Iterator[JobSnapshot]:
-        last_stamp, last_version = None, None
-        while True:
-            stamp = jobdir.status_stamp()
-            if stamp is None:
-                raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local): it was deleted")
-            if _may_have_changed(stamp, last_stamp) or last_version is None:
-                last_stamp = stamp
-                snapshot = self._read(jobdir)
-                if snapshot.resource_version != last_version:
+        with JournalReader(self.store.root) as changes:  # opened before the first read: nothing is missed
+            last_version = None
+            lost_check = time.monotonic() + LOST_CHECK_SECONDS
+            while True:
+                try:
+                    snapshot = self._read(jobdir)
+                except JobNotFound:
+                    raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local): it was deleted") from None
+                if snapshot.resource_version != last_version or last_version is None:
                     last_version = snapshot.resource_version
                     yield snapshot
                     if snapshot.finished:
                         return
-            elif self._supervisor_alive(jobdir) is False:
-                last_stamp = None  # _read marks the job Failed on the next turn
-            if not self._keep_watching(deadline, stop):
-                return
+                while True:
+                    named = changes.wait(_wait_time(deadline))
+                    if _should_end(deadline, stop):
+                        return
+                    if named is RESCAN or jobdir.name in named:
+                        break
+                    if time.monotonic() >= lost_check:  # the supervisor gone with its watchdog
+                        lost_check = time.monotonic() + LOST_CHECK_SECONDS
+                        if self._supervisor_alive(jobdir) is False:
+                            break
 
     def _watch_all(self, deadline: float | None, stop: threading.Event | None) -> Iterator[JobSnapshot]:
-        stamps: dict[str, tuple] = {}  # job name -> status stamp when last read
         versions: dict[str, str] = {}  # job name -> resourceVersion last yielded
         unfinished: set[str] = set()
-        while True:
-            for jobdir in self.store.jobs():
-                stamp = jobdir.status_stamp()
-                changed = stamp is not None and _may_have_changed(stamp, stamps.get(jobdir.name))
-                lost = jobdir.name in unfinished and self._supervisor_alive(jobdir) is False
-                if not (changed or lost):
+        lost_check = time.monotonic() + LOST_CHECK_SECONDS
+        with JournalReader(self.store.root) as changes:  # opened before the first read: nothing is missed
+            names = [jobdir.name for jobdir in self.store.jobs()]
+            while True:
+                for name in names:
+                    jobdir = self.store.job(name)
+                    if jobdir is None:
+                        continue  # not a job's name (the journal is only a hint)
+                    try:
+                        snapshot = self._read(jobdir)
+                    except JobNotFound:
+                        versions.pop(name, None)
+                        unfinished.discard(name)
+                        continue  # deleted
+                    (unfinished.discard if snapshot.finished else unfinished.add)(name)
+                    if versions.get(name) != snapshot.resource_version or name not in versions:
+                        versions[name] = snapshot.resource_version
+                        yield snapshot
+                named = changes.wait(_wait_time(deadline))
+                if _should_end(deadline, stop):
+                    return
+                if named is RESCAN:
+                    names = [jobdir.name for jobdir in self.store.jobs()]
                     continue
-                try:
-                    snapshot = self._read(jobdir)
-                except JobNotFound:
-                    continue  # deleted meanwhile
-                # The stamp from *before* the read: a change written while we read is
-                # then seen (and yielded) on the next turn instead of being lost.
-                stamps[jobdir.name] = stamp
-                (unfinished.discard if snapshot.finished else unfinished.add)(jobdir.name)
-                if versions.get(jobdir.name) != snapshot.resource_version:
-                    versions[jobdir.name] = snapshot.resource_version
-                    yield snapshot
-            if not self._keep_watching(deadline, stop):
-                return
+                names = sorted(named)
+                if unfinished and time.monotonic() >= lost_check:  # supervisors gone with their watchdogs
+                    lost_check = time.monotonic() + LOST_CHECK_SECONDS
+                    names += [n for n in sorted(unfinished - named.keys())
+                              if (jd := self.store.job(n)) is not None and self._supervisor_alive(jd) is False]
 
     # -- logs ----------------------------------------------------------------------------------
     def _replica_id(self, snapshot: JobSnapshot, replica: str | None) -> str:
@@ -328,10 +321,8 @@ class LocalBackend:
 
     # -- delete ----------------------------------------------------------------------------------
     def delete(self, name: str) -> None:
-        jobdir = self._jobdir(name)
-        tombstone = JobDir(self.store.tombstone(name))
         try:
-            os.rename(jobdir.path, tombstone.path)  # gone for every reader at once
+            tombstone = self._jobdir(name).remove()  # gone for every reader at once
         except FileNotFoundError:
             raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
         supervisor = tombstone.read_supervisor()
@@ -340,6 +331,17 @@ class LocalBackend:
             stop_groups([supervisor], grace=DELETE_GRACE_SECONDS)
         stop_groups(list(tombstone.read_pids().values()))
         shutil.rmtree(tombstone.path, ignore_errors=True)
+
+
+def _wait_time(deadline: float | None) -> float:
+    """How long a watch may block for the next change before it looks at stop/deadline again."""
+    if deadline is None:
+        return STOP_CHECK_SECONDS
+    return max(0.0, min(STOP_CHECK_SECONDS, deadline - time.monotonic()))
+
+
+def _should_end(deadline: float | None, stop: threading.Event | None) -> bool:
+    return (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline)
 
 
 def _stopped_after_pause(stop: threading.Event | None) -> bool:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 STOP_GRACE_SECONDS = 3.0
+#: Set in every replica's environment to its job's uid: whatever a replica starts inherits it.
+JOB_MARKER = "KUBEFLOW_JUPYTER_JOB_UID"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -118,6 +120,31 @@ def stop_groups(leaders: list[ProcessId], grace: float = STOP_GRACE_SECONDS) -> 
         time.sleep(0.02)
     for leader in ours:
         signal_group(leader.pid, signal.SIGKILL)
+
+
+def kill_marked(marker: str) -> list[int]:
+    """SIGKILL every process whose environment holds ``marker`` ("NAME=value"); their pids.
+
+    The last sweep for a job's processes: it finds them wherever they went (another
+    session or process group), whoever their parent is now. Reading another user's
+    environment is not allowed, so only our own processes can match."""
+    needle = marker.encode() + b"\0"
+    killed = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if environ.startswith(needle) or b"\0" + needle in environ:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
 
 
 def exit_code_of(returncode: int) -> int:

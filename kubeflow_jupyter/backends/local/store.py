@@ -9,14 +9,21 @@
         pids.json        {replica id: [pid, start ticks]} of running replica processes
         logs/<replica>.log   stdout+stderr of each replica (all of its runs)
         lock             flock()ed while a reader marks a lost supervisor's job Failed
+    $KUBEFLOW_JUPYTER_HOME/namespaces/<namespace>/.journal
+                         one line per status write or deletion of any job (see .journal)
 
-Only the supervisor writes status.json while it lives; readers write it only to
-record that the supervisor is gone. Deleting renames the directory to a dot-name
-first, so the job disappears for every reader at once.
+Only the supervisor writes status.json while it lives; its watchdog or a reader
+writes it only to record that the supervisor is gone. Deleting renames the
+directory to a dot-name first, so the job disappears for every reader at once.
+
+Every failure to write is a :class:`StoreNotWritable` naming the directory; a
+job whose files cannot be read shows as Unknown (``unreadable_snapshot``), so one
+broken directory never hides the others.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -27,11 +34,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ...tfjob.model import DEFAULT_NAMESPACE  # noqa: F401 (re-exported: backend.py imports it from here)
+from ...errors import StoreNotWritable
 from ...tfjob.status import JobSnapshot, now_iso
+from . import journal
 from .processes import ProcessId
 
 ENV_HOME = "KUBEFLOW_JUPYTER_HOME"
-DEFAULT_NAMESPACE = "default"
 #: The phase of a replica the runner stopped because the job had finished, was deleted or
 #: lost its supervisor (on a cluster such a pod is deleted, or kept running: cleanPodPolicy).
 STOPPED = "Stopped"
@@ -74,6 +83,37 @@ def read_json(path: Path):
         return json.load(f)
 
 
+#: What reading a job's file can raise beyond FileNotFoundError when the file is damaged or unreadable.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, OSError)
+
+
+def unreadable_snapshot(jobdir: "JobDir", namespace: str, error: BaseException) -> JobSnapshot:
+    """The row of a job whose status cannot be read: state Unknown, and what is wrong with which file."""
+    what = error.strerror if isinstance(error, OSError) and error.strerror else f"{type(error).__name__}: {error}"
+    return JobSnapshot(
+        name=jobdir.name, namespace=namespace,
+        problem=(f"cannot read {jobdir.status_file} ({what}); the job's state is unknown: "
+                 f"delete the job (kubeflow-jupyter delete {jobdir.name}) or restore the file"),
+    )
+
+
+@contextmanager
+def writing(directory: Path) -> Iterator[None]:
+    """Turn a failure to write under ``directory`` into one StoreNotWritable that says what to do."""
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, FileNotFoundError) or e.errno not in NOT_WRITABLE:
+            raise
+        raise StoreNotWritable(
+            f"cannot write to the local job store {directory} ({e.strerror}): make it writable, "
+            f"or set ${ENV_HOME} to a directory you can write to"
+        ) from None
+
+
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
 class JobDir:
     """Paths and file operations of one job's directory."""
 
@@ -101,11 +141,18 @@ class JobDir:
 
     # -- status --------------------------------------------------------------
     def read_snapshot(self) -> JobSnapshot:
-        """Raises FileNotFoundError when the job is gone."""
-        return JobSnapshot.from_dict(read_json(self.status_file))
+        """Raises FileNotFoundError when the job is gone, one of UNREADABLE when its file is damaged."""
+        data = read_json(self.status_file)
+        if not isinstance(data, dict) or data.get("name") != self.name:
+            raise ValueError(f"it does not hold the status of TFJob {self.name!r}")
+        return JobSnapshot.from_dict(data)
 
     def write_snapshot(self, snapshot: JobSnapshot) -> None:
+        """Replace status.json, then tell the namespace's watchers (a job being built in a
+        staging directory has no watchers: its first line is written when it appears)."""
         write_json_atomic(self.status_file, snapshot.to_dict())
+        if is_valid_name(self.name):
+            journal.append(self.path.parent, self.name, snapshot.resource_version)
 
     def status_stamp(self) -> tuple[int, int, int] | None:
         """A cheap change marker (inode, mtime ns, size); os.replace gives every write a new inode."""
@@ -139,6 +186,17 @@ class JobDir:
             return self.events_file.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
+
+    def remove(self) -> "JobDir":
+        """Take the job out of its namespace at once (renamed to a dot-name, then journaled);
+        returns the renamed directory, for the caller to stop what is left and delete it.
+        Raises FileNotFoundError when the job is already gone, StoreNotWritable."""
+        root = self.path.parent
+        tombstone = JobDir(root / f".deleting-{self.name}-{uuid.uuid4().hex[:12]}")
+        with writing(root):
+            os.rename(self.path, tombstone.path)
+            journal.append(root, self.name, journal.DELETED)
+        return tombstone
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -174,5 +232,3 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.root))
 
-    def tombstone(self, name: str) -> Path:
-        return self.root / f".deleting-{name}-{uuid.uuid4().hex[:12]}"

@@ -10,8 +10,8 @@ It is the only writer of the job's ``status.json`` while it lives. It
 - starts every replica in its own session (process group), stdout+stderr to its log file;
 - on each exit applies the replica's restartPolicy (``tfjob.rules``): OnFailure/Always
   restart in place (restarts counted, like a container restart), ExitCode recreates
-  the replica (the operator deletes the pod: Restarting), Never ends it; restarts back
-  off 0.2 s, 0.4 s, … up to 10 s (kubelet: 10 s … 5 min);
+  the replica (the operator deletes the pod), Never ends it; until a replica runs again
+  the job is Restarting; restarts back off 0.2 s, 0.4 s, … up to 10 s (kubelet: 10 s … 5 min);
 - enforces backoffLimit and activeDeadlineSeconds, sets the conditions;
 - when the job has finished, stops every replica process still running (parameter
   servers and workers block in ``server.join()`` forever) and marks them Stopped:
@@ -25,12 +25,14 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ...errors import KubeflowJupyterError, StoreNotWritable
 from ...tfjob import rules
 from ...tfjob.spec import parse_tfjob
 from ...tfjob.status import (
@@ -38,13 +40,16 @@ from ...tfjob.status import (
 )
 from ...tfjob.tfconfig import tf_config_json
 from .plan import ReplicaLaunch, plan_job
-from .processes import ProcessId, exit_code_of, free_ports, killed_with_parent, stop_groups
-from .store import STOPPED, JobDir, read_json, write_json_atomic
+from .lost import record_supervisor_lost
+from .processes import JOB_MARKER, ProcessId, exit_code_of, free_ports, kill_marked, killed_with_parent, stop_groups
+from .store import STOPPED, UNREADABLE, JobDir, read_json, write_json_atomic
 
 LOG_PREFIX = "[kubeflow-jupyter]"
 RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX = 0.2, 10.0
 # Without pidfd support, how often exits are checked (pidfds wake the loop at once).
 POLL_FALLBACK_SECONDS = 0.05
+# How long the watchdog lets a lost supervisor's replicas end on SIGTERM before SIGKILL.
+WATCHDOG_STOP_GRACE = 1.0
 
 
 class JobDeleted(Exception):
@@ -93,11 +98,12 @@ class Supervisor:
         except FileNotFoundError:
             raise JobDeleted() from None
 
-    def update(self, *, restarting: bool = False) -> str | None:
-        """Apply the operator's status rules to the replicas' current phases; return the finished state."""
+    def update(self) -> str | None:
+        """Apply the operator's status rules to the replicas' current phases; return the finished state.
+        Replicas waiting for their restart (``restart_due``) make the job Restarting."""
         result = rules.update_job_status(
             self.job, self.snapshot.replicas, self.snapshot.conditions,
-            start_time=self.snapshot.start_time, restarting=restarting,
+            start_time=self.snapshot.start_time, restarting=tuple(self.restart_due),
         )
         self.snapshot.conditions = result.conditions
         self.snapshot.replica_statuses = result.replica_statuses
@@ -114,6 +120,7 @@ class Supervisor:
         env.update(launch.env)
         if self.tf_configs[rid] is not None:
             env["TF_CONFIG"] = self.tf_configs[rid]
+        env[JOB_MARKER] = self.snapshot.uid  # inherited by everything the replica starts: see watch_over
         log_path = self.dir.log_file(rid)
         with open(log_path, "ab") as log:
             if replica.restarts == 0:
@@ -162,8 +169,8 @@ class Supervisor:
         return stopped
 
     # -- events --------------------------------------------------------------------
-    def on_exit(self, rid: str, returncode: int) -> bool:
-        """Record one replica's exit; True when it is a restart under ExitCode (operator: Restarting)."""
+    def on_exit(self, rid: str, returncode: int) -> None:
+        """Record one replica's exit: ended, or due to start again (in ``restart_due``: the job is Restarting)."""
         self.forget(rid)
         code = exit_code_of(returncode)
         replica = self.replica(rid)
@@ -174,7 +181,7 @@ class Supervisor:
             replica.phase = POD_SUCCEEDED if outcome == rules.EXIT_SUCCEEDED else POD_FAILED
             replica.finished_at = now_iso()
             self.event(f"{rid} exited with code {code}: {outcome.lower()} (restartPolicy {policy})")
-            return False
+            return
         replica.restarts += 1
         delay = restart_backoff(replica.restarts)
         self.restart_due[rid] = time.monotonic() + delay
@@ -183,16 +190,13 @@ class Supervisor:
         if policy == "ExitCode":
             # The operator deletes the failed pod and creates a new one: Pending until it starts.
             replica.phase = PENDING
-            return True
-        return False  # OnFailure/Always: restarted in place, the replica stays Running
+        # OnFailure/Always: restarted in place, the replica stays Running
 
-    def reap(self) -> bool:
-        """Handle every replica that has exited; True when one is being recreated under ExitCode."""
-        restarting = False
+    def reap(self) -> None:
+        """Handle every replica that has exited."""
         for rid, proc in list(self.procs.items()):
             if proc.poll() is not None:
-                restarting |= self.on_exit(rid, proc.returncode)
-        return restarting
+                self.on_exit(rid, proc.returncode)
 
     def start_due(self) -> None:
         now = time.monotonic()
@@ -247,6 +251,27 @@ class Supervisor:
             self.event(f"job {state}")
         self.write()
 
+    def expire_after_ttl(self) -> None:
+        """``runPolicy.ttlSecondsAfterFinished``: as the operator does, delete the finished job
+        (its status, events and logs) that many seconds after it finished; without it the job
+        stays until deleted. The supervisor waits (asleep) for that moment, or for a delete."""
+        ttl = self.job.run_policy.ttl_seconds_after_finished
+        if ttl is None:
+            return
+        self.event(f"deleting the job in {ttl}s (runPolicy.ttlSecondsAfterFinished)")
+        due = time.monotonic() + ttl
+        while not self.stop_requested and (left := due - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.wakeup_r], [], [], left)
+            if readable:
+                os.read(self.wakeup_r, 512)
+        if self.stop_requested:
+            return  # deleted meanwhile
+        try:
+            tombstone = self.dir.remove()
+        except (FileNotFoundError, StoreNotWritable):
+            return
+        shutil.rmtree(tombstone.path, ignore_errors=True)
+
     def run(self) -> None:
         os.set_blocking(self.wakeup_w, False)
         signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
@@ -261,18 +286,18 @@ class Supervisor:
                     self.wait_for_change()
                 return
             self.start()
-            restarting = False
             while True:
                 if self.stop_requested:
                     self.stop_all("stopped by the local runner: the job was deleted")
                     return
-                finished = self.update(restarting=restarting)
+                finished = self.update()
                 if finished:
                     self.finish(finished)
+                    self.expire_after_ttl()
                     return
                 self.write()
                 self.wait_for_change()
-                restarting = self.reap()
+                self.reap()
                 self.start_due()
         except JobDeleted:
             self.stop_all("stopped: the job was deleted")
@@ -299,11 +324,43 @@ def launch_detached(jobdir: Path) -> int:
     return child
 
 
+def watch_over(jobdir: JobDir, supervisor_alive: int) -> None:
+    """The watchdog: a small child of the supervisor that outlives it by a moment.
+
+    It blocks reading a pipe whose other end only the supervisor holds. When the
+    supervisor ends, however it ends (SIGKILL included), the read returns; then, if
+    the job had not finished, it stops every replica's process group and marks the
+    job Failed (SupervisorLost) at once, without waiting for a reader. Last, anything
+    still carrying the job's marker in its environment is killed: a process a replica
+    started in a session of its own, or a replica started the instant before the
+    supervisor could record it. A delete signals the supervisor's process group, which
+    includes this process: the supervisor then stops the replicas itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        uid = jobdir.read_snapshot().uid
+        while os.read(supervisor_alive, 1):
+            pass
+        try:
+            if not jobdir.read_snapshot().finished:
+                record_supervisor_lost(jobdir, jobdir.path.parent.name, WATCHDOG_STOP_GRACE)
+        except (KubeflowJupyterError, *UNREADABLE):
+            pass  # deleted (FileNotFoundError included) or unreadable: the marker sweep below still runs
+        kill_marked(f"{JOB_MARKER}={uid}")
+    finally:
+        os._exit(0)
+
+
 def main(argv: list[str]) -> int:
-    jobdir = Path(argv[0])
-    if launch_detached(jobdir):
+    jobdir = JobDir(Path(argv[0]))
+    if launch_detached(jobdir.path):
         os._exit(0)  # the launcher: the supervisor now runs on its own
-    Supervisor(JobDir(jobdir)).run()
+    alive_r, alive_w = os.pipe()  # not inherited by the replicas (close_fds, O_CLOEXEC)
+    if os.fork() == 0:
+        os.close(alive_w)
+        watch_over(jobdir, alive_r)
+    os.close(alive_r)
+    Supervisor(jobdir).run()  # alive_w closes when this process ends: the watchdog wakes
     return 0
 
 

@@ -1,0 +1,271 @@
+"""The local store's state stays exact and local: the journal, damaged and read-only stores,
+nothing outliving its job, runPolicy.ttlSecondsAfterFinished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from local_helpers import REPO, leftover_processes, run_cli, tfjob_yaml, wait_until
+from kubeflow_jupyter.backends.local import LocalBackend
+from kubeflow_jupyter.backends.local import journal
+from kubeflow_jupyter.backends.local.journal import RESCAN, JournalReader
+from kubeflow_jupyter.client import TFJobClient
+from kubeflow_jupyter.errors import JobNotFound
+
+SLEEP = "import time; time.sleep(120)"
+
+
+def finished_job(client, workdir, name: str, code: str = "print('done')"):
+    client.submit(tfjob_yaml(name, {"Worker": (1, "Never", code)}), workdir=workdir)
+    return client.wait(name, timeout=60, raise_on_failure=False)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return raw[raw.rfind(")") + 2:].split()[0] not in ("Z", "X")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                raw = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if int(raw[raw.rfind(")") + 2:].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+# -- the journal ------------------------------------------------------------------------------
+
+def test_journal_reader_sees_lines_written_after_it_opened_and_waits_for_a_whole_line(tmp_path):
+    journal.append(tmp_path, "before", "1")
+    with JournalReader(tmp_path) as reader:
+        assert reader.wait(0) == {}  # what came before is the initial listing's business
+        journal.append(tmp_path, "a", "2")
+        journal.append(tmp_path, "b", "1")
+        journal.append(tmp_path, "a", "3")
+        assert reader.wait(1) == {"a": "3", "b": "1"}
+        with open(tmp_path / journal.NAME, "ab") as f:
+            f.write(b"half")  # a line still being written
+        assert reader.wait(0) == {}
+        with open(tmp_path / journal.NAME, "ab") as f:
+            f.write(b"-job 4\n")
+        assert reader.wait(1) == {"half-job": "4"}
+
+
+@pytest.mark.parametrize("event_driven", [True, False], ids=["inotify", "polling"])
+def test_journal_reader_wakes_on_a_new_line_from_another_process(tmp_path, event_driven):
+    with JournalReader(tmp_path) as reader:
+        if not event_driven:
+            reader._notify.close()
+            reader._notify = None
+        assert reader.event_driven is event_driven
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                        "from kubeflow_jupyter.backends.local import journal; "
+                        "journal.append(Path(sys.argv[1]), 'other', '7')", str(tmp_path)], check=True)
+        got = {}
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            got = reader.wait(1)
+        assert got == {"other": "7"}
+
+
+def test_journal_rotation_makes_readers_rescan_and_then_read_the_new_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal, "MAX_BYTES", 40)
+    with JournalReader(tmp_path) as reader:
+        for version in range(1, 6):  # 5 lines of 10 bytes: the fifth passes 40 and unlinks the file
+            journal.append(tmp_path, "rotates", str(version))
+        assert not (tmp_path / journal.NAME).exists()
+        assert reader.wait(0) is RESCAN
+        journal.append(tmp_path, "after", "1")
+        assert reader.wait(1) == {"after": "1"}
+
+
+def test_a_namespace_watch_sees_every_change_through_the_journal_alone(client, workdir, monkeypatch):
+    finished_job(client, workdir, "old")
+    backend = LocalBackend()
+    seen = []
+    watch = backend.watch(timeout=60)
+    first = next(watch)
+    assert first.name == "old"
+    client.submit(tfjob_yaml("new", {"Worker": (1, "Never", "print('hi')")}), workdir=workdir)
+    for snap in watch:
+        seen.append((snap.name, snap.state))
+        if snap.name == "new" and snap.finished:
+            break
+    watch.close()
+    assert seen[-1] == ("new", "Succeeded")
+    assert all(name == "new" for name, _ in seen)  # the finished job is not read again
+
+
+# -- a damaged or read-only store ---------------------------------------------------------------
+
+def test_a_corrupt_status_file_is_one_unknown_row_and_every_other_job_is_listed(client, workdir):
+    finished_job(client, workdir, "fine")
+    finished_job(client, workdir, "broken")
+    status = LocalBackend().store.job("broken").status_file
+    status.write_text('{"x')
+    rows = {s.name: s for s in client.list()}
+    assert rows["fine"].state == "Succeeded"
+    assert rows["broken"].state == "Unknown"
+    assert str(status) in rows["broken"].message and "kubeflow-jupyter delete broken" in rows["broken"].message
+
+    listed = run_cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Traceback" not in listed.stderr
+    assert "broken" in listed.stdout and "Unknown" in listed.stdout and "fine" in listed.stdout
+    got = run_cli("get", "broken")
+    assert got.returncode == 0 and "Unknown" in got.stdout and "Traceback" not in got.stderr
+    waited = run_cli("wait", "broken", "--timeout", "30")
+    assert waited.returncode == 1 and "status.json" in waited.stderr and "Traceback" not in waited.stderr
+    for damaged in ("[]", "null", '{"name": 5}', "\x00\xff"):
+        status.write_bytes(damaged.encode("latin-1"))
+        assert client.get("broken").state == "Unknown", damaged
+    client.delete("broken")  # a damaged job can still be deleted
+    assert [s.name for s in client.list()] == ["fine"]
+
+
+def _without_root_file_powers():
+    """As root, drop the capabilities that ignore file permissions (CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH, CAP_FOWNER) from the bounding set before exec, as ``setpriv`` does:
+    the child then meets the read-only store as any user would."""
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def drop() -> None:
+        for cap in (1, 2, 3):  # linux/capability.h
+            if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                os._exit(99)
+
+    return drop
+
+
+def set_writable(home: Path, writable: bool) -> None:
+    for path in [home, *home.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        path.chmod(mode | 0o200 if writable else mode & ~0o222)
+
+
+@pytest.fixture
+def readonly_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("KUBEFLOW_JUPYTER_HOME", str(home))
+    yield home
+    set_writable(home, True)
+
+
+def run_cli_readonly(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBEFLOW_JUPYTER_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "kubeflow_jupyter.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, preexec_fn=_without_root_file_powers())
+
+
+def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(readonly_home, tmp_path):
+    client = TFJobClient("local")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    finished_job(client, workdir, "done")
+    client.submit(tfjob_yaml("orphan", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    wait_until(client, "orphan", lambda s: s.state == "Running")
+    client.submit(tfjob_yaml("frozen", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    wait_until(client, "frozen", lambda s: s.state == "Running")
+    frozen = LocalBackend().store.job("frozen")
+    supervisor = frozen.read_supervisor()
+    # Stop its supervisor and watchdog before they can record anything, and its replica: a job
+    # whose supervisor was lost while nobody could write, as a reader of a read-only store finds it.
+    os.killpg(supervisor.pid, signal.SIGSTOP)
+    for pid in frozen.read_pids().values():
+        os.killpg(pid.pid, signal.SIGKILL)
+    set_writable(readonly_home, False)
+    os.killpg(supervisor.pid, signal.SIGKILL)
+    yaml_file = workdir / "job.yaml"
+    yaml_file.write_text(json.dumps(tfjob_yaml("new", {"Worker": (1, "Never", "print(1)")})))
+    for args in (["submit", str(yaml_file)], ["delete", "done"]):
+        result = run_cli_readonly(readonly_home, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert str(readonly_home) in result.stderr and "KUBEFLOW_JUPYTER_HOME" in result.stderr
+    listed = run_cli_readonly(readonly_home, "list")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert "frozen" in listed.stdout and "Failed" in listed.stdout and "done" in listed.stdout
+    got = run_cli_readonly(readonly_home, "get", "frozen", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["status"]["conditions"][-1]["reason"] == "SupervisorLost"
+    waited = run_cli_readonly(readonly_home, "wait", "frozen", "--timeout", "30")
+    assert waited.returncode == 1 and "local supervisor" in waited.stderr and "Traceback" not in waited.stderr
+    assert json.loads(frozen.status_file.read_text())["state"] == "Running"  # computed, never written
+    assert not (readonly_home / "namespaces" / "default" / "new").exists()
+    set_writable(readonly_home, True)
+    assert client.get("frozen").state == "Failed"  # the first reader that can write records it
+
+
+# -- nothing outlives its job ------------------------------------------------------------------------
+
+def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(client, workdir, isolated_home):
+    job = tfjob_yaml("wrapped", {"Worker": (1, "Never", "")})
+    job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = [
+        "sh", "-c", f"{sys.executable} -c 'import time; time.sleep(120)'; true"]
+    client.submit(job, workdir=workdir)
+    wait_until(client, "wrapped", lambda s: s.state == "Running")
+    jobdir = LocalBackend().store.job("wrapped")
+    shell = jobdir.read_pids()["worker-0"].pid
+    deadline = time.monotonic() + 30
+    while not (python := children_of(shell)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert python, "the shell never started python"
+    os.kill(jobdir.read_supervisor().pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    # No reader touches the job from here on: only its watchdog can act.
+    while any(alive(p) for p in python) and time.monotonic() - killed_at < 30:
+        time.sleep(0.02)
+    assert not any(alive(p) for p in python), "the replica's python outlived its supervisor"
+    # The watchdog records the loss right after stopping the replicas (read the file: not a reader).
+    while (status := json.loads(jobdir.status_file.read_text()))["state"] != "Failed" and time.monotonic() - killed_at < 30:
+        time.sleep(0.02)
+    assert status["state"] == "Failed" and status["status"]["conditions"][-1]["reason"] == "SupervisorLost"
+    assert leftover_processes(isolated_home) == []
+
+
+# -- runPolicy.ttlSecondsAfterFinished ------------------------------------------------------------------
+
+def test_ttl_seconds_after_finished_deletes_the_job_and_no_ttl_keeps_it(client, workdir, isolated_home):
+    client.submit(tfjob_yaml("short-lived", {"Worker": (1, "Never", "print('hi')")},
+                             run_policy={"ttlSecondsAfterFinished": 1}), workdir=workdir)
+    finished_job(client, workdir, "kept")
+    assert client.wait("short-lived", timeout=60).state == "Succeeded"
+    root = LocalBackend().store.root
+
+    def deleted() -> bool:
+        leftovers = [p for p in root.iterdir() if p.name.startswith((".deleting-short-lived", "short-lived"))]
+        return not leftovers
+
+    deadline = time.monotonic() + 60
+    while not deleted() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert deleted(), "the job was not deleted after its TTL"
+    with pytest.raises(JobNotFound):
+        client.get("short-lived")
+    assert [s.name for s in client.list()] == ["kept"]
+    assert leftover_processes(isolated_home) == []
