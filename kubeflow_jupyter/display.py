@@ -23,6 +23,7 @@ STATE_COLOURS = {
     "Succeeded": "#2e7d32",
     "Failed": "#c62828",
     "Deleted": "#424242",
+    "Unknown": "#6d4c41",  # the job's stored state cannot be read (its message says why)
 }
 PHASE_COLOURS = {
     "Pending": "#607d8b", "Running": "#1976d2", "Succeeded": "#2e7d32", "Failed": "#c62828", "Stopped": "#757575",

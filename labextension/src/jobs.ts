@@ -53,7 +53,8 @@ export function hasDetails(job: AnyJob): job is IJob {
   return Array.isArray(job.replicas);
 }
 
-/** States the operator reports, plus "Pending" before the first condition. */
+/** States the operator reports, plus "Pending" before the first condition and "Unknown"
+ * for a job whose stored state cannot be read (its message says which file and why). */
 export const KNOWN_STATES = [
   'Pending',
   'Created',
@@ -61,7 +62,8 @@ export const KNOWN_STATES = [
   'Restarting',
   'Succeeded',
   'Failed',
-  'Suspended'
+  'Suspended',
+  'Unknown'
 ];
 
 /** CSS class for a job state or replica phase badge. */

@@ -292,3 +292,51 @@ def test_lab_every_handler_is_authenticated():
     assert len(routes) == 5
     problems = [str(r.message) for r in records if issubclass(r.category, JupyterServerAuthWarning)]
     assert problems == []
+
+
+async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_quick_jobs(jp_fetch, write_job, open_stream):
+    # One sidebar open all along (the feed's watch runs), quick jobs submitted through the API,
+    # each waited for until GET says Succeeded: a sidebar that connects then must not be told
+    # the submit's first snapshot (Created), which reached the feed after the watch's newer ones.
+    first = open_stream("events")
+    await first.next()
+    names = [f"quick-{i}" for i in range(5)]
+    for name in names:
+        await submit(jp_fetch, write_job(f"{name}.yaml", name))
+    for name in names:
+        for _ in range(600):
+            code, job = await fetch_json(jp_fetch, "jobs", name)
+            if job["state"] == "Succeeded":
+                break
+            await asyncio.sleep(0.1)
+        assert job["state"] == "Succeeded", job
+    await asyncio.sleep(0.5)  # the watch's last updates reach the feed: what is queued is applied
+    later = open_stream("events")
+    event, data = await later.next()
+    assert event == "jobs"
+    assert {j["name"]: j["state"] for j in data["jobs"]} == {name: "Succeeded" for name in names}
+    await later.close()
+    await first.close()
+
+
+async def test_lab_a_corrupt_job_is_one_unknown_row_in_the_list_the_job_and_the_push_channel(
+        jp_fetch, write_job, open_stream):
+    from kubeflow_jupyter.backends.local import LocalBackend
+
+    for name in ("fine", "broken"):
+        await submit(jp_fetch, write_job(f"{name}.yaml", name))
+        await until_finished(open_stream, name)
+    LocalBackend().store.job("broken").status_file.write_text('{"x')
+
+    code, listing = await fetch_json(jp_fetch, "jobs")
+    assert code == 200, listing
+    states = {j["name"]: (j["state"], j["message"]) for j in listing["jobs"]}
+    assert states["fine"][0] == "Succeeded"
+    assert states["broken"][0] == "Unknown" and "status.json" in states["broken"][1]
+    code, job = await fetch_json(jp_fetch, "jobs", "broken")
+    assert code == 200 and job["state"] == "Unknown"
+    stream = open_stream("events")
+    event, data = await stream.next()
+    assert event == "jobs"
+    assert {j["name"]: j["state"] for j in data["jobs"]} == {"fine": "Succeeded", "broken": "Unknown"}
+    await stream.close()
