@@ -44,6 +44,9 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# `jupyter-builder develop` links the venv's copy of the lab extension to the build
+	@# output; an editable reinstall would write its shared-data through that link.
+	test ! -L $(VENV)/share/jupyter/labextensions/kubeflow-jupyter || rm $(VENV)/share/jupyter/labextensions/kubeflow-jupyter
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
