@@ -81,6 +81,9 @@ def running_lab(
         "--allow-root",  # containers and CI often run as root; harmless otherwise
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={work / 'workspaces'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # window.jupyterapp, as in JupyterLab's own UI tests (Galata): wait_for_lab() and
+        # open_command_palette() use it.
+        "--LabApp.expose_app_in_browser=True",
         *extra_args,
     ]
     log = open(work / "jupyter-lab.log", "wb")
@@ -112,6 +115,47 @@ def running_lab(
                 process.kill()
                 process.wait()
             log.close()
+
+
+def wait_for_lab(page) -> None:
+    """Wait until the Lab in ``page`` is ready for a user, as JupyterLab's Galata helpers do.
+
+    Its plugins are activated (``jupyterapp.started``), its layout is restored
+    (``jupyterapp.restored``), the splash screen is gone, and the main area's current widget
+    (on a fresh workspace, the Launcher that start-up creates) has the focus. Until then
+    start-up still moves the focus, and the modal command palette closes as soon as it loses
+    the focus: opened any earlier, it vanishes again.
+    """
+    page.wait_for_function("() => typeof window.jupyterapp === 'object'")
+    page.evaluate("""() => {
+        Promise.all([window.jupyterapp.started, window.jupyterapp.restored])
+            .then(() => { window.kfjLabRestored = true; });
+    }""")
+    page.wait_for_function("() => window.kfjLabRestored === true")
+    page.locator("#jupyterlab-splash").wait_for(state="detached")
+    page.wait_for_function("""() => {
+        const current = window.jupyterapp.shell.currentWidget;
+        return !!current && current.node.contains(document.activeElement);
+    }""")
+
+
+def open_command_palette(page):
+    """Open JupyterLab's command palette through the app's own command; returns the palette.
+
+    ``apputils:activate-command-palette`` is what Ctrl+Shift+C runs; executing it directly
+    does not depend on where the keyboard focus is. Returns once the modal palette is
+    attached, visible and its search field has the focus (it closes when it loses it).
+    """
+    palette = page.locator("#modal-command-palette")
+    palette.wait_for(state="attached")  # the palette becomes modal once Lab has restored its layout
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    palette.wait_for(state="visible")
+    search = palette.locator(".lm-CommandPalette-input")
+    search.wait_for(state="visible")
+    page.wait_for_function(
+        "() => document.activeElement?.matches('#modal-command-palette .lm-CommandPalette-input') ?? false"
+    )
+    return palette
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab_helpers import HELLO, tfjob_yaml
-from lab_browser import chromium, running_lab
+from lab_browser import chromium, open_command_palette, running_lab, wait_for_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -60,7 +60,7 @@ def page(lab):
         page.errors = []  # uncaught exceptions in the page
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         page.goto(f"{lab.url}lab?token={lab.token}")
-        page.locator("#jp-main-dock-panel").wait_for()
+        wait_for_lab(page)
         page.locator('.lm-TabBar-tab[data-id="kubeflow-jupyter-sidebar"]').wait_for()
         yield page
         context.close()
@@ -83,11 +83,18 @@ def right_click_file(page, name: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Submit as TFJob").wait_for()
 
 
-def from_palette(page, query: str, label) -> None:
-    """Run a command from the command palette, as a user does."""
-    page.keyboard.press("Control+Shift+C")
-    page.locator(".lm-CommandPalette-input").fill(query)
-    page.locator(".lm-CommandPalette-item", has=page.locator(".lm-CommandPalette-itemLabel", has_text=label)).click()
+def from_palette(page, query: str, label, category: str) -> None:
+    """Run a command from the command palette, as a user does: search, then click the one item
+    whose label matches ``label``, which must be listed under the header ``category``."""
+    palette = open_command_palette(page)
+    palette.locator(".lm-CommandPalette-input").fill(query)
+    with_label = page.locator(".lm-CommandPalette-itemLabel", has_text=label)
+    item = palette.locator(".lm-CommandPalette-item", has=with_label)
+    item.wait_for()  # exactly one (strict)
+    header = item.locator("xpath=preceding-sibling::li[contains(@class, 'lm-CommandPalette-header')][1]")
+    assert header.inner_text().strip() == category
+    item.click()
+    palette.wait_for(state="hidden")  # running a command closes the palette
 
 
 def delete_all_jobs(lab) -> None:
@@ -150,10 +157,11 @@ def test_lab_ui_invalid_yaml_is_refused_with_its_field_paths(page, lab):
 
 
 def test_lab_ui_palette_submit_live_log_status_bar_in_dark_theme(page, lab):
-    from_palette(page, "Use Theme: JupyterLab Dark", re.compile(r"^Use Theme: JupyterLab Dark$"))
+    from_palette(page, "Use Theme: JupyterLab Dark", re.compile(r"^Use Theme: JupyterLab Dark$"), "Theme")
     page.locator('body[data-jp-theme-name="JupyterLab Dark"]').wait_for(state="attached")
+    page.locator("#jupyterlab-splash").wait_for(state="detached")  # Lab shows it while it swaps the theme
 
-    from_palette(page, "Submit a TFJob", "Submit a TFJob YAML file")
+    from_palette(page, "Submit a TFJob", "Submit a TFJob YAML file", "TFJobs")
     page.locator(".jp-Dialog input").fill("gated.yaml")
     page.locator(".jp-Dialog button.jp-mod-accept").click()
 
