@@ -53,6 +53,50 @@ export function hasDetails(job: AnyJob): job is IJob {
   return Array.isArray(job.replicas);
 }
 
+/** The resourceVersion as a number where it is one: the local store counts each job's writes;
+ * the Kubernetes API's is opaque (compared only for equality). */
+function versionCounter(job: IJobSummary): number | null {
+  return job.backend === 'local' && /^\d+$/.test(job.resourceVersion)
+    ? Number(job.resourceVersion)
+    : null;
+}
+
+/**
+ * Whether `next` is a newer state of its job than `current` (the server's rule,
+ * `tfjob.status.supersedes`): another uid (the job was recreated) always is; counted
+ * versions must grow; opaque ones arrive in the push channel's order, which is the order.
+ */
+export function supersedes(next: IJobSummary, current: IJobSummary | undefined): boolean {
+  if (current === undefined || next.uid !== current.uid) {
+    return true;
+  }
+  const a = versionCounter(next);
+  const b = versionCounter(current);
+  return a !== null && b !== null ? a > b : true;
+}
+
+/**
+ * Whether the job a submit answered with may be shown: not when the push channel has
+ * already told us about that very job (its state is newer than the answer's first one),
+ * nor when that job has been deleted since.
+ */
+export function acceptsSubmitAnswer(
+  answer: IJobSummary,
+  current: IJobSummary | undefined,
+  deletedUids: ReadonlySet<string>
+): boolean {
+  return !deletedUids.has(answer.uid) && (current === undefined || current.uid !== answer.uid);
+}
+
+/** Whether details fetched for a listed job may replace its row: the same job, not older. */
+export function acceptsDetails(details: IJobSummary, current: IJobSummary | undefined): boolean {
+  return (
+    current !== undefined &&
+    current.uid === details.uid &&
+    (details.resourceVersion === current.resourceVersion || supersedes(details, current))
+  );
+}
+
 /** States the operator reports, plus "Pending" before the first condition and "Unknown"
  * for a job whose stored state cannot be read (its message says which file and why). */
 export const KNOWN_STATES = [

@@ -1,7 +1,15 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { TFJobAPI } from './api';
-import { AnyJob, IJob, hasDetails, runningCount, sortJobs } from './jobs';
+import {
+  AnyJob,
+  IJob,
+  acceptsDetails,
+  acceptsSubmitAnswer,
+  hasDetails,
+  runningCount,
+  sortJobs
+} from './jobs';
 import { IServerEvent } from './sse';
 
 const RETRY_MIN_MS = 1000;
@@ -66,19 +74,25 @@ export class JobsModel {
     return name === null ? undefined : this._jobs.get(name);
   }
 
-  /** Apply a job straight from an API answer (the push channel will agree shortly). */
+  /** Show a job a submit just created, unless the push channel already said newer about it. */
   upsert(job: IJob): void {
-    this._jobs.set(job.name, job);
-    this._sorted = null;
-    this._changed.emit();
+    if (acceptsSubmitAnswer(job, this._jobs.get(job.name), this._deletedUids)) {
+      this._set(job);
+    }
   }
 
   /** Details fetched for a job the list only had a summary of (a newer push wins). */
   fill(job: IJob): void {
     const current = this._jobs.get(job.name);
-    if (current && !hasDetails(current)) {
-      this.upsert(job);
+    if (current && !hasDetails(current) && acceptsDetails(job, current)) {
+      this._set(job);
     }
+  }
+
+  private _set(job: IJob): void {
+    this._jobs.set(job.name, job);
+    this._sorted = null;
+    this._changed.emit();
   }
 
   remove(name: string): void {
@@ -156,12 +170,17 @@ export class JobsModel {
         this._jobs.set(data.name, data as IJob);
         this._error = '';
         break;
-      case 'deleted':
+      case 'deleted': {
+        const gone = this._jobs.get(data.name);
+        if (gone) {
+          this._deletedUids.add(gone.uid); // a late submit answer must not bring it back
+        }
         this._jobs.delete(data.name);
         if (this._selected === data.name) {
           this._selected = null;
         }
         break;
+      }
       case 'error':
         this._error = data.message;
         break;
@@ -180,6 +199,7 @@ export class JobsModel {
   }
 
   private _jobs = new Map<string, AnyJob>();
+  private _deletedUids = new Set<string>();
   private _sorted: AnyJob[] | null = null;
   private _loaded = false;
   private _connection: Connection = 'connecting';

@@ -3,13 +3,16 @@ import { test } from 'node:test';
 
 import {
   IJob,
+  acceptsDetails,
+  acceptsSubmitAnswer,
   defaultReplica,
   formatAge,
   isTFJobFile,
   replicaSummary,
   runningCount,
   sortJobs,
-  stateClass
+  stateClass,
+  supersedes
 } from '../jobs';
 
 function job(name: string, created: string, state = 'Running', replicas: string[] = []): IJob {
@@ -93,4 +96,33 @@ test('the log shown first is the chief/master, else worker-0', () => {
   assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0', 'worker-0'])), 'worker-0');
   assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0'])), 'ps-0');
   assert.equal(defaultReplica(job('a', '', 'Running', [])), null);
+});
+
+function version(state: string, resourceVersion: string, uid = 'u1', backend = 'local'): IJob {
+  return { ...job('a', '2026-01-01T00:00:00Z', state), uid, resourceVersion, backend };
+}
+
+test('a newer state supersedes: counted versions numerically, a new uid always, opaque ones in order', () => {
+  assert.ok(supersedes(version('Running', '10'), version('Created', '9')));
+  assert.ok(!supersedes(version('Created', '9'), version('Running', '10')));
+  assert.ok(!supersedes(version('Running', '3'), version('Running', '3')));
+  assert.ok(supersedes(version('Created', '1', 'u2'), version('Succeeded', '7')));
+  assert.ok(supersedes(version('Running', '5', 'u1', 'kubernetes'), version('Running', '9', 'u1', 'kubernetes')));
+  assert.ok(supersedes(version('Created', '1'), undefined));
+});
+
+test("a submit's answer arriving after the push channel's newer states is not shown", () => {
+  const pushed = version('Succeeded', '3');
+  const answer = version('Created', '1');
+  assert.ok(!acceptsSubmitAnswer(answer, pushed, new Set()));
+  assert.ok(acceptsSubmitAnswer(answer, undefined, new Set()));
+  assert.ok(!acceptsSubmitAnswer(answer, undefined, new Set(['u1']))); // deleted meanwhile
+  assert.ok(acceptsSubmitAnswer(answer, version('Succeeded', '9', 'old-uid'), new Set()));
+});
+
+test('fetched details replace a listed row only when they are not older', () => {
+  assert.ok(acceptsDetails(version('Running', '4'), version('Running', '4')));
+  assert.ok(acceptsDetails(version('Succeeded', '5'), version('Running', '4')));
+  assert.ok(!acceptsDetails(version('Created', '1'), version('Running', '4')));
+  assert.ok(!acceptsDetails(version('Running', '4', 'other'), version('Running', '4')));
 });
