@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,3 +60,29 @@ def build_pod(config, user_options: dict) -> tuple[dict, dict]:
             return api.sanitize_for_serialization(pod), api.sanitize_for_serialization(pvc)
 
     return asyncio.run(build())
+
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+HAVE_KUBECTL = bool(shutil.which(KUBECTL))
+
+
+def render(directory: Path = K8S_DIR) -> list[dict]:
+    """`kubectl kustomize <directory>`: the objects `kubectl apply -k` would send."""
+    out = subprocess.run([KUBECTL, "kustomize", str(directory)], check=True, capture_output=True, text=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@functools.lru_cache(maxsize=1)
+def _rendered_once() -> str:
+    return yaml.safe_dump_all(render())
+
+
+def rendered_manifests() -> list[dict]:
+    """The base manifests, rendered once per test session (a fresh copy for each caller)."""
+    return [doc for doc in yaml.safe_load_all(_rendered_once()) if doc]
+
+
+def one(objects: list[dict], kind: str, name: str) -> dict:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name)]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {[m['metadata']['name'] for m in matches]}"
+    return matches[0]

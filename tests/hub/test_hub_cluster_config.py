@@ -71,7 +71,8 @@ def test_hub_profile_pod_is_locked_down_and_points_at_the_cluster(hub_env, profi
     }
     env = env_of(pod)
     assert env["KUBEFLOW_JUPYTER_BACKEND"] == "kubernetes"
-    assert env["KUBEFLOW_JUPYTER_NAMESPACE"] == pod["metadata"].get("namespace", "default")
+    # KubeSpawner spawns into the users' namespace (not the hub's), and TFJobs go there too.
+    assert env["KUBEFLOW_JUPYTER_NAMESPACE"] == "kubeflow-user"
     assert env["KUBEFLOW_JUPYTER_MODEL_SERVER"] == "model-service:9000"
     assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab"
     assert notebook["args"][0] == "jupyterhub-singleuser" or notebook.get("command", [None])[0] == "jupyterhub-singleuser"
@@ -109,6 +110,23 @@ def test_hub_env_overrides_resources_images_and_model_server(hub_env):
     assert container(pod)["resources"]["limits"] == {"cpu": 3.0, "memory": 6 * 1024**3}
     assert env_of(pod)["KUBEFLOW_JUPYTER_MODEL_SERVER"] == "serving.models:9000"
     assert pod["spec"]["serviceAccountName"] == "team-notebook"
+    assert pod["spec"]["automountServiceAccountToken"] is True
+
+
+def test_hub_notebooks_without_their_account_get_no_token(hub_env):
+    """The token is mounted only for the notebook account whose Role the TFJob client needs."""
+    hub_env.setenv("HUB_NOTEBOOK_SERVICE_ACCOUNT", "default")
+    pod, _ = build_pod(load_config(CLUSTER_CONFIG), {})
+    assert pod["spec"].get("serviceAccountName") in (None, "default")
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_hub_notebook_namespace_is_a_setting(hub_env):
+    hub_env.setenv("HUB_NOTEBOOK_NAMESPACE", "team-notebooks")
+    config = load_config(CLUSTER_CONFIG)
+    assert config.KubeSpawner.namespace == "team-notebooks"
+    pod, _ = build_pod(config, {})
+    assert env_of(pod)["KUBEFLOW_JUPYTER_NAMESPACE"] == "team-notebooks"
 
 
 @pytest.mark.parametrize(

@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import kubernetes_validate
 import pytest
 import yaml
 from crd_check import CRD_PATH
-from hub_support import DUMMY_KUBECONFIG, K8S_DIR, build_pod, load_config
+from hub_support import DUMMY_KUBECONFIG, HAVE_KUBECTL, K8S_DIR, build_pod, load_config, one, rendered_manifests
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 K8S_VERSION = "1.37.0"
 TFJOB_CRD = CRD_PATH  # the real training-operator 1.9 CRD, kept in tests/data
+HUB_NS, USER_NS = "kubeflow", "kubeflow-user"
 
-pytestmark = pytest.mark.skipif(not shutil.which(KUBECTL), reason="kubectl is not installed (needed for `kubectl kustomize`)")
+pytestmark = pytest.mark.skipif(not HAVE_KUBECTL, reason="kubectl is not installed (needed for `kubectl kustomize`)")
 
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict]:
-    out = subprocess.run([KUBECTL, "kustomize", str(K8S_DIR)], check=True, capture_output=True, text=True).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def one(objects: list[dict], kind: str, name: str) -> dict:
-    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name)]
-    assert len(matches) == 1, f"expected one {kind} {name}, found {[m['metadata']['name'] for m in matches]}"
-    return matches[0]
+    return rendered_manifests()
 
 
 def test_hub_manifests_render_to_the_seed_components(rendered):
     kinds = sorted((o["kind"], o["metadata"]["name"].rsplit("-", 1)[0] if o["kind"] == "ConfigMap" else o["metadata"]["name"]) for o in rendered)
     assert kinds == sorted(
         [
-            ("Namespace", "kubeflow"),
+            ("Namespace", HUB_NS),
+            ("Namespace", USER_NS),
             ("ServiceAccount", "tf-hub"),
             ("ServiceAccount", "jupyter-notebook"),
+            ("ServiceAccount", "tfjob-runner"),
+            ("ServiceAccount", "default"),
             ("Role", "tf-hub"),
             ("Role", "jupyter-notebook"),
             ("RoleBinding", "tf-hub"),
@@ -49,12 +42,22 @@ def test_hub_manifests_render_to_the_seed_components(rendered):
             ("StatefulSet", "tf-hub"),
             ("Deployment", "model-server"),
             ("PersistentVolumeClaim", "model-store"),
+            ("ValidatingAdmissionPolicy", "tfjob-pod-security"),
+            ("ValidatingAdmissionPolicyBinding", "tfjob-pod-security-kubeflow-user"),
             ("NetworkPolicy", "tf-hub"),
+            ("NetworkPolicy", "tf-hub-to-apiserver"),
+            ("NetworkPolicy", "tf-hub-to-identity-provider"),
+            ("NetworkPolicy", "default-deny"),
             ("NetworkPolicy", "jupyter-notebook"),
+            ("NetworkPolicy", "jupyter-notebook-to-apiserver"),
+            ("NetworkPolicy", "tfjob-replicas"),
             ("NetworkPolicy", "model-server"),
+            ("NetworkPolicy", "model-clients"),
         ]
     )
-    assert all(o["metadata"].get("namespace") == "kubeflow" for o in rendered if o["kind"] != "Namespace")
+    cluster_scoped = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    assert all(o["metadata"].get("namespace") in (HUB_NS, USER_NS) for o in rendered if o["kind"] not in cluster_scoped)
+    assert not [o for o in rendered if o["kind"] in cluster_scoped and "namespace" in o["metadata"]]
 
 
 def test_hub_every_rendered_object_validates_against_kubernetes_schemas(rendered):
@@ -72,7 +75,8 @@ def test_hub_notebook_role_is_exactly_what_the_notebook_needs(rendered):
     ]
     binding = one(rendered, "RoleBinding", "jupyter-notebook")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jupyter-notebook"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jupyter-notebook", "namespace": "kubeflow"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jupyter-notebook", "namespace": USER_NS}]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == USER_NS
 
 
 def test_hub_notebook_role_names_the_real_tfjob_resource(rendered):
@@ -141,17 +145,20 @@ def test_hub_services_and_model_server_match_the_seed(rendered):
 
 def test_hub_network_policies_cover_every_component(rendered):
     policies = {o["metadata"]["name"]: o["spec"] for o in rendered if o["kind"] == "NetworkPolicy"}
-    for spec in policies.values():
-        assert spec["policyTypes"] == ["Ingress", "Egress"]
+    for name, spec in policies.items():
+        assert spec["policyTypes"] in (["Ingress", "Egress"], ["Egress"]), name
     hub_labels = one(rendered, "StatefulSet", "tf-hub")["spec"]["template"]["metadata"]["labels"]
     server_labels = one(rendered, "Deployment", "model-server")["spec"]["template"]["metadata"]["labels"]
     assert policies["tf-hub"]["podSelector"]["matchLabels"].items() <= hub_labels.items()
     assert policies["model-server"]["podSelector"]["matchLabels"].items() <= server_labels.items()
     assert policies["model-server"]["egress"] == []
-    # Only the hub reaches a notebook server, and only on its port.
+    # Only the hub (in its own namespace) reaches a notebook server, and only on its port.
     (notebook_ingress,) = policies["jupyter-notebook"]["ingress"]
     assert notebook_ingress["ports"] == [{"port": 8888, "protocol": "TCP"}]
-    assert notebook_ingress["from"] == [{"podSelector": {"matchLabels": policies["tf-hub"]["podSelector"]["matchLabels"]}}]
+    assert notebook_ingress["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NS}},
+        "podSelector": {"matchLabels": policies["tf-hub"]["podSelector"]["matchLabels"]},
+    }]
 
 
 def test_hub_configmap_is_the_config_and_the_pods_it_makes_match_the_policies(rendered, tmp_path, monkeypatch):
@@ -183,5 +190,12 @@ def test_hub_configmap_is_the_config_and_the_pods_it_makes_match_the_policies(re
     policies = {o["metadata"]["name"]: o["spec"] for o in rendered if o["kind"] == "NetworkPolicy"}
     notebook_selector = policies["jupyter-notebook"]["podSelector"]["matchLabels"]
     assert notebook_selector.items() <= pod["metadata"]["labels"].items()
-    assert pod["spec"]["serviceAccountName"] == one(rendered, "ServiceAccount", "jupyter-notebook")["metadata"]["name"]
-    assert config.JupyterHub.hub_connect_url == "http://tf-hub-0:8081"
+    notebook_account = one(rendered, "ServiceAccount", "jupyter-notebook")
+    assert pod["spec"]["serviceAccountName"] == notebook_account["metadata"]["name"]
+    # KubeSpawner spawns where the notebook account, its Role and the hub's Role are.
+    assert config.KubeSpawner.namespace == notebook_account["metadata"]["namespace"] == USER_NS
+    assert config.KubeSpawner.enable_user_namespaces is False
+    assert one(rendered, "Role", "tf-hub")["metadata"]["namespace"] == USER_NS
+    # Notebooks reach the hub API in the hub's namespace, through the headless Service.
+    assert config.JupyterHub.hub_connect_url == f"http://tf-hub-0.{HUB_NS}.svc:8081"
+    assert one(rendered, "Service", "tf-hub-0")["metadata"]["namespace"] == HUB_NS

@@ -36,7 +36,9 @@ c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 # (the spawner: KubeflowSpawner, a KubeSpawner, at the end of this file)
 c.JupyterHub.hub_bind_url = setting("HUB_BIND_URL", "http://0.0.0.0:8081", "URL the hub API listens on inside the pod.")
 c.JupyterHub.hub_connect_url = setting(
-    "HUB_CONNECT_URL", "http://tf-hub-0:8081", "URL notebook pods use to reach the hub API (Service tf-hub-0)."
+    "HUB_CONNECT_URL",
+    "http://tf-hub-0.kubeflow.svc:8081",
+    "URL notebook pods (in another namespace) use to reach the hub API (Service tf-hub-0).",
 )
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = setting(
@@ -62,6 +64,15 @@ c.Authenticator.allow_all = setting(
 )
 
 # -- notebook pods ----------------------------------------------------------------
+# Notebooks (and the TFJobs they submit) live in one shared users' namespace, never in
+# the hub's own: the hub's ServiceAccount, database and cookie secret stay out of reach
+# of anything a user starts. The hub's Role is in that namespace only (k8s/hub-rbac.yaml).
+c.KubeSpawner.namespace = setting(
+    "HUB_NOTEBOOK_NAMESPACE",
+    "kubeflow-user",
+    "Namespace of notebook pods, home PVCs and users' TFJobs (the hub's Role must be there).",
+)
+c.KubeSpawner.enable_user_namespaces = False  # one shared namespace: k8s/ has its Role and ServiceAccounts
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
 c.KubeSpawner.default_url = "/lab"
 c.KubeSpawner.start_timeout = setting("HUB_START_TIMEOUT", 600, "Seconds a pod may take to start (image pulls).", int)
@@ -77,11 +88,19 @@ c.KubeSpawner.container_security_context = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-# The notebook submits TFJobs with this account's narrow Role (k8s/notebook-rbac.yaml).
-c.KubeSpawner.service_account = setting(
-    "HUB_NOTEBOOK_SERVICE_ACCOUNT", "jupyter-notebook", "ServiceAccount of notebook pods (its Role allows TFJobs)."
+# The notebook submits TFJobs with this account's narrow Role (k8s/notebook-rbac.yaml):
+# its token is mounted for that, and only for a dedicated account: with "default" the pod
+# gets no token at all (and notebooks cannot reach the cluster's API).
+_notebook_account = setting(
+    "HUB_NOTEBOOK_SERVICE_ACCOUNT",
+    "jupyter-notebook",
+    "ServiceAccount of notebook pods (its Role allows TFJobs); 'default': no account token in notebooks.",
 )
-c.KubeSpawner.automount_service_account_token = True
+if _notebook_account != "default":
+    c.KubeSpawner.service_account = _notebook_account
+    c.KubeSpawner.automount_service_account_token = True
+else:
+    c.KubeSpawner.automount_service_account_token = False
 c.KubeSpawner.environment = {
     "KUBEFLOW_JUPYTER_BACKEND": "kubernetes",
     # Expanded by KubeSpawner to the namespace the pod runs in.

@@ -14,6 +14,11 @@ INSTALL_OPERATOR = ('kubectl apply -k '
                     '"github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0"')
 _FORBIDDEN = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
                         r'in API group "(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]+)")?')
+# kube-apiserver's ValidatingAdmissionPolicy denial (plugin/policy/validating/dispatcher.go), inside
+# admission.NewForbidden's `<resource>.<group> "<name>" is forbidden: ...`; 422 Invalid unless the
+# validation names another reason (403 Forbidden, 401, 413).
+_POLICY_DENIED = re.compile(r"ValidatingAdmissionPolicy '(?P<policy>[^']+)'(?: with binding '(?P<binding>[^']*)')? "
+                            r"denied request: (?P<message>.*)", re.DOTALL)
 
 
 class PermissionDenied(BackendError):
@@ -22,6 +27,21 @@ class PermissionDenied(BackendError):
 
 class CRDNotInstalled(BackendError):
     """The cluster does not serve kubeflow.org/v1 TFJobs."""
+
+
+class PolicyDenied(SpecError):
+    """A ValidatingAdmissionPolicy of the cluster refused the TFJob: nothing was created or changed.
+
+    A SpecError (the spec must change), whose message is one line: the policy and its own message,
+    which names the rule and the fix."""
+
+    def __init__(self, policy: str, binding: str | None, reason: str, name: str | None, where: str):
+        self.policy, self.binding, self.reason, self.name, self.where = policy, binding, reason, name, where
+        super().__init__(FieldProblem("", reason))
+
+    def _format(self) -> str:
+        job = f"TFJob {self.name!r}" if self.name else "the TFJob"
+        return f"the cluster's admission policy {self.policy!r} refused {job} {self.where}: {self.reason}"
 
 
 def status_body(exc) -> dict | None:
@@ -83,6 +103,9 @@ def translate(exc: BaseException, conn: Connection, *, name: str | None = None) 
     message = (status or {}).get("message") or (exc.body or exc.reason or "").strip()
     where = f"in namespace {conn.namespace!r} {conn.where()}"
     code = exc.status
+    if status is not None and (policy := _POLICY_DENIED.search(message)):
+        return PolicyDenied(policy.group("policy"), policy.group("binding"),
+                            " ".join(policy.group("message").split()), name, f"in namespace {conn.namespace!r}")
     if code == 401:
         return BackendError(
             f"the Kubernetes API server {conn.where()} rejected the credentials (401 Unauthorized): the token or "

@@ -6,6 +6,10 @@ so that clients run their real configuration-loading path.
         kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
         cluster.script("mnist", "worker-1", exit_codes=[1, 0])   # worker 1 fails once
         ...                                                       # any client, kubectl included
+
+Given ValidatingAdmissionPolicies (``admission_policies=`` or :meth:`add_admission_policies`,
+e.g. the objects ``kubectl kustomize jupyterhub_config/k8s`` renders), TFJob writes are checked
+against them as kube-apiserver does (CEL by cel-python; see ``admission.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import secrets
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 import yaml
 
@@ -32,13 +36,16 @@ T = TypeVar("T")
 
 class FakeKubeCluster:
     def __init__(self, *, namespace: str = DEFAULT_NAMESPACE, crd_installed: bool = True, step: float = 0.01,
-                 run_seconds: float = 0.05, bookmark_interval: float = 1.0, default_watch_timeout: float = 1800.0):
+                 run_seconds: float = 0.05, bookmark_interval: float = 1.0, default_watch_timeout: float = 1800.0,
+                 admission_policies: Iterable[dict] = ()):
         """``step``: seconds between the operator's and kubelet's moves; ``run_seconds``: how long a
         container runs unless scripted; ``default_watch_timeout``: the server's watch timeout when the
-        client sends none (kube-apiserver: 30-60 min)."""
+        client sends none (kube-apiserver: 30-60 min); ``admission_policies``: manifests among which the
+        ValidatingAdmissionPolicy/-Binding objects are enforced on TFJob writes (others are ignored)."""
         self.namespace = namespace
         self.server = ApiServer(crd_installed=crd_installed, step=step, run_seconds=run_seconds,
                                 bookmark_interval=bookmark_interval, default_watch_timeout=default_watch_timeout)
+        self.server.admission.add(admission_policies)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-kube-apiserver", daemon=True)
         self._runner = None
@@ -147,6 +154,19 @@ class FakeKubeCluster:
 
     def allow_all(self) -> None:
         self.call(self.server.deny_rules.clear)
+
+    # -- admission ------------------------------------------------------------------------------
+    def add_admission_policies(self, objects: Iterable[dict]) -> None:
+        """Enforce the ValidatingAdmissionPolicy/-Binding objects among ``objects`` from now on."""
+        objects = list(objects)
+        self.call(self.server.admission.add, objects)
+
+    def clear_admission_policies(self) -> None:
+        self.call(self.server.admission.__init__)
+
+    def label_namespace(self, namespace: str, labels: dict[str, str]) -> None:
+        """Labels a binding's namespaceSelector sees (kubernetes.io/metadata.name is always there)."""
+        self.call(self.server.namespace_labels.__setitem__, namespace, dict(labels))
 
     def fail_next(self, count: int = 1, *, code: int = 500, method: str | None = None,
                   path_contains: str | None = None, message: str = "injected fault") -> None:

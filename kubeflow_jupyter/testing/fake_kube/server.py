@@ -15,6 +15,8 @@ from aiohttp import web
 
 from ...tfjob.schema import crd_schema
 from . import discovery, statuses
+from .admission import Request as AdmissionRequest
+from .admission import ValidatingAdmission
 from .logs import LogBook
 from .operator import SimulatedOperator
 from .selectors import field_matcher, label_matcher
@@ -98,6 +100,10 @@ class ApiServer:
         self.deny_rules: list[DenyRule] = []
         self.faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
+        # ValidatingAdmissionPolicies and their bindings (empty: nothing beyond the schema is checked),
+        # and namespace labels beyond kubernetes.io/metadata.name, which every namespace has.
+        self.admission = ValidatingAdmission()
+        self.namespace_labels: dict[str, dict[str, str]] = {}
         self.address = ""
         self._watch_transports: dict = {}  # transport -> the watch request's path
         self._log_transports: set = set()
@@ -124,7 +130,7 @@ class ApiServer:
             self._inject_fault(request)
             if route.document is not None:
                 return web.json_response(route.document)
-            return await self._dispatch(request, route, record.verb)
+            return await self._dispatch(request, route, record.verb, record.user)
         except _PageNotFound:
             return web.Response(status=404, text="404 page not found\n", content_type="text/plain", charset="utf-8")
         except ApiError as e:
@@ -158,8 +164,9 @@ class ApiServer:
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
         elif rest[0] == "namespaces" and len(rest) == 2 and not group:
-            return Route(document={"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": rest[1]},
-                                  "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            return Route(document={"kind": "Namespace", "apiVersion": "v1",
+                                   "metadata": {"name": rest[1], "labels": self.labels_of(rest[1])},
+                                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
         resource = {"": PODS, TFJOBS.group: TFJOBS}[group]
         if rest[0] != resource.plural or len(rest) > 3 or (len(rest) == 3 and rest[2] not in _SUBRESOURCES[resource]):
             raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -207,7 +214,7 @@ class ApiServer:
                 raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                 "message": fault.message, "reason": reason, "code": fault.code})
 
-    async def _dispatch(self, request: web.Request, route: Route, verb: str) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, route: Route, verb: str, user: str) -> web.StreamResponse:
         resource, ns = route.resource, route.namespace
         if route.subresource == "log":
             if verb != "get":
@@ -232,13 +239,13 @@ class ApiServer:
                 return web.json_response(discovery.table(resource, [obj], obj["metadata"]["resourceVersion"]))
             return web.json_response(obj)
         if verb == "create" and resource == TFJOBS and not route.name:
-            return web.json_response(self._create(ns, await _json_body(request), _dry_run(request)), status=201)
+            return web.json_response(self._create(ns, await _json_body(request), _dry_run(request), user), status=201)
         if verb in ("update", "patch") and resource == TFJOBS:
             body = await _json_body(request)
             if verb == "patch":
                 body = self._merge_patch(request, ns, route.name, body)
             return web.json_response(self._update(ns, route.name, body, route.subresource == "status",
-                                                  _dry_run(request)))
+                                                  _dry_run(request), user))
         if verb == "delete":
             body = await _json_body(request) if request.can_read_body else {}
             return web.json_response(self._delete(resource, ns, route.name, request, body))
@@ -268,9 +275,24 @@ class ApiServer:
             raise statuses.invalid(TFJOBS.kind, TFJOBS.group, meta.get("name", ""), causes)
         return obj
 
-    def _create(self, ns: str, body: dict, dry_run: bool) -> dict:
+    def labels_of(self, ns: str) -> dict[str, str]:
+        """A namespace's labels: the API server's kubernetes.io/metadata.name, plus any given to the fake."""
+        return {**self.namespace_labels.get(ns, {}), "kubernetes.io/metadata.name": ns}
+
+    def _validating_admission(self, operation: str, ns: str, obj: dict, old: dict | None, user: str,
+                              dry_run: bool, subresource: str = "") -> None:
+        """ValidatingAdmissionPolicies, after the schema (as the server's createValidation/updateValidation)."""
+        if not self.admission:
+            return
+        self.admission.check(AdmissionRequest(
+            operation=operation, group=TFJOBS.group, version=TFJOBS.version, resource=TFJOBS.plural,
+            subresource=subresource, namespace=ns, name=obj["metadata"].get("name", ""), obj=obj, old=old,
+            user=user, namespace_labels=self.labels_of(ns), dry_run=dry_run))
+
+    def _create(self, ns: str, body: dict, dry_run: bool, user: str = "") -> dict:
         obj = self._admit(ns, body)
         obj.pop("status", None)  # the status subresource: create ignores .status
+        self._validating_admission("CREATE", ns, obj, None, user, dry_run)
         return self.store.create(TFJOBS, obj, dry_run=dry_run)
 
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
@@ -282,13 +304,16 @@ class ApiServer:
                             "details": {}, "code": 415})
         return _merge(self.store.get(TFJOBS, ns, name), patch)
 
-    def _update(self, ns: str, name: str, body: dict, status_only: bool, dry_run: bool) -> dict:
+    def _update(self, ns: str, name: str, body: dict, status_only: bool, dry_run: bool, user: str = "") -> dict:
         body.setdefault("metadata", {})
         if body["metadata"].get("name") not in (None, name):
             raise statuses.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
                                        % (body["metadata"]["name"], name))
         body["metadata"]["name"] = name
         obj = self._admit(ns, body)
+        old = self.store.find(TFJOBS, ns, name)
+        if old is not None:  # a missing object is the store's 404, before any admission
+            self._validating_admission("UPDATE", ns, obj, old, user, dry_run, "status" if status_only else "")
         if dry_run:
             return obj
         return self.store.update(TFJOBS, obj, status_only=status_only)

@@ -1,0 +1,230 @@
+"""The ValidatingAdmissionPolicy on TFJobs in kubeflow-user (jupyterhub_config/k8s/tfjob-policy.yaml):
+its CEL evaluated with cel-python against TFJobs it must refuse and TFJobs it must let through."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from hub_support import HAVE_KUBECTL, K8S_DIR, REPO, one, rendered_manifests
+from pod_security import restricted_problems
+
+from kubeflow_jupyter.testing.fake_kube.admission import Request, ValidatingAdmission
+from kubeflow_jupyter.tfjob import parse_tfjob
+
+pytest.importorskip("celpy", reason="cel-python evaluates the policy's CEL (the `test` extra installs it)")
+pytestmark = pytest.mark.skipif(not HAVE_KUBECTL, reason="kubectl is not installed (needed for `kubectl kustomize`)")
+
+USER_NS, HUB_NS = "kubeflow-user", "kubeflow"
+POLICY, BINDING = "tfjob-pod-security", "tfjob-pod-security-kubeflow-user"
+RUNNER = "tfjob-runner"
+
+# What a user adds to each replica template to meet Pod Security `restricted` (docs/hub.md shows it).
+POD_CONTEXT = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# The first words of each validation's message: the field it is about.
+SA, TOKEN, HOST, HOST_PATH, PRIVILEGED = (
+    "serviceAccountName:", "automountServiceAccountToken:", "hostNetwork/hostPID/hostIPC/hostPort:",
+    "volumes.hostPath:", "securityContext.privileged:")
+ESCALATION, CAPABILITIES, NON_ROOT, ROOT_UID, SECCOMP = (
+    "securityContext.allowPrivilegeEscalation:", "securityContext.capabilities:", "securityContext.runAsNonRoot:",
+    "securityContext.runAsUser:", "securityContext.seccompProfile:")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    return rendered_manifests()
+
+
+@pytest.fixture(scope="module")
+def admission(rendered) -> ValidatingAdmission:
+    return ValidatingAdmission(rendered)
+
+
+def restricted(manifest: dict, service_account: str | None = None) -> dict:
+    """``manifest`` with every replica template made `restricted`-compliant (and naming ``service_account``)."""
+    job = copy.deepcopy(manifest)
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        spec = replica["template"]["spec"]
+        spec["securityContext"] = {**copy.deepcopy(POD_CONTEXT), **(spec.get("securityContext") or {})}
+        if service_account:
+            spec["serviceAccountName"] = service_account
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            given = container.get("securityContext") or {}
+            container["securityContext"] = {**copy.deepcopy(CONTAINER_CONTEXT), **given}
+    return job
+
+
+def refusals(admission: ValidatingAdmission, job: dict, *, namespace: str = USER_NS, operation: str = "CREATE",
+             old: dict | None = None, subresource: str = "") -> list[str]:
+    """The message of every validation ``job`` fails (all of them, not only the first the server reports)."""
+    request = Request(operation=operation, group="kubeflow.org", version="v1", resource="tfjobs",
+                      subresource=subresource, namespace=namespace, name=job["metadata"]["name"], obj=job,
+                      old=old, user=f"system:serviceaccount:{namespace}:jupyter-notebook",
+                      namespace_labels={"kubernetes.io/metadata.name": namespace})
+    return [d.message for d in admission.denials(request, first_only=False)]
+
+
+def rules(messages: list[str]) -> set[str]:
+    return {m.split(" ", 1)[0] for m in messages}
+
+
+def seed_jobs() -> dict[str, dict]:
+    """Every TFJob the project ships as an example, as the notebook client submits it."""
+    jobs = {"tfjob-legacy": parse_tfjob((REPO / "examples" / "tfjob-legacy.yaml").read_text()).job.to_manifest()}
+    for path in sorted((REPO / "examples").rglob("*.yaml")):
+        if path.name != "tfjob-legacy.yaml":
+            jobs[str(path.relative_to(REPO / "examples"))] = parse_tfjob(path.read_text()).job.to_manifest()
+    assert {"tfjob-legacy", "tf_sample.yaml"} <= set(jobs)
+    return jobs
+
+
+SEED_JOBS = seed_jobs()
+
+
+# -- the objects ------------------------------------------------------------------------------------
+def test_policy_watches_tfjob_writes_and_fails_closed(rendered):
+    policy = one(rendered, "ValidatingAdmissionPolicy", POLICY)
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [{
+        "apiGroups": ["kubeflow.org"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+        "resources": ["tfjobs"],
+    }]
+    assert "tfReplicaSpecs" in spec["variables"][0]["expression"]
+    fields = [v["message"].split(" ", 1)[0] for v in spec["validations"]]
+    assert fields == [SA, TOKEN, HOST, HOST_PATH, PRIVILEGED, ESCALATION, CAPABILITIES, NON_ROOT, ROOT_UID, SECCOMP]
+    for validation in spec["validations"]:
+        message = validation["message"]
+        # kube-apiserver refuses a message with a line break; each names the rule and then the fix.
+        assert "\n" not in message and message == message.strip()
+        rule_and_fix = message.split(": ", 1)[1]
+        assert any(fix in rule_and_fix for fix in (": set ", ": remove ", ": use ")), message
+
+
+def test_policy_is_bound_with_deny_to_the_users_namespace_only(rendered):
+    binding = one(rendered, "ValidatingAdmissionPolicyBinding", BINDING)
+    spec = binding["spec"]
+    assert spec["policyName"] == POLICY
+    assert spec["validationActions"] == ["Deny"]
+    selector = spec["matchResources"]["namespaceSelector"]["matchLabels"]
+    namespaces = {o["metadata"]["name"]: o["metadata"]["labels"] for o in rendered if o["kind"] == "Namespace"}
+    users, hub = namespaces[USER_NS], namespaces[HUB_NS]
+    assert selector.items() <= users.items()
+    assert not selector.items() <= hub.items()
+
+
+def test_policy_rendered_is_the_file_the_fake_api_server_loads(rendered):
+    """tests/kubernetes load tfjob-policy.yaml as it is: kustomize adds only the part-of label."""
+    on_disk = [d for d in yaml.safe_load_all((K8S_DIR / "tfjob-policy.yaml").read_text()) if d]
+    for doc in on_disk:
+        out = copy.deepcopy(one(rendered, doc["kind"], doc["metadata"]["name"]))
+        out["metadata"].pop("labels")
+        assert out == doc
+
+
+# -- what must pass -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("example", sorted(SEED_JOBS))
+@pytest.mark.parametrize("account", [None, RUNNER, "default"])
+def test_seed_jobs_made_restricted_pass(admission, example, account):
+    job = restricted(SEED_JOBS[example], account)
+    assert refusals(admission, job) == []
+    assert refusals(admission, job, operation="UPDATE", old=job) == []
+    for replica in job["spec"]["tfReplicaSpecs"].values():  # and Pod Security admits their pods
+        assert restricted_problems(replica["template"]["spec"]) == []
+
+
+def test_a_job_with_a_model_store_volume_and_an_init_container_passes(admission):
+    job = restricted(SEED_JOBS["tf_sample.yaml"], RUNNER)
+    spec = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    spec["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": "model-store"}},
+                       {"name": "scratch", "emptyDir": {}}]
+    spec["initContainers"] = [
+        {"name": "fetch", "image": "busybox:1.36", "securityContext": copy.deepcopy(CONTAINER_CONTEXT)}]
+    spec["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_BIND_SERVICE"]
+    assert refusals(admission, job) == []
+
+
+def test_unchanged_seed_jobs_are_refused_for_what_pod_security_would_refuse(admission):
+    """Without a securityContext the pods would never start in kubeflow-user: say so at submit."""
+    for example, job in SEED_JOBS.items():
+        assert rules(refusals(admission, job)) == {ESCALATION, CAPABILITIES, NON_ROOT, SECCOMP}, example
+        assert restricted_problems(job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]), example
+
+
+# -- what must be refused ----------------------------------------------------------------------------
+def _pod(job):
+    return job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+
+
+def _container(job):
+    return _pod(job)["containers"][0]
+
+
+REFUSED = {
+    "the hub's ServiceAccount": (SA, lambda j: _pod(j).update(serviceAccountName="tf-hub")),
+    "the notebook ServiceAccount": (SA, lambda j: _pod(j).update(serviceAccountName="jupyter-notebook")),
+    "the deprecated serviceAccount field": (SA, lambda j: (_pod(j).pop("serviceAccountName"),
+                                                          _pod(j).update(serviceAccount="tf-hub"))),
+    "an API token": (TOKEN, lambda j: _pod(j).update(automountServiceAccountToken=True)),
+    "hostNetwork": (HOST, lambda j: _pod(j).update(hostNetwork=True)),
+    "hostPID": (HOST, lambda j: _pod(j).update(hostPID=True)),
+    "hostIPC": (HOST, lambda j: _pod(j).update(hostIPC=True)),
+    "a hostPort": (HOST, lambda j: _container(j)["ports"][0].update(hostPort=2222)),
+    "a hostPath volume": (HOST_PATH, lambda j: _pod(j).update(
+        volumes=[{"name": "root", "hostPath": {"path": "/"}}])),
+    "a privileged container": (PRIVILEGED, lambda j: _container(j)["securityContext"].update(privileged=True)),
+    "a privileged initContainer": (PRIVILEGED, lambda j: _pod(j).update(initContainers=[{
+        "name": "setup", "image": "busybox:1.36",
+        "securityContext": {**copy.deepcopy(CONTAINER_CONTEXT), "privileged": True}}])),
+    "allowPrivilegeEscalation": (ESCALATION, lambda j: _container(j)["securityContext"].update(
+        allowPrivilegeEscalation=True)),
+    "an added capability": (CAPABILITIES, lambda j: _container(j)["securityContext"]["capabilities"].update(
+        add=["SYS_ADMIN"])),
+    "runAsNonRoot false in a container": (NON_ROOT, lambda j: _container(j)["securityContext"].update(
+        runAsNonRoot=False)),
+    "uid 0": (ROOT_UID, lambda j: _container(j)["securityContext"].update(runAsUser=0)),
+    "an unconfined seccomp profile": (SECCOMP, lambda j: _pod(j)["securityContext"].update(
+        seccompProfile={"type": "Unconfined"})),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_each_rule_refuses_its_breach_and_only_that(admission, case):
+    rule, breach = REFUSED[case]
+    job = restricted(SEED_JOBS["tf_sample.yaml"], RUNNER)
+    breach(job)
+    assert rules(refusals(admission, job)) == {rule}
+    assert rules(refusals(admission, job, operation="UPDATE", old=restricted(SEED_JOBS["tf_sample.yaml"]))) == {rule}
+    if rule not in (SA, TOKEN):  # the rest is Pod Security's own: PSA would refuse the pods as well
+        assert restricted_problems(_pod(job)), case
+
+
+def test_the_reported_escape_is_refused(admission):
+    """The finding: a TFJob running as the hub's account, privileged, with the hub's PVC mounted."""
+    job = restricted(SEED_JOBS["tf_sample.yaml"])
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        spec = replica["template"]["spec"]
+        spec["serviceAccountName"] = "tf-hub"
+        spec["volumes"] = [{"name": "hub-db", "persistentVolumeClaim": {"claimName": "hub-db-tf-hub-0"}}]
+        spec["containers"][0]["securityContext"]["privileged"] = True
+        spec["containers"][0]["volumeMounts"] = [{"name": "hub-db", "mountPath": "/srv/jupyterhub"}]
+    messages = refusals(admission, job)
+    assert rules(messages) == {SA, PRIVILEGED}
+    assert "tfjob-runner" in messages[0]
+
+
+def test_policy_does_not_reach_outside_its_binding(admission):
+    job = restricted(SEED_JOBS["tf_sample.yaml"], "tf-hub")
+    assert refusals(admission, job, namespace="team-a") == []  # another namespace: not bound
+    # The operator's status writes go to tfjobs/status, which the policy does not match.
+    assert refusals(admission, job, operation="UPDATE", old=job, subresource="status") == []
+    assert rules(refusals(admission, job)) == {SA}
+
+
+def test_a_job_without_replica_specs_is_left_to_the_schema(admission):
+    assert refusals(admission, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"},
+                                "spec": {}}) == []
