@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from .backends import BACKENDS, DEFAULT_NAMESPACE, ENV_NAMESPACE
 from .errors import (
     AlreadyExists, JobNotFound, KubeflowJupyterError, OptionError, ReplicaNotFound, SpecError, StoreNotWritable,
 )
+from .tfjob.load import read_stream
 from .tfjob.status import FAILED, JobSnapshot, parse_iso
 
 PROG = "kubeflow-jupyter"
@@ -94,7 +96,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     import yaml
 
     client = _client(args)
-    source = sys.stdin.read() if args.file == "-" else Path(args.file)
+    # Never more than the manifest limit + 1 byte, whatever FILE is (see tfjob/load.py).
+    source = read_stream(sys.stdin.buffer) if args.file == "-" else Path(args.file)
     submission = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
     for notice in submission.notices:
         print(f"notice: {notice}", file=sys.stderr)
@@ -167,22 +170,40 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 # -- parser ----------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (``kubeflow-jupyter: argument --tail: ...``), exit 2.
+
+    Subcommand parsers (also the plugins') are of this class: argparse makes them with the
+    parent's class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split())
+        self.exit(EXIT_BAD_INPUT, f"{PROG}: {message} (see `{self.prog} --help`)\n")
+
+
 def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
-    return value
+    from .client import MAX_TAIL
+
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or int(stripped) > MAX_TAIL:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_TAIL:,} (got {text!r:.40})")
+    return int(stripped)
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 (got {text})")
+    from .client import MAX_TIMEOUT
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, at most {MAX_TIMEOUT:,.0f} (366 days) (got {text!r:.40})")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--backend", choices=BACKENDS, default=None,
                         help="where jobs run (default: $KUBEFLOW_JUPYTER_BACKEND, else auto: "
                              "kubernetes when a cluster is configured, local otherwise)")
@@ -195,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--kubeconfig", default=None, metavar="FILE",
                         help="kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Run TFJobs locally or on Kubernetes.")
+    parser = Parser(prog=PROG, description="Run TFJobs locally or on Kubernetes.")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
 
     def verb(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:

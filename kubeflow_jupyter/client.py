@@ -9,20 +9,27 @@
 
 from __future__ import annotations
 
+import math
 import os
-import shlex
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .backends import Backend, get_backend
-from .errors import BackendError, JobFailed, SpecError, WaitTimeout
+from .errors import BackendError, JobFailed, OptionError, WaitTimeout
 from .tfjob import parse_tfjob
+from .tfjob.load import read_file
 from .tfjob.model import ParseResult
+from .tfjob.spec import split_command
 from .tfjob.status import FAILED, UNKNOWN, JobSnapshot, supersedes
 
 SpecSource = str | bytes | dict | os.PathLike
+
+#: ``--tail``: more lines than any sidebar or terminal shows (and an int every backend takes).
+MAX_TAIL = 1_000_000
+#: ``--timeout``: a year, in seconds; longer (or inf/nan) is a typo, and overflows timers.
+MAX_TIMEOUT = 366 * 24 * 3600.0
 
 
 @dataclass
@@ -38,14 +45,30 @@ class Submission:
 
 
 def read_spec(source: SpecSource) -> str | bytes | dict:
-    """A PathLike is read from disk; str/bytes are YAML text; dict is a parsed manifest."""
+    """A PathLike is read from disk (at most the manifest limit + 1 byte: a bigger file, a
+    directory or a device is a SpecError); str/bytes are YAML text; dict is a parsed manifest."""
     if isinstance(source, os.PathLike):
-        path = Path(source)
-        try:
-            return path.read_bytes()
-        except OSError as e:
-            raise SpecError(f"cannot read {path}: {e.strerror or e}") from None
+        return read_file(Path(source))
     return source
+
+
+def check_tail(tail: int | None) -> int | None:
+    """``--tail``: None, or an integer from 0 to MAX_TAIL (OptionError otherwise)."""
+    if tail is None:
+        return None
+    if isinstance(tail, bool) or not isinstance(tail, int) or not 0 <= tail <= MAX_TAIL:
+        raise OptionError(f"--tail must be an integer from 0 to {MAX_TAIL:,} (got {tail!r:.40})")
+    return tail
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """``--timeout``: None, or a finite number of seconds from 0 to MAX_TIMEOUT (OptionError otherwise)."""
+    if timeout is None:
+        return None
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
+            or not 0 <= timeout <= MAX_TIMEOUT):
+        raise OptionError(f"--timeout must be a number of seconds from 0 to {MAX_TIMEOUT:,.0f} (366 days) (got {timeout!r:.40})")
+    return float(timeout)
 
 
 class TFJobClient:
@@ -66,13 +89,12 @@ class TFJobClient:
 
     # -- submit ----------------------------------------------------------
     def prepare(self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None) -> ParseResult:
-        """Parse, convert and validate without side effects; apply ``--name``/``--command``."""
-        return parse_tfjob(
-            read_spec(source),
-            name=name,
-            namespace=self.namespace,
-            command=shlex.split(command) if isinstance(command, str) else command,
-        )
+        """Parse, convert and validate without side effects; apply ``--name``/``--command``.
+
+        The one place every front end (CLI, REST, magics) goes through: ``command`` must split
+        like a shell command line, and the result must fit the manifest limit."""
+        argv = split_command(command)  # before reading: a bad --command costs no I/O
+        return parse_tfjob(read_spec(source), name=name, namespace=self.namespace, command=argv)
 
     def submit(
         self,
@@ -116,6 +138,7 @@ class TFJobClient:
     def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None,
              stop: threading.Event | None = None) -> Iterator[str]:
         """A replica's log lines; with ``follow``, live until the replica ends or ``stop`` is set."""
+        tail = check_tail(tail)
         return self.backend.logs(name, replica, follow=follow, tail=tail, stop=stop)
 
     def wait(
@@ -128,8 +151,9 @@ class TFJobClient:
     ) -> JobSnapshot:
         """Block until the job finishes; return the final snapshot.
 
-        Raises JobFailed (when ``raise_on_failure``), WaitTimeout, JobNotFound.
+        Raises JobFailed (when ``raise_on_failure``), WaitTimeout, JobNotFound, OptionError.
         """
+        timeout = check_timeout(timeout)
         last: JobSnapshot | None = None
         for snap in self.watch(name, timeout=timeout):
             last = snap

@@ -9,8 +9,12 @@
     GET    events                        server-sent events: "jobs" (all), then "job" / "deleted" / "error"
 
 Errors are JSON ``{"message": str(error)}`` with a status that says what kind
-(400 bad spec with ``problems`` = [{path, message}], 404, 409); the handlers hold
-no job logic: they call :class:`TFJobClient` through :class:`JobService`.
+(400 bad spec with ``problems`` = [{path, message}] or a bad field/parameter, 404,
+409, 413 body over MAX_BODY_BYTES, 429 too many open log streams); no input is a
+500. The handlers check the types and ranges of the request's fields and parameters and
+hold no job logic: they call :class:`TFJobClient` through :class:`JobService`, which
+owns the rules shared with the CLI and the magics (``--command`` must split like a
+shell command line, the manifest limit, the ``tail`` range).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
+from ..client import MAX_TAIL
 from ..errors import (
     AlreadyExists,
     BackendError,
@@ -37,6 +42,7 @@ from ..errors import (
     SpecError,
     StoreNotWritable,
 )
+from ..tfjob.load import LIMIT_TEXT, MAX_BYTES
 from .feed import job_json
 from .service import JobService
 
@@ -45,6 +51,50 @@ AUTH_RESOURCE = "kubeflow-jupyter"
 JOB_NAME = r"(?P<name>[^/]+)"
 KEEPALIVE_SECONDS = 15.0
 LOG_BATCH_LINES = 500
+#: A POST body: the manifest limit twice over (a YAML string inside JSON is escaped: "\n", "\""),
+#: buffered up to this + 1 byte; the rest of a bigger body is read and dropped, then 413.
+MAX_BODY_BYTES = 2 * MAX_BYTES
+#: A body announced bigger than this is refused before reading it (the connection is closed).
+MAX_DRAIN_BYTES = 64 * 1024 * 1024
+SUBMIT_FIELDS = ("spec", "path", "name", "command")
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages echo user input, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
+
+
+def text_field(name: str, value: Any) -> str | None:
+    """A string field of the request (``path``, ``name``, ``command``): None when absent or empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise tornado.web.HTTPError(400, f"{name} must be a string, got {json_type(value)}")
+    if "\0" in value:
+        raise tornado.web.HTTPError(400, f"{name} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise tornado.web.HTTPError(400, f"{name} is not valid Unicode text (it holds a lone surrogate)") from None
+    return value or None
 
 
 def error_status(error: KubeflowJupyterError) -> int:
@@ -59,11 +109,42 @@ def error_status(error: KubeflowJupyterError) -> int:
     return 400
 
 
+@tornado.web.stream_request_body
 class BaseHandler(APIHandler):
+    """Bodies are streamed: at most MAX_BODY_BYTES + 1 bytes are kept (only ``POST jobs`` reads
+    them), whatever is sent; more is read and dropped, and ``POST jobs`` answers 413."""
+
     auth_resource = AUTH_RESOURCE
 
     def initialize(self, service: JobService) -> None:
         self.service = service
+        self.body = bytearray()
+        self.body_size = 0
+
+    async def prepare(self) -> None:
+        result = super().prepare()  # authentication and XSRF first: nobody else's body is read
+        if result is not None:
+            await result
+        if self._finished:
+            return
+        declared = (self.request.headers.get("Content-Length") or "").strip()
+        if declared.isdigit() and int(declared) > MAX_DRAIN_BYTES:
+            raise tornado.web.HTTPError(413, self.body_too_large_message(int(declared)))
+        # A chunked body of no announced size: tornado hangs up past this many bytes.
+        connection = self.request.connection
+        if hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(MAX_DRAIN_BYTES)
+
+    def data_received(self, chunk: bytes) -> None:
+        self.body_size += len(chunk)
+        room = MAX_BODY_BYTES + 1 - len(self.body)
+        if room > 0:
+            self.body += chunk[:room]
+
+    @staticmethod
+    def body_too_large_message(size: int) -> str:
+        return (f"the request body is {size // 1024} KiB; it must be under {MAX_BODY_BYTES // 1024} KiB "
+                f"(a TFJob manifest must be under {LIMIT_TEXT})")
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -95,17 +176,15 @@ class BaseHandler(APIHandler):
             return
         super().log_exception(typ, value, tb)
 
-    def int_argument(self, name: str) -> int | None:
+    def int_argument(self, name: str, maximum: int) -> int | None:
+        """A query parameter that must be an integer from 0 to ``maximum`` (absent or empty: None)."""
         raw = self.get_query_argument(name, None)
         if raw in (None, ""):
             return None
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise tornado.web.HTTPError(400, f"{name} must be a non-negative integer, got {raw!r}")
-        return value
+        digits = raw.strip()
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(maximum)) or int(digits) > maximum:
+            raise tornado.web.HTTPError(400, f"{name} must be an integer from 0 to {maximum:,}, got {short(raw)}")
+        return int(digits)
 
 
 class EventStreamMixin:
@@ -178,28 +257,45 @@ class JobsHandler(BaseHandler):
         )
 
     def submit_options(self) -> dict[str, Any]:
-        """``submit`` keyword arguments from a JSON body {spec|path, name, command} or a YAML body + query."""
-        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip()
+        """``submit`` keyword arguments from a JSON body {spec|path, name, command} or a YAML body + query.
+
+        Every field is checked for its type here (400 naming it); what the values mean
+        (the spec, ``--command``'s shell syntax, the manifest limit) the client checks."""
+        if self.body_size > MAX_BODY_BYTES:
+            raise tornado.web.HTTPError(413, self.body_too_large_message(self.body_size))
+        raw = bytes(self.body)
+        content_type = (self.request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type == "application/json":
             try:
-                body = json.loads(self.request.body or b"{}")
+                body = json.loads(raw or b"{}")
+            except RecursionError:
+                raise tornado.web.HTTPError(400, "request body is nested too deeply to be a TFJob request") from None
             except ValueError as e:
-                raise tornado.web.HTTPError(400, f"request body is not valid JSON: {e}") from None
+                raise tornado.web.HTTPError(400, f"request body is not valid JSON: {str(e)[:200]}") from None
             if not isinstance(body, dict):
                 raise tornado.web.HTTPError(400, "request body must be a JSON object {spec|path, name, command}")
+            unknown = [key for key in body if key not in SUBMIT_FIELDS]
+            if unknown:
+                raise tornado.web.HTTPError(400, f"unknown field {short(unknown[0])} in the request body: "
+                                                 "send spec or path, and optionally name and command")
         else:
             body = {
-                "spec": self.request.body.decode("utf-8", errors="replace"),
+                "spec": raw.decode("utf-8", errors="replace"),
                 "name": self.get_query_argument("name", None),
                 "command": self.get_query_argument("command", None),
                 "path": self.get_query_argument("path", None),
             }
         options: dict[str, Any] = {
-            "name": body.get("name") or None,
-            "command": body.get("command") or None,
+            "name": text_field("name", body.get("name")),
+            "command": text_field("command", body.get("command")),
         }
-        path = body.get("path") or None
-        spec = body.get("spec") or None
+        path = text_field("path", body.get("path"))
+        spec = body.get("spec")
+        if spec is not None and not isinstance(spec, (str, dict)):
+            raise tornado.web.HTTPError(400, f"spec must be the TFJob as YAML text or as a JSON object, "
+                                             f"got {json_type(spec)}")
+        if isinstance(spec, str):
+            spec = spec if spec.strip() else None
         if path is not None:
             file = self.file_in_root(path)
             options["workdir"] = str(file.parent)  # relative paths in the command resolve next to the YAML
@@ -216,11 +312,16 @@ class JobsHandler(BaseHandler):
     def file_in_root(self, path: str) -> Path:
         """A Lab path (relative to the server root) as a real file inside the root, or 400."""
         root = Path(self.settings.get("server_root_dir") or os.getcwd()).resolve()
-        file = (root / path.lstrip("/")).resolve()
-        if not file.is_relative_to(root):
-            raise tornado.web.HTTPError(400, f"path {path!r} is outside the server's root directory")
-        if not file.is_file():
-            raise tornado.web.HTTPError(400, f"path {path!r}: no such file under the server's root directory")
+        try:
+            file = (root / path.lstrip("/")).resolve()
+            inside = file.is_relative_to(root)
+            exists = inside and file.is_file()
+        except (OSError, ValueError, RuntimeError) as e:  # name too long, symlink loop, unencodable name
+            raise tornado.web.HTTPError(400, f"path {short(path)}: {str(e)[:200]}") from None
+        if not inside:
+            raise tornado.web.HTTPError(400, f"path {short(path)} is outside the server's root directory")
+        if not exists:
+            raise tornado.web.HTTPError(400, f"path {short(path)}: no such file under the server's root directory")
         return file
 
 
@@ -244,7 +345,7 @@ class LogsHandler(BaseHandler):
     @authorized
     async def get(self, name: str) -> None:
         replica = self.get_query_argument("replica", None) or None
-        tail = self.int_argument("tail")
+        tail = self.int_argument("tail", MAX_TAIL)
 
         def read() -> list[str]:
             return list(self.service.client().logs(name, replica, tail=tail))
@@ -260,7 +361,18 @@ class LogStreamHandler(EventStreamMixin, BaseHandler):
     @authorized
     async def get(self, name: str) -> None:
         replica = self.get_query_argument("replica", None) or None
-        tail = self.int_argument("tail")
+        tail = self.int_argument("tail", MAX_TAIL)
+        # Each open stream holds a thread: a bounded number per server (else 429).
+        slots = self.service.log_streams
+        refusal = slots.acquire()
+        if refusal is not None:
+            raise tornado.web.HTTPError(429, refusal)
+        try:
+            await self.stream(name, replica, tail)
+        finally:
+            slots.release()
+
+    async def stream(self, name: str, replica: str | None, tail: int | None) -> None:
         # Set when the client hangs up: the backend then ends the follow, even on a silent replica.
         stop = threading.Event()
         # Resolve the job and replica first, so a wrong name is a plain 404, not an event.

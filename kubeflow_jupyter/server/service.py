@@ -19,6 +19,37 @@ T = TypeVar("T")
 
 # Enough for a few users clicking around; long-lived streams use their own threads.
 MAX_WORKERS = 4
+#: Live log streams open at once on this server (each holds a thread and a follow on the
+#: backend). Per server rather than per user: a Jupyter server has one user (JupyterHub
+#: spawns one per user), and token-authenticated clients get a new anonymous identity
+#: with every request, so a per-user count would not bind them.
+MAX_LOG_STREAMS = 32
+
+
+class StreamSlots:
+    """Counts open streams; ``acquire`` refuses (with the message to send) past the limit."""
+
+    def __init__(self, limit: int = MAX_LOG_STREAMS):
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> str | None:
+        """Take a slot: None, or why not (a 429's message)."""
+        with self._lock:
+            if self._open >= self.limit:
+                return (f"too many open log streams on this server ({self.limit}): "
+                        "close a log viewer (or another browser tab) and try again")
+            self._open += 1
+            return None
+
+    def release(self) -> None:
+        with self._lock:
+            self._open = max(self._open - 1, 0)
+
+    @property
+    def open(self) -> int:
+        return self._open
 
 
 class JobService:
@@ -28,6 +59,7 @@ class JobService:
         self._client_lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kubeflow-jupyter")
         self.feed = JobFeed(self.client)
+        self.log_streams = StreamSlots()
 
     def client(self) -> TFJobClient:
         """The shared client; blocking (may import the kubernetes client): call from a worker thread."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 
 from ..errors import FieldProblem, SpecError
 from . import legacy
-from .load import load_yaml
+from .load import MAX_BYTES, check_manifest_size, check_structure, load_yaml
 from .model import (
     API_VERSION, CHIEF_TYPES, CLEAN_POD_POLICIES, DEFAULT_CLEAN_POD_POLICY, DEFAULT_CONTAINER, DEFAULT_PORT,
     DEFAULT_PORT_NAME, DEFAULT_RESTART_POLICY, KIND, REPLICA_TYPES, RESTART_POLICIES, SUCCESS_POLICIES,
@@ -25,6 +26,10 @@ from .schema import crd_schema
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _CANONICAL = {t.lower(): t for t in REPLICA_TYPES}
+#: Written by the API server or the local store, not by the user: not measured against the
+#: manifest limit (so a stored manifest parses again), and small (the local store adds ~100 bytes).
+SERVER_METADATA = frozenset({"uid", "creationTimestamp", "resourceVersion", "generation", "managedFields",
+                             "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"})
 
 
 def parse_tfjob(
@@ -42,7 +47,13 @@ def parse_tfjob(
     Accepts ``kubeflow.org/v1`` TFJob and the legacy ``tensorflow.org/v1alpha1`` TfJob
     (converted, with a notice).
     """
-    data = copy.deepcopy(source) if isinstance(source, dict) else load_yaml(source)
+    if isinstance(source, dict):
+        # The same budgets as YAML text: bounded nodes and depth, then the size as JSON.
+        check_structure(source)
+        check_manifest_size(_measured(source))
+        data = copy.deepcopy(source)
+    else:
+        data = load_yaml(source)
     if not isinstance(data, dict):
         raise SpecError(f"expected a TFJob manifest (a YAML mapping with apiVersion, kind, metadata, spec), "
                         f"got {type(data).__name__}")
@@ -75,7 +86,48 @@ def parse_tfjob(
         # A misspelt field is often the cause of a "required" error: show both.
         problems += [FieldProblem(path, f"unknown field{hint}") for path, hint in unknown]
         raise SpecError(sorted(problems, key=lambda p: p.path))
+    # What would be stored: the converted, defaulted manifest with --name/--command applied.
+    check_manifest_size(_measured(data), "the TFJob" + (" (with --command)" if command is not None else ""))
     return ParseResult(job=_build(data), notices=notices, warnings=warnings)
+
+
+def _measured(data: dict) -> dict:
+    """What counts against the manifest limit: all but ``status`` and SERVER_METADATA (a shallow view)."""
+    view = {key: value for key, value in data.items() if key != "status"}
+    metadata = view.get("metadata")
+    if isinstance(metadata, dict):
+        view["metadata"] = {key: value for key, value in metadata.items() if key not in SERVER_METADATA}
+    return view
+
+
+def split_command(command: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """``--command`` as an argv list: the one rule for every front end (CLI, REST, magics).
+
+    A string is split like a POSIX shell (``"python -c 'print(1)'"``); unbalanced quotes,
+    NUL characters and a command line over the manifest limit are a SpecError naming
+    ``--command``. A list is taken as the argv (checked by :func:`parse_tfjob`)."""
+    if command is None:
+        return None
+    if isinstance(command, (list, tuple)):
+        return list(command)
+    if not isinstance(command, str):
+        raise SpecError(FieldProblem("--command", f"must be a command line (text), got {type(command).__name__}"))
+    if "\0" in command:
+        raise SpecError(FieldProblem("--command", "must not contain NUL characters"))
+    if len(command) > MAX_BYTES:
+        raise SpecError(FieldProblem("--command", f"is longer than {MAX_BYTES // 1024} KiB: "
+                                                  "put the program in a file and run that"))
+    try:
+        return shlex.split(command)
+    except ValueError as e:  # "No closing quotation", "No escaped character"
+        raise SpecError(FieldProblem("--command", f"cannot split {_short(command)} like a shell: {e}: balance the "
+                                                  "quotes, e.g. --command \"python -c 'print(1)'\"")) from None
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (error messages echo user input)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
 
 
 # -- steps ------------------------------------------------------------------------
@@ -104,7 +156,7 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
         elif (problem := namespace_problem(metadata["namespace"], namespace)) is not None:
             problems.append(problem)
     if command is not None:
-        if not command or not all(isinstance(a, str) and a for a in command):
+        if not command or not all(isinstance(a, str) and a and "\0" not in a for a in command):
             problems.append(FieldProblem("--command", "must be a non-empty command line, e.g. --command \"python train.py\""))
             return
         for container in _tensorflow_containers(data):
@@ -205,11 +257,11 @@ def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
             hint = " (generateName is not supported here)" if metadata.get("generateName") else ""
             problems.append(FieldProblem("metadata.name", f"required: give the job a name, or use --name{hint}"))
         elif isinstance(name, str) and not (_DNS1035.match(name) and len(name) <= 63):
-            problems.append(FieldProblem("metadata.name", f"{name!r} is not a DNS-1035 label: use lowercase letters, digits "
+            problems.append(FieldProblem("metadata.name", f"{_short(name)} is not a DNS-1035 label: use lowercase letters, digits "
                                          "and '-', starting with a letter, ending with a letter or digit, at most 63 characters"))
         ns = metadata.get("namespace")
         if isinstance(ns, str) and ns and not (_DNS1123.match(ns) and len(ns) <= 63):
-            problems.append(FieldProblem("metadata.namespace", f"{ns!r} is not a valid namespace (a DNS-1123 label)"))
+            problems.append(FieldProblem("metadata.namespace", f"{_short(ns)} is not a valid namespace (a DNS-1123 label)"))
 
     spec = data.get("spec")
     if not isinstance(spec, dict):
