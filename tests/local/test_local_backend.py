@@ -348,3 +348,18 @@ def test_a_replica_started_an_instant_before_its_supervisor_dies_goes_with_it(tm
     while is_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_alive(child)
+
+
+def test_an_argument_or_env_value_linux_cannot_exec_is_refused_before_anything_exists(client, workdir):
+    big = "x" * (128 * 1024)
+    for field, job in (
+        ("env", tfjob_yaml("big-env", {"Worker": (1, "Never", "print(1)")})),
+        ("command", tfjob_yaml("big-arg", {"Worker": (1, "Never", f"# {big}")})),
+    ):
+        container = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+        if field == "env":
+            container["env"] = [{"name": "BIG", "value": big}]
+        with pytest.raises(SpecError) as info:
+            client.submit(job, workdir=workdir)
+        assert f"containers[tensorflow].{field}" in str(info.value) and "put large values in a file" in str(info.value)
+    assert client.list() == []

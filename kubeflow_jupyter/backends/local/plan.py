@@ -45,6 +45,20 @@ def _resolve_argv(argv: list[str]) -> list[str]:
     return [sys.executable, *argv[1:]] if argv[0] in PYTHON_NAMES else list(argv)
 
 
+# Linux refuses to exec a process with one argument or "NAME=value" longer than this
+# (MAX_ARG_STRLEN, 32 pages, the terminating NUL included): "Argument list too long".
+MAX_EXEC_STRING = 32 * 4096
+
+
+def _over_exec_limit(argv: list[str], env: dict[str, str]) -> str | None:
+    """The field (command / env) holding a string the kernel would refuse to exec, if any."""
+    if any(len(arg.encode(errors="surrogateescape")) >= MAX_EXEC_STRING for arg in argv):
+        return "command"
+    if any(len(f"{k}={v}".encode(errors="surrogateescape")) >= MAX_EXEC_STRING for k, v in env.items()):
+        return "env"
+    return None
+
+
 def _find_executable(program: str, cwd: str, env: dict[str, str]) -> bool:
     if os.sep in program:
         path = Path(cwd, program)
@@ -82,6 +96,12 @@ def plan_job(job: TFJob, workdir: str) -> list[ReplicaLaunch]:
             continue
         argv = _resolve_argv(argv)
         env = spec.env
+        too_long = _over_exec_limit(argv, env)
+        if too_long:
+            problems.append(FieldProblem(_container_path(rtype, too_long), (
+                f"longer than {MAX_EXEC_STRING - 1} bytes, the most Linux passes to a process in one argument "
+                "or environment variable; put large values in a file and pass its path")))
+            continue
         if not _find_executable(argv[0], cwd, {**os.environ, **env}):
             problems.append(FieldProblem(
                 _container_path(rtype, "command"),
