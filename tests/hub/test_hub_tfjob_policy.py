@@ -1,5 +1,9 @@
 """The ValidatingAdmissionPolicy on TFJobs in kubeflow-user (jupyterhub_config/k8s/tfjob-policy.yaml):
-its CEL evaluated with cel-python against TFJobs it must refuse and TFJobs it must let through."""
+its CEL evaluated with cel-python against TFJobs it must refuse and TFJobs it must let through.
+
+The TFJobs are the ones this project's client sends: the Kubernetes backend fills a `restricted`
+securityContext into replica templates where the user set none (kubeflow_jupyter/tfjob/security.py),
+so the seed's examples pass as they are, and what a user set that breaks a rule is still refused."""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import copy
 
 import pytest
 import yaml
-from hub_support import HAVE_KUBECTL, K8S_DIR, REPO, one, rendered_manifests
+from hub_support import CLUSTER_CONFIG, HAVE_KUBECTL, K8S_DIR, REPO, load_config, one, rendered_manifests
 from pod_security import restricted_problems
 
 from kubeflow_jupyter.testing.fake_kube.admission import Request, ValidatingAdmission
-from kubeflow_jupyter.tfjob import parse_tfjob
+from kubeflow_jupyter.tfjob import parse_tfjob, security
+from kubeflow_jupyter.tfjob.security import with_restricted_defaults
 
 pytest.importorskip("celpy", reason="cel-python evaluates the policy's CEL (the `test` extra installs it)")
 pytestmark = pytest.mark.skipif(not HAVE_KUBECTL, reason="kubectl is not installed (needed for `kubectl kustomize`)")
@@ -20,8 +25,7 @@ USER_NS, HUB_NS = "kubeflow-user", "kubeflow"
 POLICY, BINDING = "tfjob-pod-security", "tfjob-pod-security-kubeflow-user"
 RUNNER = "tfjob-runner"
 
-# What a user adds to each replica template to meet Pod Security `restricted` (docs/hub.md shows it).
-POD_CONTEXT = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+# What a container needs for Pod Security `restricted` (docs/hub.md shows it).
 CONTAINER_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 # The first words of each validation's message: the field it is about.
@@ -43,18 +47,14 @@ def admission(rendered) -> ValidatingAdmission:
     return ValidatingAdmission(rendered)
 
 
-def restricted(manifest: dict, service_account: str | None = None) -> dict:
-    """``manifest`` with every replica template made `restricted`-compliant (and naming ``service_account``)."""
+def submitted(manifest: dict, service_account: str | None = None) -> dict:
+    """The user's ``manifest`` (every replica template naming ``service_account``, when given) as the
+    Kubernetes backend sends it: with the `restricted` defaults where the user set no securityContext."""
     job = copy.deepcopy(manifest)
-    for replica in job["spec"]["tfReplicaSpecs"].values():
-        spec = replica["template"]["spec"]
-        spec["securityContext"] = {**copy.deepcopy(POD_CONTEXT), **(spec.get("securityContext") or {})}
-        if service_account:
-            spec["serviceAccountName"] = service_account
-        for container in spec.get("initContainers", []) + spec["containers"]:
-            given = container.get("securityContext") or {}
-            container["securityContext"] = {**copy.deepcopy(CONTAINER_CONTEXT), **given}
-    return job
+    if service_account:
+        for replica in job["spec"]["tfReplicaSpecs"].values():
+            replica["template"]["spec"]["serviceAccountName"] = service_account
+    return with_restricted_defaults(job)
 
 
 def refusals(admission: ValidatingAdmission, job: dict, *, namespace: str = USER_NS, operation: str = "CREATE",
@@ -129,8 +129,9 @@ def test_policy_rendered_is_the_file_the_fake_api_server_loads(rendered):
 # -- what must pass -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("example", sorted(SEED_JOBS))
 @pytest.mark.parametrize("account", [None, RUNNER, "default"])
-def test_seed_jobs_made_restricted_pass(admission, example, account):
-    job = restricted(SEED_JOBS[example], account)
+def test_seed_jobs_as_the_client_submits_them_pass(admission, example, account):
+    """The seed's job (its converted parameter servers included) and every example, unchanged by the user."""
+    job = submitted(SEED_JOBS[example], account)
     assert refusals(admission, job) == []
     assert refusals(admission, job, operation="UPDATE", old=job) == []
     for replica in job["spec"]["tfReplicaSpecs"].values():  # and Pod Security admits their pods
@@ -138,18 +139,47 @@ def test_seed_jobs_made_restricted_pass(admission, example, account):
 
 
 def test_a_job_with_a_model_store_volume_and_an_init_container_passes(admission):
-    job = restricted(SEED_JOBS["tf_sample.yaml"], RUNNER)
+    job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
     spec = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
     spec["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": "model-store"}},
                        {"name": "scratch", "emptyDir": {}}]
-    spec["initContainers"] = [
-        {"name": "fetch", "image": "busybox:1.36", "securityContext": copy.deepcopy(CONTAINER_CONTEXT)}]
-    spec["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_BIND_SERVICE"]
+    spec["initContainers"] = [{"name": "fetch", "image": "busybox:1.36"}]
+    spec["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_BIND_SERVICE"]}}
+    job = submitted(job, RUNNER)
+    assert refusals(admission, job) == []
+    assert restricted_problems(job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]) == []
+
+
+def test_a_job_written_for_restricted_is_sent_as_written(admission):
+    """What docs/hub.md shows, written out by the user: nothing is added to it, and it passes."""
+    job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        spec = replica["template"]["spec"]
+        spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000,
+                                   "seccompProfile": {"type": "RuntimeDefault"}}
+        spec["containers"][0]["securityContext"] = copy.deepcopy(CONTAINER_CONTEXT)
+    assert submitted(job) == job
     assert refusals(admission, job) == []
 
 
+def test_the_defaults_run_as_the_notebooks_user(monkeypatch):
+    """uid 1000, gid 100, fsGroup 100: the notebooks' (KubeSpawner uid, gid, fs_gid), so what a job
+    writes on a shared volume belongs to the notebook user."""
+    monkeypatch.setenv("HUB_AUTHENTICATOR", "shared-password")  # the config refuses to load without one
+    monkeypatch.setenv("HUB_SHARED_PASSWORD", "correct-horse-battery")
+    monkeypatch.delenv("HUB_EXTRA_CONFIG", raising=False)
+    spawner = load_config(CLUSTER_CONFIG).KubeSpawner
+    assert (security.DEFAULT_UID, security.DEFAULT_GID, security.DEFAULT_FS_GROUP) == (
+        spawner.uid, spawner.gid, spawner.fs_gid)
+    pod = submitted(SEED_JOBS["tf_sample.yaml"])["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    context = pod["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"], context["fsGroup"]) == (
+        spawner.uid, spawner.gid, spawner.fs_gid)
+
+
 def test_unchanged_seed_jobs_are_refused_for_what_pod_security_would_refuse(admission):
-    """Without a securityContext the pods would never start in kubeflow-user: say so at submit."""
+    """Sent as they are (kubectl, another client: no defaults), the pods would never start in
+    kubeflow-user: say so at submit."""
     for example, job in SEED_JOBS.items():
         assert rules(refusals(admission, job)) == {ESCALATION, CAPABILITIES, NON_ROOT, SECCOMP}, example
         assert restricted_problems(job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]), example
@@ -195,30 +225,54 @@ REFUSED = {
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_each_rule_refuses_its_breach_and_only_that(admission, case):
     rule, breach = REFUSED[case]
-    job = restricted(SEED_JOBS["tf_sample.yaml"], RUNNER)
+    job = submitted(SEED_JOBS["tf_sample.yaml"], RUNNER)
     breach(job)
     assert rules(refusals(admission, job)) == {rule}
-    assert rules(refusals(admission, job, operation="UPDATE", old=restricted(SEED_JOBS["tf_sample.yaml"]))) == {rule}
+    assert rules(refusals(admission, job, operation="UPDATE", old=submitted(SEED_JOBS["tf_sample.yaml"]))) == {rule}
     if rule not in (SA, TOKEN):  # the rest is Pod Security's own: PSA would refuse the pods as well
         assert restricted_problems(_pod(job)), case
 
 
+# What else is refused when the user's breach goes through the defaults: none is added beside an
+# explicit uid 0 (runAsNonRoot) or privileged: true (allowPrivilegeEscalation: false, which the Pod
+# API refuses beside it). The policy still reports the user's own field first where it comes first.
+ALSO_REFUSED = {"a privileged container": {ESCALATION}, "uid 0": {NON_ROOT}}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_the_defaults_never_mask_what_the_user_set(admission, case):
+    """The user writes the breach in the YAML; the client fills in the rest; the policy still refuses."""
+    rule, breach = REFUSED[case]
+    job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
+    _pod(job).update(serviceAccountName=RUNNER, securityContext={})
+    _container(job)["securityContext"] = {"capabilities": {}}
+    breach(job)
+    job = submitted(job)
+    messages = refusals(admission, job)
+    assert rules(messages) == {rule} | ALSO_REFUSED.get(case, set())
+    if case != "uid 0":  # there the policy's order puts runAsNonRoot first
+        assert messages[0].startswith(rule)
+    if rule not in (SA, TOKEN):
+        assert restricted_problems(_pod(job)), case
+
+
 def test_the_reported_escape_is_refused(admission):
-    """The finding: a TFJob running as the hub's account, privileged, with the hub's PVC mounted."""
-    job = restricted(SEED_JOBS["tf_sample.yaml"])
+    """The finding: a TFJob running as the hub's account, privileged, with the hub's PVC mounted,
+    as the user wrote it and the client sends it (the defaults add nothing that hides it)."""
+    job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
     for replica in job["spec"]["tfReplicaSpecs"].values():
         spec = replica["template"]["spec"]
         spec["serviceAccountName"] = "tf-hub"
         spec["volumes"] = [{"name": "hub-db", "persistentVolumeClaim": {"claimName": "hub-db-tf-hub-0"}}]
-        spec["containers"][0]["securityContext"]["privileged"] = True
+        spec["containers"][0]["securityContext"] = {"privileged": True}
         spec["containers"][0]["volumeMounts"] = [{"name": "hub-db", "mountPath": "/srv/jupyterhub"}]
-    messages = refusals(admission, job)
-    assert rules(messages) == {SA, PRIVILEGED}
+    messages = refusals(admission, submitted(job))
+    assert rules(messages) == {SA, PRIVILEGED, ESCALATION}
     assert "tfjob-runner" in messages[0]
 
 
 def test_policy_does_not_reach_outside_its_binding(admission):
-    job = restricted(SEED_JOBS["tf_sample.yaml"], "tf-hub")
+    job = submitted(SEED_JOBS["tf_sample.yaml"], "tf-hub")
     assert refusals(admission, job, namespace="team-a") == []  # another namespace: not bound
     # The operator's status writes go to tfjobs/status, which the policy does not match.
     assert refusals(admission, job, operation="UPDATE", old=job, subresource="status") == []

@@ -115,9 +115,21 @@ def test_a_dry_run_is_refused_too(cluster, kubeconfig):
         submit(kubeconfig, escape, dry_run=True)
 
 
-def test_the_seed_job_unchanged_is_told_what_pod_security_needs(cluster, kubeconfig):
+def test_a_job_without_security_context_is_told_what_pod_security_needs(cluster, kubeconfig):
+    """Sent by another client (no restricted defaults: test_kubernetes_restricted_defaults.py has this
+    client's), the job is refused with the rule to add; through this client, a field the user set
+    that breaks it is refused with the same one line."""
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as raw:
+        raw_api(kubeconfig).create_namespaced_custom_object("kubeflow.org", "v1", USERS, "tfjobs",
+                                                            tfjob("seed-as-is", restricted=False))
+    assert raw.value.status == 422 and ESCALATION_MESSAGE in json.loads(raw.value.body)["message"]
+    escalating = tfjob("escalating", restricted=False)
+    container = escalating["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    container["securityContext"] = {"allowPrivilegeEscalation": True}
     with pytest.raises(PolicyDenied) as err:
-        submit(kubeconfig, tfjob("seed-as-is", restricted=False))
+        submit(kubeconfig, escalating)
     assert str(err.value).endswith(f": {ESCALATION_MESSAGE}")
 
 

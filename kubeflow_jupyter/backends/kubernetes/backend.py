@@ -14,6 +14,7 @@ from typing import Iterator
 from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
 from ...tfjob import model
 from ...tfjob.model import TFJob
+from ...tfjob.security import with_restricted_defaults
 from ...tfjob.spec import namespace_problem
 from ...tfjob.status import JobSnapshot
 from .connection import connect
@@ -77,8 +78,11 @@ class KubernetesBackend:
     # -- the protocol --------------------------------------------------------------
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
         """Submit to the API server (``dryRun=All`` for a dry run: validated server-side, nothing stored).
-        ``workdir`` is the local backend's concern: on a cluster the image's workingDir applies."""
-        manifest = job.to_manifest()
+        ``workdir`` is the local backend's concern: on a cluster the image's workingDir applies.
+        Replica templates get a Pod Security ``restricted`` securityContext where the user set
+        none (:func:`~kubeflow_jupyter.tfjob.security.with_restricted_defaults`): clusters that
+        enforce ``restricted``, such as the hub's, refuse the job's pods otherwise."""
+        manifest = with_restricted_defaults(job.to_manifest())
         meta = manifest.setdefault("metadata", {})
         if (problem := namespace_problem(meta.get("namespace"), self.namespace)) is not None:
             raise SpecError(problem)  # parse_tfjob(namespace=...) refuses it first; a guard for direct callers
