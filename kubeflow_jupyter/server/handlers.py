@@ -42,7 +42,7 @@ from ..errors import (
     SpecError,
     StoreNotWritable,
 )
-from ..tfjob.load import LIMIT_TEXT, MAX_BYTES
+from ..tfjob.load import LIMIT_TEXT, MAX_BYTES, check_structure
 from .feed import job_json
 from .service import JobService
 
@@ -272,6 +272,12 @@ class JobsHandler(BaseHandler):
                 raise tornado.web.HTTPError(400, "request body is nested too deeply to be a TFJob request") from None
             except ValueError as e:
                 raise tornado.web.HTTPError(400, f"request body is not valid JSON: {str(e)[:200]}") from None
+            # Whether json.loads itself hits the recursion limit depends on the stack it runs on:
+            # the same depth rule as for manifests makes the answer the same every time.
+            try:
+                check_structure(body, "the request body")
+            except SpecError as e:
+                raise tornado.web.HTTPError(400, str(e.problems[0])) from None
             if not isinstance(body, dict):
                 raise tornado.web.HTTPError(400, "request body must be a JSON object {spec|path, name, command}")
             unknown = [key for key in body if key not in SUBMIT_FIELDS]
