@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from .errors import ServingError
 
@@ -51,8 +52,11 @@ class BackgroundServer:
 
 
 def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9000, rest_port: int | None = 8501,
-                 host: str = "127.0.0.1", timeout: float = 120.0) -> BackgroundServer:
-    """Start the server and return once it listens (ServingError with its output if it does not)."""
+                 host: str = "127.0.0.1", timeout: float = 120.0, extra_args: Sequence[str] = ()) -> BackgroundServer:
+    """Start the server and return once it listens (ServingError with its output if it does not).
+
+    ``extra_args`` go to ``kubeflow-jupyter serve`` as they are (e.g. ``["--max-request-tensor-bytes", "1048576"]``).
+    """
     base = Path(base_path).expanduser()
     if not base.is_dir():
         raise ServingError(f"MODEL_BASE_PATH {str(base)!r} is not a directory: give the directory holding the "
@@ -60,6 +64,7 @@ def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9
     argv = [sys.executable, "-m", "kubeflow_jupyter.serving.cli", "serve", str(base.resolve()),
             "--model-name", model_name, "--port", str(port), "--host", host, "--parent-pid", str(os.getpid())]
     argv += ["--no-rest"] if rest_port is None else ["--rest-port", str(rest_port)]
+    argv += list(extra_args)
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1, start_new_session=True)
     server = BackgroundServer(model_name, str(base), process)

@@ -22,6 +22,12 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
@@ -55,6 +61,22 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="TensorFlow ops of one request run at once (TF Serving's "
                              "--tensorflow_inter_op_parallelism; default 0: the request's own thread runs them in "
                              "turn, with no hand-off; N: a pool of N threads)")
+    limits = parser.add_argument_group("limits", "what one request or client may take (docs/serving.md, Limits)")
+    limits.add_argument("--max-request-tensor-bytes", type=_positive, default=64 << 20, metavar="N",
+                        help="the most a request's input tensors may take once decoded, all inputs together (a "
+                             "string element counts its length + 48 bytes; default 67108864 = 64 MiB, e.g. 16M "
+                             "floats); over it: INVALID_ARGUMENT / HTTP 400. gRPC messages may be 4x this")
+    limits.add_argument("--rest-api-num-threads", type=_positive, default=None, metavar="N",
+                        help="threads that run REST requests (TF Serving's --rest_api_num_threads; default 4 per "
+                             "CPU); connections are held by one event loop, not by threads")
+    limits.add_argument("--rest-api-timeout-in-ms", type=_positive, default=30000, metavar="MS",
+                        help="a REST request must arrive whole within this of its first byte, and an idle "
+                             "connection is closed after it (TF Serving's --rest_api_timeout_in_ms; default 30000); "
+                             "else HTTP 408")
+    limits.add_argument("--rest-max-connections", type=_positive, default=512, metavar="N",
+                        help="REST connections open at once (default 512); one more is answered HTTP 503")
+    limits.add_argument("--rest-max-body-bytes", type=_positive, default=64 << 20, metavar="N",
+                        help="the largest REST request body (default 67108864 = 64 MiB); over it: HTTP 413")
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends (what %%model serve passes, "
                                                         "so that a killed kernel leaves no server behind)")
     parser.set_defaults(func=run)
@@ -78,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
                  rest_port=None if args.no_rest else args.rest_port, labels=dict(args.label),
                  poll_seconds=args.poll_seconds, batching=not args.no_batching,
                  batch_timeout=args.batch_timeout_micros / 1e6, parent_pid=args.parent_pid,
-                 intra_op=args.tensorflow_intra_op_parallelism, inter_op=args.tensorflow_inter_op_parallelism)
+                 intra_op=args.tensorflow_intra_op_parallelism, inter_op=args.tensorflow_inter_op_parallelism,
+                 max_request_tensor_bytes=args.max_request_tensor_bytes, rest_threads=args.rest_api_num_threads,
+                 rest_timeout=args.rest_api_timeout_in_ms / 1000, rest_max_connections=args.rest_max_connections,
+                 rest_max_body_bytes=args.rest_max_body_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,6 @@ import sys
 import threading
 from concurrent import futures
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -39,7 +38,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from . import servables, tensors
+from . import httpd, servables, tensors
+from .memory import MemoryReturner
 from .servables import ModelStore, ServingStatus, invalid
 
 log = logging.getLogger(__name__)
@@ -67,32 +67,51 @@ def _model_spec(response_spec, version: servables.Version, name: str, signature:
 # -- the four calls, shared by gRPC and REST ---------------------------------
 
 class ModelServerCore:
-    """Predict / Classify / GetModelMetadata / GetModelStatus on proto messages."""
+    """Predict / Classify / GetModelMetadata / GetModelStatus on proto messages.
 
-    def __init__(self, store: ModelStore):
+    Every request tensor is checked (shape, values against the shape, size) before
+    it is decoded, and a request's inputs together may take at most
+    ``max_request_tensor_bytes`` once decoded: a 100-byte message can describe a
+    billion-element tensor (TensorFlow repeats the last value to fill the shape).
+    """
+
+    def __init__(self, store: ModelStore, max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+                 memory: MemoryReturner | None = None):
         self.store = store
+        self.max_request_tensor_bytes = max_request_tensor_bytes
+        self.memory = memory or MemoryReturner()
+
+    def budget(self) -> tensors.Budget:
+        return tensors.Budget(self.max_request_tensor_bytes)
 
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         version = self.store.resolve(request.model_spec)
         signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
         servables.SignatureFacts.of(version, signature)  # an unknown signature fails before any decoding
-        inputs = {}
-        for name, proto in request.inputs.items():
-            try:
-                inputs[name] = tensors.to_ndarray(proto)
-            except ValueError as e:
-                raise invalid(f"input '{name}': {e}") from None
-        outputs = servables.predict(version, signature, inputs, request.output_filter)
-        response = predict_pb2.PredictResponse()
-        _model_spec(response.model_spec, version, request.model_spec.name, signature)
-        for alias, array in outputs.items():
-            tensors.fill_tensor_proto(response.outputs[alias], array)
-        return response
+        budget = self.budget()
+        try:
+            items = list(request.inputs.items())
+            checked = [check_request_tensor(name, proto, budget) for name, proto in items]  # all, before any decoding
+            inputs = {name: tensors.to_ndarray(proto, checked=facts) for (name, proto), facts in zip(items, checked)}
+            del checked  # it holds a copy of each tensor_content
+            outputs = servables.predict(version, signature, inputs, request.output_filter)
+            del inputs
+            response = predict_pb2.PredictResponse()
+            _model_spec(response.model_spec, version, request.model_spec.name, signature)
+            for alias, array in outputs.items():
+                tensors.fill_tensor_proto(response.outputs[alias], array)
+            return response
+        finally:
+            self.memory.note(budget.used)
 
     def classify(self, request: classification_pb2.ClassificationRequest) -> classification_pb2.ClassificationResponse:
         version = self.store.resolve(request.model_spec)
         signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
-        classes, scores = servables.classify(version, signature, serialized_examples(request.input))
+        budget = self.budget()
+        try:
+            classes, scores = servables.classify(version, signature, serialized_examples(request.input, budget))
+        finally:
+            self.memory.note(budget.used)
         response = classification_pb2.ClassificationResponse()
         _model_spec(response.model_spec, version, request.model_spec.name, signature)
         rows = (classes if classes is not None else scores).shape
@@ -109,7 +128,11 @@ class ModelServerCore:
     def regress(self, request: regression_pb2.RegressionRequest) -> regression_pb2.RegressionResponse:
         version = self.store.resolve(request.model_spec)
         signature = request.model_spec.signature_name or servables.DEFAULT_SIGNATURE
-        values = servables.regress(version, signature, serialized_examples(request.input))
+        budget = self.budget()
+        try:
+            values = servables.regress(version, signature, serialized_examples(request.input, budget))
+        finally:
+            self.memory.note(budget.used)
         response = regression_pb2.RegressionResponse()
         _model_spec(response.model_spec, version, request.model_spec.name, signature)
         for value in values:
@@ -156,21 +179,51 @@ class ModelServerCore:
         return response
 
 
-def serialized_examples(model_input) -> list[bytes]:
-    """tf.Example list (or list + context, merged into each) as serialized strings."""
+def check_request_tensor(name: str, proto, budget: tensors.Budget) -> tensors.TensorCheck:
+    """``tensors.check_tensor`` with the server's errors: INVALID_ARGUMENT naming the input (and the limit)."""
+    try:
+        return tensors.check_tensor(proto, budget)
+    except tensors.TensorTooLarge as e:
+        raise invalid(f"input '{name}': {e}") from None
+    except ValueError as e:
+        raise invalid(f"tensor parsing error: {name}: {e}") from None
+
+
+def serialized_examples(model_input, budget: tensors.Budget | None = None) -> list[bytes]:
+    """tf.Example list (or list + context, merged into each) as serialized strings.
+
+    They become the model's string input, so they count against ``budget`` like
+    one (each its serialized size plus ``STRING_ELEMENT_BYTES``), checked before
+    any is serialized: a large context would otherwise be copied into every example.
+    """
+    budget = budget if budget is not None else tensors.Budget(float("inf"))
+    budget.begin()
     kind = model_input.WhichOneof("kind")
     if kind == "example_list":
-        return [e.SerializeToString() for e in model_input.example_list.examples]
-    if kind == "example_list_with_context":
-        context = model_input.example_list_with_context.context
-        merged = []
-        for example in model_input.example_list_with_context.examples:
-            full = example_pb2.Example()
-            full.CopyFrom(context)
-            full.MergeFrom(example)
-            merged.append(full.SerializeToString())
-        return merged
-    return []
+        examples = model_input.example_list.examples
+        context = 0
+    elif kind == "example_list_with_context":
+        examples = model_input.example_list_with_context.examples
+        context = model_input.example_list_with_context.context.ByteSize()
+    else:
+        return []
+    what = f"the {len(examples)} examples" + (f" with a context of {context} bytes merged into each" if context else "")
+    try:
+        budget.take(len(examples) * (context + tensors.STRING_ELEMENT_BYTES), what)
+        for example in examples:
+            budget.take(example.ByteSize(), what)
+    except tensors.TensorTooLarge as e:
+        raise invalid(str(e)) from None
+    if kind == "example_list":
+        return [e.SerializeToString() for e in examples]
+    context_message = model_input.example_list_with_context.context
+    merged = []
+    for example in examples:
+        full = example_pb2.Example()
+        full.CopyFrom(context_message)
+        full.MergeFrom(example)
+        merged.append(full.SerializeToString())
+    return merged
 
 
 # -- gRPC ----------------------------------------------------------------------
@@ -183,6 +236,9 @@ def _grpc_call(method: Callable, core: ModelServerCore) -> Callable:
             if status.code == "NOT_FOUND":
                 context.set_trailing_metadata(((SERVED_MODELS_KEY, _served(core.store)),))
             context.abort(getattr(grpc.StatusCode, status.code), status.message)
+        except MemoryError:
+            log.exception("request failed")
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the server ran out of memory for this request")
         except Exception as e:  # keep serving whatever one request hit
             log.exception("request failed")
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
@@ -212,16 +268,29 @@ _PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:
 _STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?", re.I)
 
 
+INT64_MAX = (1 << 63) - 1
+MAX_JSON_DEPTH = 64  # arrays and objects, the document's own object included
+
+
 def _spec_from_path(spec, name: str, version: str | None, label: str | None) -> None:
     spec.name = unquote(name)
     if version:
+        if len(version) > 19 or int(version) > INT64_MAX:  # \d+: digits only, so int() is safe once short
+            raise invalid(f"Failed to convert version: {version[:40]}{'...' if len(version) > 40 else ''} to numeric: "
+                          f"the version must be a whole number from 0 to {INT64_MAX} (int64)")
         spec.version.value = int(version)
     if label:
         spec.version_label = unquote(label)
 
 
 class RestApi:
-    """TF Serving's HttpRestApiHandler: one path + body -> (HTTP status, JSON body)."""
+    """TF Serving's HttpRestApiHandler: one path + body -> (HTTP status, JSON body).
+
+    Bounded like the gRPC API: a document nested deeper than ``MAX_JSON_DEPTH`` is
+    refused before it is parsed, and the tensors made from it count against the
+    request's tensor budget before they are made (every value is already in the
+    body, but numpy and TensorFlow copies multiply it).
+    """
 
     def __init__(self, core: ModelServerCore):
         self.core = core
@@ -231,9 +300,17 @@ class RestApi:
             return 200, self._dispatch(method, path.split("?", 1)[0], body)
         except ServingStatus as status:
             return HTTP_STATUS.get(status.code, 500), {"error": status.message}
+        except RecursionError:  # the depth check should make this impossible; never a 500 for it
+            return 400, {"error": f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} "
+                                  "levels of arrays and objects)"}
+        except MemoryError:
+            log.exception("REST request failed")
+            return 503, {"error": "the server ran out of memory for this request"}
         except Exception as e:  # keep serving whatever one request hit
             log.exception("REST request failed")
             return 500, {"error": f"{type(e).__name__}: {e}"}
+        finally:
+            self.core.memory.note(len(body) * 4)  # parsed JSON takes several times its text
 
     def _dispatch(self, method: str, path: str, body: bytes) -> dict:
         if method == "POST" and (m := _PREDICT_PATH.fullmatch(path)):
@@ -268,10 +345,11 @@ class RestApi:
             raise invalid(f"Failed to get input map for signature: {signature or 'DEFAULT'}")
         if "instances" in doc and "inputs" in doc:
             raise invalid(f"JSON Value: {_short(doc)} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
+        budget = self.core.budget()
         if "instances" in doc:
-            row_format, inputs = True, _instances(doc["instances"], inputs_info)
+            row_format, inputs = True, _instances(doc["instances"], inputs_info, budget)
         elif "inputs" in doc:
-            row_format, inputs = False, _columns(doc["inputs"], inputs_info)
+            row_format, inputs = False, _columns(doc["inputs"], inputs_info, budget)
         else:
             raise invalid("Missing 'inputs' or 'instances' key")
         outputs = servables.predict(servable, signature, inputs)
@@ -323,13 +401,49 @@ class RestApi:
 def _parse_json(body: bytes) -> dict:
     if not body:
         raise invalid("JSON Parse error: The document is empty")
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise invalid(f"JSON Parse error: the document nests arrays and objects {depth} levels deep; at most "
+                      f"{MAX_JSON_DEPTH} are allowed")
     try:
         doc = json.loads(body)
+    except RecursionError:
+        raise invalid(f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {_short(doc)} Is not object")
     return doc
+
+
+# A JSON string, escapes included; an unterminated one runs to the end. It always matches at a quote,
+# so the scan is linear (a pattern that could fail there would be retried from every later quote).
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.S)
+_OPEN_CLOSE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{]}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects, found without parsing it (brackets in strings skipped).
+
+    Python's parser and every walk over the parsed document recurse, so a
+    5,000-deep document would end in RecursionError; this looks at the bytes at C
+    speed first (linear: ~0.15 s for 50 MB). A text with no more opening brackets
+    than ``MAX_JSON_DEPTH`` is not scanned: their count is returned, an upper bound.
+    """
+    openers = body.count(b"[") + body.count(b"{")
+    if openers <= MAX_JSON_DEPTH:
+        return openers
+    if b'"' in body:
+        body = _JSON_STRING.sub(b"", body)
+    steps = np.frombuffer(body.translate(_OPEN_CLOSE, _NOT_BRACKETS), dtype=np.int8)
+    depth = deepest = 0
+    chunk = 1 << 20
+    for start in range(0, len(steps), chunk):
+        levels = np.cumsum(steps[start:start + chunk], dtype=np.int64)
+        deepest = max(deepest, depth + int(levels.max()))
+        depth += int(levels[-1])
+    return deepest
 
 
 def _signature_name(doc: dict) -> str:
@@ -339,7 +453,7 @@ def _signature_name(doc: dict) -> str:
     return name
 
 
-def _instances(items: Any, info: dict) -> dict[str, np.ndarray]:
+def _instances(items: Any, info: dict, budget: tensors.Budget) -> dict[str, np.ndarray]:
     """Row format: each element one example (a value, or an object with one key per input)."""
     if not isinstance(items, list):
         raise invalid("Expecting 'instances' to be an list/array")
@@ -362,27 +476,29 @@ def _instances(items: Any, info: dict) -> dict[str, np.ndarray]:
                 columns[name].append(value)
         else:
             columns[next(iter(info))].append(item)
-    return {name: _to_array(name, values, info[name].dtype, batched=True) for name, values in columns.items()}
+    return {name: _to_array(name, values, info[name].dtype, budget, batched=True) for name, values in columns.items()}
 
 
-def _columns(value: Any, info: dict) -> dict[str, np.ndarray]:
+def _columns(value: Any, info: dict, budget: tensors.Budget) -> dict[str, np.ndarray]:
     """Columnar format: ``inputs`` is the one tensor, or an object of named tensors."""
     if not isinstance(value, dict) or tensors.is_b64(value):
         if len(info) > 1:
             raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
         name = next(iter(info))
-        return {name: _to_array(name, value, info[name].dtype, batched=False)}
+        return {name: _to_array(name, value, info[name].dtype, budget, batched=False)}
     arrays = {}
     for name, tensor_info in info.items():
         if name not in value:
             raise invalid(f"Missing named input: {name} in 'inputs' object.")
-        arrays[name] = _to_array(name, value[name], tensor_info.dtype, batched=False)
+        arrays[name] = _to_array(name, value[name], tensor_info.dtype, budget, batched=False)
     return arrays
 
 
-def _to_array(name: str, value: Any, dtype: int, *, batched: bool) -> np.ndarray:
+def _to_array(name: str, value: Any, dtype: int, budget: tensors.Budget, *, batched: bool) -> np.ndarray:
     try:
-        array = tensors.json_to_ndarray(value, dtype)
+        array = tensors.json_to_ndarray(value, dtype, budget, f"input '{name}'")
+    except tensors.TensorTooLarge as e:
+        raise invalid(str(e)) from None
     except ValueError as e:
         raise invalid(f"Failed to process input '{name}'. Error: {e}") from None
     if batched and array.dtype == object and array.ndim == 0:
@@ -400,6 +516,8 @@ def _example_from_json(value: Any, example: example_pb2.Example) -> None:
             if isinstance(item, bool):
                 feature.int64_list.value.append(int(item))
             elif isinstance(item, int):
+                if not -INT64_MAX - 1 <= item <= INT64_MAX:
+                    raise invalid(f"Feature: {name} has an integer out of the range of int64: {_short(item)}")
                 feature.int64_list.value.append(item)
             elif isinstance(item, float):
                 feature.float_list.value.append(item)
@@ -426,45 +544,29 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _RestHandler(BaseHTTPRequestHandler):
-    api: RestApi  # set on the subclass made per server
-    protocol_version = "HTTP/1.1"
+def _rest_app(api: RestApi) -> httpd.App:
+    """The REST API as the HTTP front end calls it: (method, target, body) -> (status, headers, JSON)."""
 
-    def _respond(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, doc = self.api.handle(method, self.path, body)
-        payload = json.dumps(doc, indent=4).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if status == HTTPStatus.NOT_FOUND:
-            self.send_header(SERVED_MODELS_KEY, _served(self.api.core.store))
-        self.end_headers()
-        self.wfile.write(payload)
+    def app(method: str, target: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        status, doc = api.handle(method, target, body)
+        headers = [(SERVED_MODELS_KEY, _served(api.core.store))] if status == HTTPStatus.NOT_FOUND else []
+        return status, headers, httpd.json_payload(doc)
 
-    def do_GET(self) -> None:
-        self._respond("GET")
-
-    def do_POST(self) -> None:
-        self._respond("POST")
-
-    def log_message(self, format: str, *args) -> None:  # requests are not news: keep the console for state changes
-        log.debug(format, *args)
-
-
-class _RestServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # many clients connect at once; the default backlog of 5 refuses them
+    return app
 
 
 # -- the server -------------------------------------------------------------------
 
-def grpc_server(workers: int = 16) -> grpc.Server:
+def grpc_server(workers: int = 16, max_receive_bytes: int = 256 << 20) -> grpc.Server:
     """The gRPC server the model server runs on (the benchmark's no-op servicer uses the same)."""
     return grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                       options=[("grpc.max_receive_message_length", 256 << 20),
+                       options=[("grpc.max_receive_message_length", max_receive_bytes),
                                 ("grpc.max_send_message_length", 256 << 20)])
+
+
+def grpc_message_limit(max_request_tensor_bytes: int) -> int:
+    """The largest gRPC request taken: four times the tensor limit (256 MiB by default), within gRPC's range."""
+    return min(max(4 * max_request_tensor_bytes, 4 << 20), (1 << 31) - 1)
 
 
 def configure_tensorflow(intra_op: int = 1, inter_op: int = 0) -> None:
@@ -485,34 +587,45 @@ def configure_tensorflow(intra_op: int = 1, inter_op: int = 0) -> None:
 
 
 class ModelServer:
-    """gRPC + REST over one ModelStore. ``start()`` returns once the latest version is loaded."""
+    """gRPC + REST over one ModelStore. ``start()`` returns once the latest version is loaded.
+
+    Limits (see docs/serving.md, "Limits"): ``max_request_tensor_bytes`` for what a
+    request's input tensors may take once decoded (gRPC messages may be 4x that);
+    REST: ``rest_threads`` workers, ``rest_timeout`` seconds for a request to
+    arrive, ``rest_max_connections`` open at once, ``rest_max_body_bytes`` per body.
+    """
 
     def __init__(self, model_base_path: str | Path, model_name: str, *, host: str = "127.0.0.1",
                  port: int = 9000, rest_port: int | None = 8501, labels: dict[str, int] | None = None,
                  poll_seconds: float = 1.0, workers: int = 16, batching: bool = True, batch_timeout: float = 0.001,
-                 announce: Callable[[str], None] | None = None):
+                 announce: Callable[[str], None] | None = None,
+                 max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+                 rest_threads: int | None = None, rest_timeout: float = httpd.DEFAULT_TIMEOUT,
+                 rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
+                 rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES):
         self.announce = announce or (lambda message: print(message, flush=True))
         self.store = ModelStore(model_name, model_base_path, labels=labels, poll_seconds=poll_seconds,
                                 on_change=self.announce, batching=batching, batch_timeout=batch_timeout)
-        self.core = ModelServerCore(self.store)
+        self.core = ModelServerCore(self.store, max_request_tensor_bytes=max_request_tensor_bytes)
         self.host = host
-        self._grpc = grpc_server(workers)
+        self._grpc = grpc_server(workers, grpc_message_limit(max_request_tensor_bytes))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), self._grpc)
         self.port = self._grpc.add_insecure_port(f"{_bracket(host)}:{port}")
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
-        self._rest: _RestServer | None = None
+        self._rest: httpd.HttpServer | None = None
         if rest_port is not None:
-            handler = type("RestHandler", (_RestHandler,), {"api": RestApi(self.core)})
-            self._rest = _RestServer((host, rest_port), handler)
-        self.rest_port = self._rest.server_address[1] if self._rest else None
+            self._rest = httpd.HttpServer(host, rest_port, _rest_app(RestApi(self.core)), threads=rest_threads,
+                                          timeout=rest_timeout, max_connections=rest_max_connections,
+                                          max_body_bytes=rest_max_body_bytes)
+        self.rest_port = self._rest.port if self._rest else None
 
     def start(self) -> "ModelServer":
         self.store.start()
         self._grpc.start()
         if self._rest is not None:
-            threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True).start()
+            self._rest.start()
         rest = f", REST on http://{_bracket(self.host)}:{self.rest_port}/v1/models/{self.store.name}" if self._rest else ""
         versions = self.store.available()
         what = f"versions {', '.join(map(str, versions))}" if versions else "no version yet: waiting for one to appear"
@@ -523,8 +636,7 @@ class ModelServer:
     def stop(self, grace: float = 1.0) -> None:
         self.store.stop()
         if self._rest is not None:
-            self._rest.shutdown()
-            self._rest.server_close()
+            self._rest.stop()
         self._grpc.stop(grace).wait()
 
     def wait(self) -> None:
@@ -546,7 +658,10 @@ def _bracket(host: str) -> str:
 def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
           rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
           batching: bool = True, batch_timeout: float = 0.001, parent_pid: int | None = None, intra_op: int = 1,
-          inter_op: int = 0) -> int:
+          inter_op: int = 0, max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+          rest_threads: int | None = None, rest_timeout: float = httpd.DEFAULT_TIMEOUT,
+          rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
+          rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES) -> int:
     """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
     import signal
 
@@ -558,7 +673,9 @@ def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", por
     try:
         server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
                              labels=labels, poll_seconds=poll_seconds, batching=batching,
-                             batch_timeout=batch_timeout).start()
+                             batch_timeout=batch_timeout, max_request_tensor_bytes=max_request_tensor_bytes,
+                             rest_threads=rest_threads, rest_timeout=rest_timeout,
+                             rest_max_connections=rest_max_connections, rest_max_body_bytes=rest_max_body_bytes).start()
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
