@@ -1,37 +1,42 @@
-"""The REST API's HTTP/1.1 front end: one event loop holds the connections, a bounded pool does the work.
+"""The REST API's HTTP/1.1 front end: tornado holds the connections, a bounded pool does the work.
 
 ``http.server.ThreadingHTTPServer`` gives every connection a thread for as long as
 the connection lasts, and waits for a request's bytes without end: 300 clients
-that each send half a request hold 300 threads. Here one asyncio loop reads every
-connection's request (request line, headers, a ``Content-Length`` body) within a
-deadline, and only a complete request goes to a pool of ``threads`` workers (TF
-Serving's ``--rest_api_num_threads``), which run the API. So:
+that each send half a request hold 300 threads. Here a ``tornado`` HTTP server on
+its own event loop (one background thread) reads every connection's requests
+(HTTP/1.1 parsing, keep-alive, pipelining, ``Expect: 100-continue``), and only a
+complete request goes to a pool of ``threads`` workers (TF Serving's
+``--rest_api_num_threads``), which run the API. So:
 
 - threads: the loop's one plus at most ``threads``, whatever the clients do;
-- a request must arrive whole within ``timeout`` seconds of its first byte (TF
+- a request's body must arrive within ``timeout`` seconds of its headers (TF
   Serving's ``--rest_api_timeout_in_ms``), else 408 and the connection is closed;
-  an idle keep-alive connection is closed after ``timeout`` too;
+  headers that do not arrive within ``timeout``, and an idle keep-alive
+  connection, are closed after ``timeout`` too (tornado's idle timeout);
 - at most ``max_connections`` connections are open; one more is answered 503
   (with ``Retry-After``) and closed;
 - a body over ``max_body_bytes`` is refused with 413 before it is read; a
-  ``Content-Length`` that is not a number is a 400; a header block over 64 KiB a 431.
+  ``Content-Length`` that is not a number is a 400; a header block over 64 KiB a
+  431 (over 128 KiB tornado stops reading it and closes the connection); a body
+  sent with ``Transfer-Encoding`` is a 411.
 
-Every refusal is JSON ``{"error": "..."}``, like the API's own errors.
+Every refusal made here is JSON ``{"error": "..."}``, like the API's own errors;
+a request tornado cannot parse at all (a malformed request line or header) gets
+tornado's bare ``400 Bad Request``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
-import re
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from typing import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +50,6 @@ LINGER_SECONDS = 1.0
 # (method, target, body) -> (status, extra headers, JSON payload)
 App = Callable[[str, str, bytes], "tuple[int, list[tuple[str, str]], bytes]"]
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
 
 def default_threads() -> int:
     """TF Serving's default for --rest_api_num_threads: four per CPU."""
@@ -55,12 +58,6 @@ def default_threads() -> int:
 
 def json_payload(doc: dict) -> bytes:
     return json.dumps(doc, indent=4).encode()
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or []
 
 
 class HttpServer:
@@ -76,45 +73,40 @@ class HttpServer:
         self.max_body_bytes = max_body_bytes
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=1024)
+        self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self.open_connections = 0
         self.refused = 0  # connections answered 503 because max_connections were open
         self.timed_out = 0  # requests that did not arrive within the timeout
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="rest")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         ready = threading.Event()
         failed: list[BaseException] = []
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
             try:
-                self._server = loop.run_until_complete(asyncio.start_server(
-                    self._connection, sock=self._sock, limit=MAX_HEADER_BYTES, backlog=1024))
+                server = _tornado_server(self)
+                server.add_sockets([self._sock])
             except BaseException as e:  # pragma: no cover - the socket was bound already
                 failed.append(e)
-                ready.set()
-                loop.close()
                 return
-            ready.set()
-            try:
-                loop.run_forever()
             finally:
-                tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in tasks:
-                    task.cancel()
-                if tasks:
-                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                loop.close()
+                ready.set()
+            await self._stopping.wait()
+            server.stop()
+            try:
+                await asyncio.wait_for(server.close_all_connections(), 5)
+            except TimeoutError:  # pragma: no cover - stopping anyway
+                log.warning("REST connections did not close within 5s; stopping anyway")
 
-        self._thread = threading.Thread(target=run, name="rest", daemon=True)
+        self._thread = threading.Thread(target=asyncio.run, args=(serve(),), name="rest", daemon=True)
         self._thread.start()
         ready.wait()
         if failed:
@@ -122,81 +114,19 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._thread is None:
+        loop, stopping = self._loop, self._stopping
+        if loop is None or self._thread is None or stopping is None:
             self._sock.close()
             return
-
-        def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            loop.stop()
-
         if not loop.is_closed():
-            loop.call_soon_threadsafe(close)
+            try:
+                loop.call_soon_threadsafe(stopping.set)
+            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
+                pass
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # -- one connection -----------------------------------------------------------
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if self.open_connections >= self.max_connections:
-            self.refused += 1
-            await self._refuse(reader, writer, HttpError(
-                503, f"too many connections: the server takes at most {self.max_connections} at once "
-                     "(--rest-max-connections); retry later", [("Retry-After", "1")]))
-            return
-        self.open_connections += 1
-        self._tasks.add(task)
-        try:
-            while await self._exchange(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, OSError):
-            pass
-        except asyncio.CancelledError:
-            pass  # the server is stopping
-        finally:
-            self.open_connections -= 1
-            self._tasks.discard(task)
-            _close(writer)
-
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """Read one request, answer it; whether the connection stays open for another."""
-        try:
-            async with asyncio.timeout(self.timeout):  # an idle connection is closed quietly
-                first = await reader.read(1)
-        except TimeoutError:
-            return False
-        if not first:
-            return False
-        try:
-            async with asyncio.timeout(self.timeout):
-                try:
-                    head = first + await reader.readuntil(b"\r\n\r\n")
-                except asyncio.LimitOverrunError:
-                    raise HttpError(431, f"the request's header block is over {MAX_HEADER_BYTES} bytes") from None
-                except asyncio.IncompleteReadError:
-                    return False  # the client went away mid-request
-                method, target, keep_alive, length, expect = self._parse_head(head)
-                if expect and length:
-                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                body = await reader.readexactly(length) if length else b""
-        except TimeoutError:
-            self.timed_out += 1
-            await self._refuse(reader, writer, HttpError(
-                408, f"the request did not arrive whole within {self.timeout:g}s (--rest-api-timeout-in-ms)"))
-            return False
-        except HttpError as e:
-            await self._refuse(reader, writer, e)
-            return False
-        loop = asyncio.get_running_loop()
-        status, headers, payload = await loop.run_in_executor(self._pool, self._call_app, method, target, body)
-        del body
-        await self._send(writer, status, headers, payload, keep_alive, head_only=method == "HEAD")
-        return keep_alive
-
+    # -- the app ------------------------------------------------------------------
     def _call_app(self, method: str, target: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         try:
             return self.app(method, target, body)
@@ -204,88 +134,146 @@ class HttpServer:
             log.exception("REST request failed")
             return 500, [], json_payload({"error": f"{type(e).__name__}: {e}"})
 
-    def _parse_head(self, head: bytes) -> tuple[str, str, bool, int, bool]:
-        """(method, target, keep-alive, body length, expects 100-continue); HttpError if unacceptable."""
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
-            raise HttpError(400, f"Malformed request line: {lines[0][:200]!r}")
-        method, target, version = parts
-        if not re.fullmatch(r"HTTP/1\.[0-9]", version):
-            raise HttpError(505, f"HTTP version {version[:20]!r} is not supported: speak HTTP/1.1")
-        headers: dict[str, list[str]] = {}
-        count = 0
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, sep, value = line.partition(":")
-            if not sep or not _TOKEN.fullmatch(name):
-                raise HttpError(400, f"Malformed header line: {line[:200]!r}")
-            count += 1
-            if count > MAX_HEADERS:
-                raise HttpError(431, f"more than {MAX_HEADERS} header fields")
-            headers.setdefault(name.lower(), []).append(value.strip())
-        if "transfer-encoding" in headers:
-            raise HttpError(411, "a request body with Transfer-Encoding is not supported: send it with a "
-                                 "Content-Length")
-        values = [v.strip() for value in headers.get("content-length", []) for v in value.split(",")]
-        length = 0
+    def _check_head(self, method: str, uri: str, version: str, headers: Any) -> tuple[int, str] | None:
+        """(status, message) when a request's headers are refused before its body is read."""
+        fields = list(headers.get_all())
+        if len(fields) > MAX_HEADERS:
+            return 431, f"more than {MAX_HEADERS} header fields"
+        size = len(method) + len(uri) + len(version) + 4 + sum(len(n) + len(v) + 4 for n, v in fields)
+        if size > MAX_HEADER_BYTES:
+            return 431, f"the request's header block is over {MAX_HEADER_BYTES} bytes"
+        if "Transfer-Encoding" in headers:
+            return 411, "a request body with Transfer-Encoding is not supported: send it with a Content-Length"
+        values = {v.strip() for value in headers.get_list("Content-Length") for v in value.split(",")}
+        if len(values) > 1:
+            return 400, f"Content-Length: conflicting values {', '.join(sorted(values))[:80]}"
         if values:
-            if len(set(values)) > 1:
-                raise HttpError(400, f"Content-Length: conflicting values {', '.join(sorted(set(values)))[:80]}")
-            text = values[0]
+            text = values.pop()
             if not (text.isascii() and text.isdigit()):
-                raise HttpError(400, f"Content-Length: {text[:40]!r} is not a number of bytes")
+                return 400, f"Content-Length: {text[:40]!r} is not a number of bytes"
             if len(text) > 19 or int(text) > self.max_body_bytes:
-                raise HttpError(413, f"the request body of {text[:40]} bytes is over the server's limit of "
-                                     f"{self.max_body_bytes} bytes (--rest-max-body-bytes)")
-            length = int(text)
-        connection = ",".join(headers.get("connection", [])).lower()
-        if version == "HTTP/1.0":
-            keep_alive = "keep-alive" in connection
-        else:
-            keep_alive = "close" not in connection
-        expect = ",".join(headers.get("expect", [])).lower() == "100-continue"
-        return method, target, keep_alive, length, expect
-
-    # -- answers -----------------------------------------------------------------------
-    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: HttpError) -> None:
-        """Answer an error and end the connection, reading (and dropping) what the client still sends for a
-        moment: closing with unread bytes would reset the connection, and the client might miss the answer."""
-        try:
-            await self._send(writer, error.status, error.headers, json_payload({"error": error.message}), False)
-            if writer.can_write_eof():
-                writer.write_eof()
-            async with asyncio.timeout(LINGER_SECONDS):
-                while await reader.read(1 << 16):
-                    pass
-        except (ConnectionError, TimeoutError, OSError):
-            pass
-        _close(writer)
-
-    async def _send(self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], payload: bytes,
-                    keep_alive: bool, head_only: bool = False) -> None:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [f"HTTP/1.1 {status} {reason}", f"Date: {email.utils.formatdate(usegmt=True)}",
-                 "Content-Type: application/json", f"Content-Length: {len(payload)}"]
-        lines += [f"{name}: {value}" for name, value in headers]
-        lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        if not head_only:
-            writer.write(payload)
-        async with asyncio.timeout(self.timeout):  # a client that does not read its answer is dropped
-            await writer.drain()
+                return 413, (f"the request body of {text[:40]} bytes is over the server's limit of "
+                             f"{self.max_body_bytes} bytes (--rest-max-body-bytes)")
+        return None
 
 
-def _close(writer: asyncio.StreamWriter) -> None:
-    """Close once the answer is out; drop at once what a client that does not read would leave queued."""
-    transport = writer.transport
-    if transport.is_closing():
-        return
-    if transport.get_write_buffer_size():
-        transport.abort()
-    else:
-        transport.close()
+def _response(status: int, message: str, headers: list[tuple[str, str]]) -> bytes:
+    """A whole JSON error answer, for a connection refused before tornado parses anything on it."""
+    payload = json_payload({"error": message})
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json",
+             f"Content-Length: {len(payload)}", *(f"{n}: {v}" for n, v in headers), "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+def _tornado_server(front: HttpServer):
+    """The tornado HTTPServer for ``front``, on the running loop (tornado is imported here, not at import)."""
+    from tornado import gen, iostream, web
+    from tornado.httpserver import HTTPServer
+    from tornado.ioloop import IOLoop
+
+    methods = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+
+    @web.stream_request_body
+    class Handler(web.RequestHandler):
+        SUPPORTED_METHODS = methods
+
+        def initialize(self) -> None:
+            self._chunks: list[bytes] = []
+            self._deadline = None
+
+        def set_default_headers(self) -> None:
+            self.clear_header("Server")
+            self.set_header("Content-Type", "application/json")
+
+        def compute_etag(self) -> None:
+            return None
+
+        def prepare(self) -> None:
+            request = self.request
+            refusal = front._check_head(request.method, request.uri, request.version, request.headers)
+            if refusal is not None:
+                raise web.HTTPError(refusal[0], refusal[1])
+            self._deadline = IOLoop.current().call_later(front.timeout, self._too_slow)
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self._finished:
+                front.timed_out += 1
+                self.send_error(408, message=f"the request did not arrive whole within {front.timeout:g}s "
+                                             "(--rest-api-timeout-in-ms)")
+
+        def _cancel_deadline(self) -> None:
+            if self._deadline is not None:
+                IOLoop.current().remove_timeout(self._deadline)
+                self._deadline = None
+
+        def data_received(self, chunk: bytes) -> None:
+            self._chunks.append(chunk)
+
+        async def _serve(self, *args: str) -> None:
+            self._cancel_deadline()
+            body = b"".join(self._chunks)
+            self._chunks = []
+            status, headers, payload = await IOLoop.current().run_in_executor(
+                front._pool, front._call_app, self.request.method, self.request.uri, body)
+            del body
+            self.set_status(status)
+            for name, value in headers:
+                self.add_header(name, value)
+            self.finish(payload)
+
+        get = head = post = delete = patch = put = options = _serve
+
+        def write_error(self, status_code: int, **kwargs: Any) -> None:
+            error = kwargs.get("exc_info", (None, None, None))[1]
+            message = kwargs.get("message") or (error.log_message if isinstance(error, web.HTTPError) else None)
+            self.set_header("Content-Type", "application/json")
+            if status_code < 500:  # refused before its body was read: tornado closes the connection after this
+                self.set_header("Connection", "close")
+            self.finish(json_payload({"error": message or self._reason}))
+
+        def log_exception(self, typ, value, tb) -> None:  # refusals are answers, not errors to log
+            if not isinstance(value, web.HTTPError):
+                super().log_exception(typ, value, tb)
+
+        def on_connection_close(self) -> None:
+            self._cancel_deadline()
+            super().on_connection_close()
+
+        def on_finish(self) -> None:
+            self._cancel_deadline()
+
+    class Server(HTTPServer):
+        def handle_stream(self, stream: iostream.IOStream, address: tuple):
+            if front.open_connections >= front.max_connections:
+                front.refused += 1
+                return self._refuse(stream, 503, (
+                    f"too many connections: the server takes at most {front.max_connections} at once "
+                    "(--rest-max-connections); retry later"), [("Retry-After", "1")])
+            front.open_connections += 1
+            super().handle_stream(stream, address)
+
+        def on_close(self, server_conn: object) -> None:
+            front.open_connections -= 1
+            super().on_close(server_conn)
+
+        async def _refuse(self, stream: iostream.IOStream, status: int, message: str,
+                          headers: list[tuple[str, str]]) -> None:
+            """Answer and close, reading (and dropping) what the client still sends for a moment: closing
+            with unread bytes would reset the connection, and the client might miss the answer."""
+            try:
+                await stream.write(_response(status, message, headers))
+                stream.socket.shutdown(socket.SHUT_WR)
+                deadline = IOLoop.current().time() + LINGER_SECONDS
+                while True:
+                    await gen.with_timeout(deadline, stream.read_bytes(1 << 16, partial=True),
+                                           quiet_exceptions=iostream.StreamClosedError)
+            except (iostream.StreamClosedError, gen.TimeoutError, OSError):
+                pass
+            finally:
+                stream.close()
+
+    application = web.Application([(r".*", Handler)], log_function=lambda handler: None)
+    return Server(application, max_body_size=front.max_body_bytes, max_header_size=2 * MAX_HEADER_BYTES,
+                  idle_connection_timeout=front.timeout, body_timeout=front.timeout,
+                  decompress_request=False, xheaders=False)
