@@ -68,7 +68,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                              "floats); over it: INVALID_ARGUMENT / HTTP 400. gRPC messages may be 4x this")
     limits.add_argument("--rest-api-num-threads", type=_positive, default=None, metavar="N",
                         help="threads that run REST requests (TF Serving's --rest_api_num_threads; default 4 per "
-                             "CPU); connections are held by one event loop, not by threads")
+                             "CPU); connections are held by tornado's event loop, not by threads")
     limits.add_argument("--rest-api-timeout-in-ms", type=_positive, default=30000, metavar="MS",
                         help="a REST request must arrive whole within this of its first byte, and an idle "
                              "connection is closed after it (TF Serving's --rest_api_timeout_in_ms; default 30000); "
