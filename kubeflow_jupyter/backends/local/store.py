@@ -154,14 +154,6 @@ class JobDir:
         if is_valid_name(self.name):
             journal.append(self.path.parent, self.name, snapshot.resource_version)
 
-    def status_stamp(self) -> tuple[int, int, int] | None:
-        """A cheap change marker (inode, mtime ns, size); os.replace gives every write a new inode."""
-        try:
-            st = os.stat(self.status_file)
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns, st.st_size
-
     # -- processes -------------------------------------------------------------
     def read_supervisor(self) -> ProcessId | None:
         try:
