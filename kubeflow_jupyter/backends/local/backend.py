@@ -80,29 +80,25 @@ class LocalBackend:
             return snapshot
         with writing(self.store.root):
             staging = JobDir(self.store.staging_dir(job.name))
-        try:
-            manifest = job.to_manifest()
-            manifest.setdefault("metadata", {}).update(
-                namespace=self.namespace, uid=snapshot.uid, creationTimestamp=snapshot.created)
-            write_json_atomic(staging.manifest_file, manifest)
-            write_json_atomic(staging.launch_file, {"workdir": workdir})
-            staging.logs_dir.mkdir()
-            staging.write_snapshot(snapshot)
-            images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
-            staging.add_event(f"TFJob {job.name} created; image(s) {', '.join(images)} not pulled: "
-                              "every replica runs its command as a local process")
             try:
-                os.rename(staging.path, target.path)  # atomic: the name is claimed or it is not
-            except OSError:
-                raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)") from None
-            journal.append(self.store.root, job.name, snapshot.resource_version)
-        except OSError as e:
-            shutil.rmtree(staging.path, ignore_errors=True)
-            with writing(self.store.root):
-                raise e
-        except BaseException:
-            shutil.rmtree(staging.path, ignore_errors=True)
-            raise
+                manifest = job.to_manifest()
+                manifest.setdefault("metadata", {}).update(
+                    namespace=self.namespace, uid=snapshot.uid, creationTimestamp=snapshot.created)
+                write_json_atomic(staging.manifest_file, manifest)
+                write_json_atomic(staging.launch_file, {"workdir": workdir})
+                staging.logs_dir.mkdir()
+                staging.write_snapshot(snapshot)
+                images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
+                staging.add_event(f"TFJob {job.name} created; image(s) {', '.join(images)} not pulled: "
+                                  "every replica runs its command as a local process")
+                try:
+                    os.rename(staging.path, target.path)  # atomic: the name is claimed or it is not
+                except OSError:
+                    raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)") from None
+                journal.append(self.store.root, job.name, snapshot.resource_version)
+            except BaseException:
+                shutil.rmtree(staging.path, ignore_errors=True)
+                raise
         try:
             self._start_supervisor(target)
         except BaseException:
@@ -211,7 +207,7 @@ class LocalBackend:
                     snapshot = self._read(jobdir)
                 except JobNotFound:
                     raise JobNotFound(jobdir.name, f"in namespace {self.namespace!r} (local): it was deleted") from None
-                if snapshot.resource_version != last_version or last_version is None:
+                if snapshot.resource_version != last_version:
                     last_version = snapshot.resource_version
                     yield snapshot
                     if snapshot.finished:
@@ -245,7 +241,7 @@ class LocalBackend:
                         unfinished.discard(name)
                         continue  # deleted
                     (unfinished.discard if snapshot.finished else unfinished.add)(name)
-                    if versions.get(name) != snapshot.resource_version or name not in versions:
+                    if versions.get(name) != snapshot.resource_version:
                         versions[name] = snapshot.resource_version
                         yield snapshot
                 named = changes.wait(_wait_time(deadline))

@@ -40,31 +40,27 @@ def record_supervisor_lost(jobdir: JobDir, namespace: str, stop_grace: float) ->
 
     Raises JobNotFound when the job is gone."""
     try:
-        with jobdir.locked():
-            snapshot = jobdir.read_snapshot()  # again: another reader may have done it, or the supervisor finished
-            if snapshot.finished:
-                return snapshot
-            stop_groups(list(jobdir.read_pids().values()), grace=stop_grace)
-            snapshot = lost_state(jobdir, snapshot)
-            jobdir.write_snapshot(snapshot)
-            jobdir.add_event(f"job Failed: {snapshot.message}")
-            return snapshot
+        try:
+            return _record(jobdir, stop_grace)
+        except OSError as e:
+            if e.errno not in NOT_WRITABLE:
+                raise
+            # A store this process cannot write: what a writer would record, without recording it.
+            snapshot = jobdir.read_snapshot()
+            return snapshot if snapshot.finished else lost_state(jobdir, snapshot)
     except FileNotFoundError:
         raise JobNotFound(jobdir.name, f"in namespace {namespace!r} (local)") from None
-    except OSError as e:
-        if e.errno not in NOT_WRITABLE:
-            return unreadable_snapshot(jobdir, namespace, e)
-        return _computed_only(jobdir, namespace)
     except UNREADABLE as e:
         return unreadable_snapshot(jobdir, namespace, e)
 
 
-def _computed_only(jobdir: JobDir, namespace: str) -> JobSnapshot:
-    """A read-only store: what a writer would record, without recording it."""
-    try:
-        snapshot = jobdir.read_snapshot()
-    except UNREADABLE as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        return unreadable_snapshot(jobdir, namespace, e)
-    return snapshot if snapshot.finished else lost_state(jobdir, snapshot)
+def _record(jobdir: JobDir, stop_grace: float) -> JobSnapshot:
+    with jobdir.locked():
+        snapshot = jobdir.read_snapshot()  # again: another reader may have done it, or the supervisor finished
+        if snapshot.finished:
+            return snapshot
+        stop_groups(list(jobdir.read_pids().values()), grace=stop_grace)
+        snapshot = lost_state(jobdir, snapshot)
+        jobdir.write_snapshot(snapshot)
+        jobdir.add_event(f"job Failed: {snapshot.message}")
+        return snapshot

@@ -103,7 +103,7 @@ def writing(directory: Path) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        if isinstance(e, FileNotFoundError) or e.errno not in NOT_WRITABLE:
+        if e.errno not in NOT_WRITABLE:
             raise
         raise StoreNotWritable(
             f"cannot write to the local job store {directory} ({e.strerror}): make it writable, "

@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from ...errors import KubeflowJupyterError, StoreNotWritable
+from ...errors import JobNotFound, StoreNotWritable
 from ...tfjob import rules
 from ...tfjob.spec import parse_tfjob
 from ...tfjob.status import (
@@ -42,7 +42,7 @@ from ...tfjob.tfconfig import tf_config_json
 from .plan import ReplicaLaunch, plan_job
 from .lost import record_supervisor_lost
 from .processes import JOB_MARKER, ProcessId, exit_code_of, free_ports, kill_marked, killed_with_parent, stop_groups
-from .store import STOPPED, UNREADABLE, JobDir, read_json, write_json_atomic
+from .store import STOPPED, JobDir, read_json, write_json_atomic
 
 LOG_PREFIX = "[kubeflow-jupyter]"
 RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX = 0.2, 10.0
@@ -341,11 +341,10 @@ def watch_over(jobdir: JobDir, supervisor_alive: int) -> None:
         uid = jobdir.read_snapshot().uid
         while os.read(supervisor_alive, 1):
             pass
-        try:
-            if not jobdir.read_snapshot().finished:
-                record_supervisor_lost(jobdir, jobdir.path.parent.name, WATCHDOG_STOP_GRACE)
-        except (KubeflowJupyterError, *UNREADABLE):
-            pass  # deleted (FileNotFoundError included) or unreadable: the marker sweep below still runs
+        try:  # a finished job is left as it is
+            record_supervisor_lost(jobdir, jobdir.path.parent.name, WATCHDOG_STOP_GRACE)
+        except JobNotFound:
+            pass  # deleted: the marker sweep below still runs
         kill_marked(f"{JOB_MARKER}={uid}")
     finally:
         os._exit(0)
