@@ -21,7 +21,7 @@ def unload_ipython_extension(ipython) -> None:
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "kubeflow_jupyter.server"}]
+    return [{"module": "kubeflow_jupyter.serverext"}]
 
 
 def _jupyter_labextension_paths():

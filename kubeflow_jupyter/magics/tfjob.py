@@ -22,7 +22,7 @@ from ..errors import JobFailed, KubeflowJupyterError
 # %tfjob, not by %load_ext: loading the extension stays a few milliseconds.
 if TYPE_CHECKING:
     from ..client import TFJobClient
-    from ..job import TFJobHandle
+    from ..handle import TFJobHandle
     from ..tfjob.status import JobSnapshot
 
 VERBS = ("submit", "list", "get", "status", "watch", "logs", "wait", "delete")
@@ -86,14 +86,14 @@ class TFJobMagics(Magics):
         Registered by name, so that nothing is imported until a snapshot is displayed."""
 
         def as_html(snap: JobSnapshot) -> str:
-            from .. import display
+            from .. import job_display
 
-            return display.snapshot_html(snap)
+            return job_display.snapshot_html(snap)
 
         def as_text(snap: JobSnapshot, printer, cycle: bool) -> None:
-            from .. import display
+            from .. import job_display
 
-            printer.text(display.snapshot_text(snap))
+            printer.text(job_display.snapshot_text(snap))
 
         formatters = self.shell.display_formatter.formatters
         formatters["text/html"].for_type_by_name(SNAPSHOT_MODULE, "JobSnapshot", as_html)
@@ -191,7 +191,7 @@ class TFJobMagics(Magics):
 
     def _job(self, args) -> TFJobHandle:
         """The job a verb acts on: the named one, else the last one submitted here."""
-        from ..job import TFJobHandle
+        from ..handle import TFJobHandle
 
         if args.target:
             return TFJobHandle(self._client_for(args), args.target)
@@ -215,7 +215,7 @@ class TFJobMagics(Magics):
             raise KubeflowJupyterError(
                 "submit needs a TFJob: %tfjob submit FILE.yaml, or a %%tfjob submit cell holding the YAML"
             )
-        from ..job import TFJobHandle
+        from ..handle import TFJobHandle
 
         source = body if body is not None else Path(args.target).expanduser()
         client = self._client_for(args)
@@ -238,7 +238,7 @@ class TFJobMagics(Magics):
         return job
 
     def _list(self, args, cell):
-        from ..display import JobTable
+        from ..job_display import JobTable
 
         return JobTable(self._client_for(args).list())
 
@@ -305,7 +305,7 @@ class TFJobMagics(Magics):
     def _progress_display(self, rich: bool | None = None) -> Callable[[JobSnapshot], None]:
         """A callback showing progress on each change of state or finished replicas:
         one updating progress bar in a kernel, a line per change in a terminal."""
-        from .. import display
+        from .. import job_display
 
         rich = self.has_widget_frontend() if rich is None else rich
         last_key: tuple | None = None
@@ -313,11 +313,11 @@ class TFJobMagics(Magics):
 
         def show(snap: JobSnapshot) -> None:
             nonlocal last_key, handle
-            key = display.progress_key(snap)
+            key = job_display.progress_key(snap)
             if key == last_key:  # elapsed time alone changing is not news
                 return
             last_key = key
-            bundle = display.progress_bundle(snap)
+            bundle = job_display.progress_bundle(snap)
             if not rich:
                 print(bundle["text/plain"])
             elif handle is None:

@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 import ipywidgets as widgets
 
-from .. import display
+from .. import job_display
 from ..client import TFJobClient
 from ..errors import JobNotFound, KubeflowJupyterError
 from ..tfjob.model import CHIEF_TYPES
@@ -260,14 +260,14 @@ class JobMonitor(widgets.VBox):
             entry = (c.lastTransitionTime, c.type, c.status, f"{c.reason}: {c.message}" if c.message else c.reason)
             if entry not in self.seen_conditions:
                 self.seen_conditions.append(entry)
-        done, total = display.finished_replicas(snap), len(snap.replicas)
+        done, total = job_display.finished_replicas(snap), len(snap.replicas)
         with self._hold(self.progress, self.progress_label, self.header, self.replica_table, self.conditions):
             self.progress.max = max(total, 1)
             self.progress.value = done
             self.progress.bar_style = {SUCCEEDED: "success", FAILED: "danger"}.get(snap.state, "info")
             self.progress_label.value = f"{done}/{total} replicas"
             self._render_header()
-            self.replica_table.value = display.replicas_html(snap)
+            self.replica_table.value = job_display.replicas_html(snap)
             self.conditions.value = self._conditions_html()
         ids = [r.id for r in snap.replicas]
         if list(self.replica_selector.options) != ids:
@@ -284,11 +284,11 @@ class JobMonitor(widgets.VBox):
 
     def _render_header(self) -> None:
         snap = self.snapshot
-        elapsed = display.elapsed(snap) if snap else "-"
+        elapsed = job_display.elapsed(snap) if snap else "-"
         self.header.value = (
             f'<div class="kfj-header" style="display:flex;gap:12px;align-items:center;flex-wrap:wrap">'
             f'<b style="font-size:1.1em">TFJob {html.escape(self.name)}</b>'
-            f"{display.badge_html(self.state)}"
+            f"{job_display.badge_html(self.state)}"
             f"<span>backend <code>{html.escape(self.client.backend_name)}</code></span>"
             f"<span>namespace <code>{html.escape(self.client.namespace)}</code></span>"
             f"<span>elapsed {elapsed}</span></div>"
@@ -310,7 +310,7 @@ class JobMonitor(widgets.VBox):
         self.log_pane.close()
 
     def _show_message(self, text: str) -> None:
-        self.message.value = display.error_html(text) if text else ""
+        self.message.value = job_display.error_html(text) if text else ""
 
     @staticmethod
     def _hold(*children: widgets.Widget) -> contextlib.ExitStack:

@@ -17,7 +17,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { APIError, TFJobAPI } from './api';
 import { isTFJobFile } from './jobs';
 import { JobsModel } from './model';
-import { RunningJobsStatus } from './status';
+import { RunningJobsStatus } from './statusbar';
 import { SubmitProblems, TFJobsSidebar, confirmAndDelete, tfjobIcon } from './sidebar';
 import * as React from 'react';
 

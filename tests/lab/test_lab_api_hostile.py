@@ -218,7 +218,7 @@ async def test_lab_a_yaml_body_over_the_limit_is_413(jp_fetch, isolated_home):
 # -- live log streams are capped --------------------------------------------------------------
 async def test_lab_open_log_streams_are_capped_with_a_429(jp_fetch, write_job, open_stream, jp_http_port,
                                                           jp_base_url, jp_auth_header):
-    from kubeflow_jupyter.server.service import MAX_LOG_STREAMS
+    from kubeflow_jupyter.serverext.service import MAX_LOG_STREAMS
 
     # A bad name is a 404 that gives its slot back: many of them leave the cap untouched.
     for _ in range(MAX_LOG_STREAMS + 5):

@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from kubeflow_jupyter.client import newest_only
-from kubeflow_jupyter.server.feed import JobFeed
+from kubeflow_jupyter.serverext.feed import JobFeed
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, supersedes
 
 

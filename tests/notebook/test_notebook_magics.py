@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from notebook_helpers import TWO_REPLICA_JOB, eventually
 
-from kubeflow_jupyter.display import JobTable
-from kubeflow_jupyter.job import TFJobHandle
+from kubeflow_jupyter.job_display import JobTable
+from kubeflow_jupyter.handle import TFJobHandle
 from kubeflow_jupyter.tfjob.status import JobSnapshot
 
 REPO = Path(__file__).resolve().parents[2]

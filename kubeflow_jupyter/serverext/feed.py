@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from ..errors import KubeflowJupyterError
 from ..tfjob.status import JobSnapshot, supersedes
+from .wire import job_json, job_summary
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +33,6 @@ RESYNC_SECONDS = 15.0
 MAX_RETRY_SECONDS = 30.0
 
 Event = tuple[str, Any]  # (event name, JSON-able data)
-
-
-def job_json(snapshot: JobSnapshot) -> dict:
-    """The JSON the sidebar renders (and every endpoint returns): the status model plus replica totals."""
-    return {**snapshot.to_dict(), "counts": snapshot.counts()}
-
-
-#: What the first ``jobs`` event carries per job: enough for a row of the list. The full JSON
-#: (replicas, conditions) follows per job in ``job`` events and from ``GET jobs/<name>``;
-#: leaving it out makes the first event of a 1,000-job namespace ~8x smaller.
-SUMMARY_KEYS = ("name", "namespace", "backend", "uid", "created", "state", "message", "resourceVersion", "counts")
-
-
-def job_summary(job: dict) -> dict:
-    return {k: job[k] for k in SUMMARY_KEYS}
 
 
 @dataclass(eq=False)

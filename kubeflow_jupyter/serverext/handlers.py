@@ -43,7 +43,7 @@ from ..errors import (
     StoreNotWritable,
 )
 from ..tfjob.load import LIMIT_TEXT, MAX_BYTES, check_structure
-from .feed import job_json
+from .wire import job_json
 from .service import JobService
 
 API_PREFIX = ("kubeflow-jupyter", "api")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import display
+from . import job_display
 from .errors import KubeflowJupyterError
 
 if TYPE_CHECKING:  # the monitor imports ipywidgets: only when .watch() is called
@@ -44,9 +44,9 @@ class TFJobHandle:
     def manifest(self) -> dict:
         return self.client.manifest(self.name)
 
-    def logs(self, replica: str | None = None, *, tail: int | None = None) -> display.LogText:
+    def logs(self, replica: str | None = None, *, tail: int | None = None) -> job_display.LogText:
         """One replica's log so far (default: the chief/master, else worker-0)."""
-        return display.LogText("\n".join(self.client.logs(self.name, replica, tail=tail)))
+        return job_display.LogText("\n".join(self.client.logs(self.name, replica, tail=tail)))
 
     def wait(self, timeout: float | None = None) -> JobSnapshot:
         """Block until the job finishes; raises JobFailed / WaitTimeout."""
@@ -66,12 +66,12 @@ class TFJobHandle:
 
     def _repr_html_(self) -> str:
         try:
-            return display.snapshot_html(self.status)
+            return job_display.snapshot_html(self.status)
         except KubeflowJupyterError as e:  # e.g. deleted since: show why instead of a formatter traceback
-            return display.error_html(str(e))
+            return job_display.error_html(str(e))
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:
         try:
-            printer.text(display.snapshot_text(self.status))
+            printer.text(job_display.snapshot_text(self.status))
         except KubeflowJupyterError as e:
             printer.text(str(e))
