@@ -11,7 +11,10 @@ import html
 from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
-from .tfjob.status import JobSnapshot, parse_iso
+from .tfjob.status import (  # noqa: F401 (age, format_duration: re-exported for the front ends)
+    ENDED_PHASES, PENDING, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, STOPPED, JobSnapshot, age, format_duration,
+    parse_iso,
+)
 
 # Badge colours: Material palette shades that stay readable on light and dark themes.
 STATE_COLOURS = {
@@ -26,42 +29,14 @@ STATE_COLOURS = {
     "Unknown": "#6d4c41",  # the job's stored state cannot be read (its message says why)
 }
 PHASE_COLOURS = {
-    "Pending": "#607d8b", "Running": "#1976d2", "Succeeded": "#2e7d32", "Failed": "#c62828", "Stopped": "#757575",
+    PENDING: "#607d8b", POD_RUNNING: "#1976d2", POD_SUCCEEDED: "#2e7d32", POD_FAILED: "#c62828", STOPPED: "#757575",
 }
-# Phases after which a replica runs no more. "Stopped": the local runner ended it because
-# its job finished (PS and workers serving the chief), as cleanPodPolicy would on a cluster.
-ENDED_PHASES = ("Succeeded", "Failed", "Stopped")
 
 SUMMARY_COLUMNS = ("NAME", "STATE", "ACTIVE", "SUCCEEDED", "FAILED", "AGE", "BACKEND")
 REPLICA_COLUMNS = ("REPLICA", "TYPE", "INDEX", "PHASE", "RESTARTS", "EXIT CODE", "STARTED")
 
 _TABLE_STYLE = "border-collapse:collapse;font-size:var(--jp-ui-font-size1,13px)"
 _CELL_STYLE = "padding:2px 10px;text-align:left;border-bottom:1px solid var(--jp-border-color2,#e0e0e0)"
-
-
-def format_duration(seconds: float) -> str:
-    """kubectl's short age style: ``42s``, ``5m``, ``3m12s``, ``2h``, ``4d``."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 10:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes}m" if minutes and hours < 10 else f"{hours}h"
-    return f"{hours // 24}d"
-
-
-def age(timestamp: str | None, now: datetime | None = None) -> str:
-    """Time since an RFC 3339 timestamp, or ``-`` when unknown."""
-    when = parse_iso(timestamp)
-    if when is None:
-        return "-"
-    now = now or datetime.now(timezone.utc)
-    return format_duration((now - when).total_seconds())
 
 
 def clock(timestamp: str | None) -> str:

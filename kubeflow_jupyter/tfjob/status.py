@@ -10,19 +10,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from .model import DEFAULT_NAMESPACE, replica_id
+from .model import CHIEF_TYPES, DEFAULT_NAMESPACE, replica_id
 
 # Condition types and the operator's reasons (training-operator 1.9, TFJob).
 CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED = (
     "Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended",
 )
-CONDITION_TYPES = (CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
 FINISHED_STATES = (SUCCEEDED, FAILED)
 #: The state of a job whose stored status cannot be read (``JobSnapshot.problem`` says why).
 UNKNOWN = "Unknown"
 
-# Pod phases (plus the local runner's view of a replica between two runs).
-PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED = "Pending", "Running", "Succeeded", "Failed"
+# Replica phases: a pod's phases, plus "Stopped": the local runner ended the replica because
+# its job had finished, was deleted or lost its supervisor (on a cluster such a pod is deleted,
+# or kept running: cleanPodPolicy). Every front end (CLI, widget, sidebar) shows these.
+PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, STOPPED = "Pending", "Running", "Succeeded", "Failed", "Stopped"
+REPLICA_PHASES = (PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, STOPPED)
+#: Phases after which a replica runs no more (the rest are active).
+ENDED_PHASES = (POD_SUCCEEDED, POD_FAILED, STOPPED)
 
 
 def now_iso() -> str:
@@ -34,6 +38,45 @@ def parse_iso(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def format_duration(seconds: float) -> str:
+    """kubectl's short age style: ``42s``, ``5m``, ``3m12s``, ``2h``, ``4d``.
+
+    The one age format: the CLI, the tables, the widget (and ``formatAge`` in the lab
+    extension, which mirrors it) all show this."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 10:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes and hours < 10 else f"{hours}h"
+    return f"{hours // 24}d"
+
+
+def age(timestamp: str | None, now: datetime | None = None) -> str:
+    """Time since an RFC 3339 timestamp, or ``-`` when unknown."""
+    when = parse_iso(timestamp)
+    if when is None:
+        return "-"
+    now = now or datetime.now(timezone.utc)
+    return format_duration((now - when).total_seconds())
+
+
+def default_replica_id(replicas: list[tuple[str, int]]) -> str | None:
+    """The replica users mean by default (its log, its result): the chief/master, else worker 0,
+    else the first. The operator picks the job's master role the same way."""
+    for rtype, index in replicas:
+        if rtype in CHIEF_TYPES and index == 0:
+            return replica_id(rtype, index)
+    if ("Worker", 0) in replicas:
+        return replica_id("Worker", 0)
+    return replica_id(*replicas[0]) if replicas else None
 
 
 @dataclass
@@ -127,6 +170,10 @@ class JobSnapshot:
             return self.problem
         c = self.condition(self.state)
         return c.message if c else ""
+
+    @property
+    def default_replica(self) -> str | None:
+        return default_replica_id([(r.type, r.index) for r in self.replicas])
 
     def replica(self, rid: str) -> ReplicaState | None:
         for r in self.replicas:

@@ -36,14 +36,11 @@ from typing import Iterator
 
 from ...tfjob.model import DEFAULT_NAMESPACE  # noqa: F401 (re-exported: backend.py imports it from here)
 from ...errors import StoreNotWritable
-from ...tfjob.status import JobSnapshot, now_iso
+from ...tfjob.status import STOPPED, JobSnapshot, now_iso  # noqa: F401 (STOPPED re-exported)
 from . import journal
 from .processes import ProcessId
 
 ENV_HOME = "KUBEFLOW_JUPYTER_HOME"
-#: The phase of a replica the runner stopped because the job had finished, was deleted or
-#: lost its supervisor (on a cluster such a pod is deleted, or kept running: cleanPodPolicy).
-STOPPED = "Stopped"
 # Job names are DNS-1035 labels and namespaces DNS-1123 labels: anything else cannot be
 # a job here (and must never become a path outside the store).
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
