@@ -151,8 +151,9 @@ def main() -> int:
     import numpy as np
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+    from kubeflow_jupyter.serving.grpc_service import grpc_server
     from kubeflow_jupyter.serving.inception import predict_request
-    from kubeflow_jupyter.serving.server import ModelServer, configure_tensorflow, grpc_server
+    from kubeflow_jupyter.serving.server import ModelServer, configure_tensorflow
 
     # What `kubeflow-jupyter serve --tensorflow-{intra,inter}-op-parallelism` does; here it applies
     # to the in-process ceiling too, so both run TensorFlow alike.
@@ -169,9 +170,9 @@ def main() -> int:
                                announce=lambda m: None).start()
 
         server, stubbed = model_server(), model_server()
-        version = server.store.resolve(request.model_spec)
+        version = server.core.resolve(request.model_spec)
         batch = {"images": np.array([png], dtype=object)}
-        stub_model_call(stubbed.store.resolve(request.model_spec), "predict_images", batch)
+        stub_model_call(stubbed.core.resolve(request.model_spec), "predict_images", batch)
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         canned = stub.Predict(request, timeout=30)  # the no-op servicer answers with a real-sized response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -44,10 +45,8 @@ def ensure_digits_export(base_path: Path) -> Path:
     client = TFJobClient("local")
     print(f"training the digits model (TFJob {JOB_NAME}: chief, worker, PS); it is exported to {base_path}", flush=True)
     try:
-        try:
+        with contextlib.suppress(JobNotFound):
             client.delete(JOB_NAME)  # a leftover from an interrupted run
-        except JobNotFound:
-            pass
         client.submit(digits_job(base_path), workdir=REPO)
         last_state = [""]
 

@@ -14,14 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ServingError
 
 _LISTENING = re.compile(r"gRPC on (\S+):(\d+)(?:, REST on http://(\S+?):(\d+)/)?")
-_running: list["BackgroundServer"] = []
+_running: list[BackgroundServer] = []
 
 
 @dataclass
@@ -89,7 +89,7 @@ def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9
             server.stop()
             time.sleep(0.1)  # let the reader take the last lines
             said = "\n".join(line for line in server.output if line.strip() and not _is_tf_noise(line))[-2000:]
-            why = "did not start within {:g}s".format(timeout) if process.returncode in (None, -15) else f"exited ({process.returncode})"
+            why = f"did not start within {timeout:g}s" if process.returncode in (None, -15) else f"exited ({process.returncode})"
             raise ServingError(f"the model server {why}:\n{said}" if said else f"the model server {why}")
     return server
 

@@ -19,8 +19,9 @@ import os
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from .errors import (
 SERVER_ENV = "KUBEFLOW_JUPYTER_MODEL_SERVER"
 DEFAULT_GRPC = "localhost:9000"
 DEFAULT_REST = "localhost:8501"
-SERVED_MODELS_KEY = "x-served-models"  # the local server's hint on NOT_FOUND (see server.py)
+SERVED_MODELS_KEY = "x-served-models"  # the local server's hint on NOT_FOUND (see core.py)
 _HTTP_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
                501: "UNIMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -102,7 +103,7 @@ class PredictionClient:
         self._stubs: dict[str, Any] = {}
         self._metadata_cache: dict[tuple, ModelMetadata] = {}
 
-    def __enter__(self) -> "PredictionClient":
+    def __enter__(self) -> PredictionClient:
         return self
 
     def __exit__(self, *exc) -> None:

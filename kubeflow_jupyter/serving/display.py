@@ -61,7 +61,7 @@ class ImagePrediction:
             f"<text x='0' y='{i * row_height + 15}' font-size='12'>{html.escape(_clip(cls))}</text>"
             f"<rect x='130' y='{i * row_height + 4}' width='{max(frac * BAR_WIDTH, 1):.1f}' height='14' fill='#3b82f6'>"
             f"<title>{html.escape(cls)}: {score:.4f}</title></rect>"
-            for i, ((cls, score), frac) in enumerate(zip(self.top, fractions)))
+            for i, ((cls, score), frac) in enumerate(zip(self.top, fractions, strict=True)))
         svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{130 + BAR_WIDTH + 10}' "
                f"height='{row_height * len(self.top) + 4}' role='img' aria-label='top classes'>{bars}</svg>")
         src = f"data:{image_mime(self.image)};base64,{base64.b64encode(self.image).decode()}"

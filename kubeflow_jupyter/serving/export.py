@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 PREDICT_SIGNATURE = "predict_images"
 IMAGE_FEATURE = "image/encoded"

@@ -28,6 +28,7 @@ tornado's bare ``400 Bad Request``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -119,10 +120,8 @@ class HttpServer:
             self._sock.close()
             return
         if not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(stopping.set)
-            except RuntimeError:  # pragma: no cover - the loop closed meanwhile
-                pass
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -12,8 +12,8 @@ answers the same request.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ImageError
 
@@ -37,12 +37,11 @@ def read_image(image: ImageSource) -> bytes:
 
 def predict_request(images: Sequence[bytes], *, model: str = MODEL, signature: str = SIGNATURE,
                     version: int | None = None, label: str | None = None):
-    """The seed's PredictRequest for a batch of encoded images."""
+    """The seed's PredictRequest for a batch of encoded images, as a message (for raw gRPC callers and tests)."""
+    import numpy as np
     from tensorflow_serving.apis import predict_pb2
 
     from .tensors import to_tensor_proto
-
-    import numpy as np
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -57,8 +56,8 @@ def predict_request(images: Sequence[bytes], *, model: str = MODEL, signature: s
 
 def top_k(classes, scores) -> list[list[tuple[str, float]]]:
     """``classes`` [N, k] (bytes) and ``scores`` [N, k] -> one [(class, score), ...] per image."""
-    return [[(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c), float(s)) for c, s in zip(row_c, row_s)]
-            for row_c, row_s in zip(classes, scores)]
+    return [[(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c), float(s)) for c, s in zip(row_c, row_s, strict=False)]
+            for row_c, row_s in zip(classes, scores, strict=False)]
 
 
 def classify_images(images: Sequence[ImageSource] | ImageSource, *, server: str | None = None,
@@ -76,13 +75,8 @@ def classify_images(images: Sequence[ImageSource] | ImageSource, *, server: str 
     own = client is None
     client = client or PredictionClient(server, rest=rest, timeout=timeout)
     try:
-        if client.rest:
-            outputs = client.predict(model, {INPUT: data}, signature=signature, version=version, label=label)
-        else:
-            response = client.send(predict_request(data, model=model, signature=signature, version=version, label=label))
-            from .tensors import to_ndarray
-
-            outputs = {name: to_ndarray(proto) for name, proto in response.outputs.items()}
+        # The bytes go as one DT_STRING tensor of shape [N] over either transport: the seed's request.
+        outputs = client.predict(model, {INPUT: data}, signature=signature, version=version, label=label)
     finally:
         if own:
             client.close()

@@ -342,12 +342,16 @@ def json_to_ndarray(value: Any, dtype: int, budget: Budget | None = None, what: 
     # integers (in the type's range) for integer types, true/false for bool only.
     np_dtype = np.dtype(np_type)
     if np_dtype.kind == "f":
-        fits = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        def fits(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
     elif np_dtype.kind == "b":
-        fits = lambda v: isinstance(v, bool)
+        def fits(v: Any) -> bool:
+            return isinstance(v, bool)
     else:
         low, high = int(np.iinfo(np_dtype).min), int(np.iinfo(np_dtype).max)
-        fits = lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+        def fits(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
     count = [0]
     bad = _first_leaf(value, lambda v: not fits(v), count)
     if bad is not _NONE:

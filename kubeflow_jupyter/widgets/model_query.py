@@ -48,4 +48,4 @@ class ModelQuery(widgets.VBox):
         except KubeflowJupyterError as e:
             self.result.value = f"<pre class='kfj-error' style='color:#b91c1c;white-space:pre-wrap'>{html.escape(str(e))}</pre>"
             return
-        self.result.value = predictions_html([ImagePrediction(name, data, top) for (name, data), top in zip(files, tops)])
+        self.result.value = predictions_html([ImagePrediction(name, data, top) for (name, data), top in zip(files, tops, strict=True)])

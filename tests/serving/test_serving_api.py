@@ -126,3 +126,43 @@ def test_server_says_where_it_listens_and_what_it_serves(server, model_base):
     said = "\n".join(server.messages)
     assert f"gRPC on 127.0.0.1:{server.port}" in said and f"http://127.0.0.1:{server.rest_port}/v1/models/inception" in said
     assert "serving version 1" in said and str(model_base) in said
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+def test_classify_images_goes_through_client_predict_on_both_transports(rest, images):
+    """The seed's request, one [N] string tensor named ``images``, made by PredictionClient.predict either way."""
+
+    class RecordingClient:
+        def __init__(self):
+            self.rest, self.calls = rest, []
+
+        def predict(self, model, inputs, **options):
+            self.calls.append((model, inputs, options))
+            n = len(inputs["images"])
+            return {"classes": np.array([[b"tabby"]] * n, dtype=object), "scores": np.ones((n, 1), np.float32)}
+
+        def send(self, request, method="Predict"):
+            raise AssertionError("classify_images built its own gRPC request")
+
+    client = RecordingClient()
+    batch = [images["red.jpg"], images["blue.png"]]
+    assert classify_images(batch, client=client, version=1) == [[("tabby", 1.0)], [("tabby", 1.0)]]
+    assert client.calls == [("inception", {"images": batch},
+                             {"signature": "predict_images", "version": 1, "label": None})]
+
+
+def test_rest_and_grpc_predict_run_through_the_same_core_call(server, grpc_address, rest_address, images, monkeypatch):
+    """Resolve, signature lookup and the call are the core's for both transports, not a REST copy."""
+    calls: list[str] = []
+    real = server.core.predict_arrays
+
+    def counted(model_spec, decode_inputs, output_filter=()):
+        calls.append(model_spec.signature_name)
+        return real(model_spec, decode_inputs, output_filter)
+
+    monkeypatch.setattr(server.core, "predict_arrays", counted)
+    with PredictionClient(grpc_address) as client:
+        client.predict("inception", {"images": [images["red.jpg"]]}, signature="predict_images")
+    status, _ = _post(rest_address, "/v1/models/inception:predict",
+                      {"signature_name": "predict_images", "instances": [{"b64": base64.b64encode(images["red.jpg"]).decode()}]})
+    assert status == 200 and calls == ["predict_images", "predict_images"]

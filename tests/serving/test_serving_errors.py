@@ -8,8 +8,12 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from tensorflow_serving.apis import classification_pb2, get_model_status_pb2, model_service_pb2_grpc
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
 
 from kubeflow_jupyter.errors import KubeflowJupyterError
 from kubeflow_jupyter.serving.client import PredictionClient

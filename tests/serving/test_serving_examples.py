@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeflow_jupyter.serving.servables import read_signature_defs
+from kubeflow_jupyter.serving.loading import read_signature_defs
 
 pytestmark = pytest.mark.tensorflow
 

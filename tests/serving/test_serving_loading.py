@@ -43,9 +43,9 @@ def _keras_export(base, *, track_variables: bool):
 
 
 def test_the_bundled_export_passes_tf_servings_loading_steps(server, images):
-    from kubeflow_jupyter.serving.servables import SessionBundle
+    from kubeflow_jupyter.serving.loading import SessionBundle
 
-    version = server.store.resolve(model_pb2.ModelSpec(name="inception"))
+    version = server.core.resolve(model_pb2.ModelSpec(name="inception"))
     assert version.bundle is not None and not version.functions  # served the TF Serving way
     # The same steps from scratch on the directory: restore op + signatures by tensor name.
     bundle = SessionBundle.load(version.path)
@@ -56,8 +56,8 @@ def test_the_bundled_export_passes_tf_servings_loading_steps(server, images):
 
 
 def test_an_export_tf_serving_could_not_restore_is_served_and_explained(tmp_path):
+    from kubeflow_jupyter.serving.loading import SessionBundle, UnrestoredVariables
     from kubeflow_jupyter.serving.server import ModelServer
-    from kubeflow_jupyter.serving.servables import SessionBundle, UnrestoredVariables
 
     model = _keras_export(tmp_path, track_variables=False)
     with pytest.raises(UnrestoredVariables, match="Could not find variable"):
@@ -68,7 +68,7 @@ def test_an_export_tf_serving_could_not_restore_is_served_and_explained(tmp_path
     try:
         warning = next(m for m in messages if "TF Serving would" in m)
         assert "version 1" in warning and "tracked" in warning and "object loader" in warning
-        version = server.store.resolve(model_pb2.ModelSpec(name="plain"))
+        version = server.core.resolve(model_pb2.ModelSpec(name="plain"))
         assert version.bundle is None and version.state == "AVAILABLE"
         x = np.arange(8, dtype=np.float32).reshape(2, 4)
         from kubeflow_jupyter.serving.client import PredictionClient
@@ -82,7 +82,7 @@ def test_an_export_tf_serving_could_not_restore_is_served_and_explained(tmp_path
 
 def test_a_tracked_export_of_the_same_model_is_served_the_tf_serving_way(tmp_path):
     """The fix the exporter applies: the module also tracks the tf.Variables Keras 3 wraps."""
-    from kubeflow_jupyter.serving.servables import SessionBundle, read_signature_defs
+    from kubeflow_jupyter.serving.loading import SessionBundle, read_signature_defs
 
     model = _keras_export(tmp_path, track_variables=True)
     bundle = SessionBundle.load(tmp_path / "1")

@@ -103,16 +103,17 @@ def test_a_broken_version_is_reported_and_the_good_one_keeps_serving(copy_of_bas
 def test_a_merged_batch_gives_each_call_its_own_answer_and_its_own_error(server, images):
     """Concurrent calls are stacked into one TensorFlow call: results split back exactly; a bad one fails alone."""
     import numpy as np
-
-    from kubeflow_jupyter.serving.servables import Batcher, ServingStatus, _Call
     from tensorflow_serving.apis import model_pb2
 
-    version = server.store.resolve(model_pb2.ModelSpec(name="inception"))
+    from kubeflow_jupyter.serving.batching import Batcher, _Call
+    from kubeflow_jupyter.serving.server_errors import ServingStatus
+
+    version = server.core.resolve(model_pb2.ModelSpec(name="inception"))
     batcher = Batcher(version, "predict_images")
     inputs = [[images["red.jpg"]], [images["blue.png"], images["grey.jpg"]], [images["grey.jpg"]]]
     calls = [_Call({"images": np.array(i, dtype=object)}) for i in inputs]
     batcher._execute(calls)
-    for call, i in zip(calls, inputs):
+    for call, i in zip(calls, inputs, strict=True):
         alone = version.run_now("predict_images", {"images": np.array(i, dtype=object)})
         assert call.error is None and call.outputs["classes"].shape == (len(i), 5)
         assert (call.outputs["classes"] == alone["classes"]).all()
@@ -145,7 +146,7 @@ class _SlowDoubler:
 def test_a_lone_call_never_waits_for_company():
     import numpy as np
 
-    from kubeflow_jupyter.serving.servables import Batcher
+    from kubeflow_jupyter.serving.batching import Batcher
 
     version = _SlowDoubler()
     version.release.set()
@@ -161,7 +162,7 @@ def test_under_load_the_next_batch_waits_for_more_calls():
 
     import numpy as np
 
-    from kubeflow_jupyter.serving.servables import Batcher
+    from kubeflow_jupyter.serving.batching import Batcher
 
     version = _SlowDoubler()
     batcher = Batcher(version, "s", timeout=60.0, max_batch=3)
