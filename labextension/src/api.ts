@@ -31,7 +31,11 @@ export class TFJobAPI {
     return URLExt.join(this.settings.baseUrl, ...API_PATH, ...parts);
   }
 
-  async request<T>(path: string[], init: RequestInit = {}, query = ''): Promise<T> {
+  async request<T>(
+    path: string[],
+    init: RequestInit = {},
+    query = ''
+  ): Promise<T> {
     const response = await ServerConnection.makeRequest(
       this.url(...path) + query,
       init,
@@ -69,7 +73,9 @@ export class TFJobAPI {
   }
 
   async deleteJob(name: string): Promise<void> {
-    await this.request(['jobs', encodeURIComponent(name)], { method: 'DELETE' });
+    await this.request(['jobs', encodeURIComponent(name)], {
+      method: 'DELETE'
+    });
   }
 
   /**
@@ -96,7 +102,9 @@ export class TFJobAPI {
       }
       throw new APIError(message, response.status);
     }
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    const reader = response.body
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
     let buffer = '';
     for (;;) {
       const { value, done } = await reader.read();

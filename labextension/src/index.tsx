@@ -14,11 +14,20 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+// The sidebar, its push channel and the status bar item are all shown at start-up, so
+// activation needs these modules at once; loading them lazily would only delay them.
+/* eslint-disable jupyter/prefer-lazy-imports */
 import { APIError, TFJobAPI } from './api';
 import { isTFJobFile } from './jobs';
 import { JobsModel } from './model';
 import { RunningJobsStatus } from './statusbar';
-import { SubmitProblems, TFJobsSidebar, confirmAndDelete, tfjobIcon } from './sidebar';
+import {
+  SubmitProblems,
+  TFJobsSidebar,
+  confirmAndDelete,
+  tfjobIcon
+} from './sidebar';
+/* eslint-enable jupyter/prefer-lazy-imports */
 import * as React from 'react';
 
 namespace CommandIDs {
@@ -30,6 +39,9 @@ namespace CommandIDs {
 }
 
 const CATEGORY = 'TFJobs';
+
+/** What a command without arguments tells the command registry it takes. */
+const NO_ARGS = { args: { type: 'object', properties: {} } };
 
 /** Show why a submission was refused, with the field paths the server names. */
 async function showSubmitError(path: string, reason: unknown): Promise<void> {
@@ -49,7 +61,8 @@ async function showSubmitError(path: string, reason: unknown): Promise<void> {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'kubeflow-jupyter:plugin',
-  description: 'A sidebar for TFJobs: list, inspect, follow logs, submit from the file browser, delete.',
+  description:
+    'A sidebar for TFJobs: list, inspect, follow logs, submit from the file browser, delete.',
   autoStart: true,
   requires: [ILabShell],
   optional: [ICommandPalette, IDefaultFileBrowser, IStatusBar, ILayoutRestorer],
@@ -61,7 +74,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     statusBar: IStatusBar | null,
     restorer: ILayoutRestorer | null
   ) => {
-    const model = new JobsModel(new TFJobAPI(app.serviceManager.serverSettings));
+    const model = new JobsModel(
+      new TFJobAPI(app.serviceManager.serverSettings)
+    );
     const sidebar = new TFJobsSidebar(model);
     shell.add(sidebar, 'left', { rank: 600 });
     restorer?.add(sidebar, sidebar.id);
@@ -74,9 +89,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         model.selected = result.job.name;
         shell.activateById(sidebar.id);
         const extra = [...result.notices, ...result.warnings].join(' ');
-        Notification.success(`Submitted TFJob "${result.job.name}". ${extra}`.trim(), {
-          autoClose: 5000
-        });
+        Notification.success(
+          `Submitted TFJob "${result.job.name}". ${extra}`.trim(),
+          {
+            autoClose: 5000
+          }
+        );
       } catch (reason) {
         await showSubmitError(path, reason);
       }
@@ -91,6 +109,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Show TFJobs',
+      describedBy: NO_ARGS,
       caption: 'Show the TFJobs sidebar',
       icon: tfjobIcon,
       execute: () => shell.activateById(sidebar.id)
@@ -98,11 +117,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh TFJobs',
+      describedBy: NO_ARGS,
       execute: () => model.refresh()
     });
 
     app.commands.addCommand(CommandIDs.submitFile, {
       label: 'Submit as TFJob',
+      describedBy: NO_ARGS,
       caption: 'Submit the selected YAML file as a TFJob',
       icon: tfjobIcon,
       isVisible: () => selectedYaml().length > 0,
@@ -115,6 +136,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.submitPath, {
       label: 'Submit a TFJob YAML file…',
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            path: {
+              type: 'string',
+              description:
+                'The YAML file, relative to the Jupyter root; asked for when absent'
+            }
+          }
+        }
+      },
       execute: async args => {
         let path = args.path as string | undefined;
         if (!path) {
@@ -134,6 +167,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.deleteSelected, {
       label: 'Delete the selected TFJob…',
+      describedBy: NO_ARGS,
       isEnabled: () => model.selected !== null,
       execute: async () => {
         if (model.selected !== null) {
@@ -161,7 +195,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (statusBar) {
       statusBar.registerStatusItem('kubeflow-jupyter:running', {
-        item: new RunningJobsStatus(model, () => shell.activateById(sidebar.id)),
+        item: new RunningJobsStatus(model, () =>
+          shell.activateById(sidebar.id)
+        ),
         align: 'left',
         rank: 50,
         activeStateChanged: model.changed

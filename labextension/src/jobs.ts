@@ -39,11 +39,18 @@ export interface IJobSummary {
 /** A job with its details (`GET jobs/<name>` and every `job` event). */
 export interface IJob extends IJobSummary {
   status: {
-    conditions: { type: string; status: string; reason: string; message: string }[];
+    conditions: {
+      type: string;
+      status: string;
+      reason: string;
+      message: string;
+    }[];
     startTime?: string;
     completionTime?: string;
   };
   replicas: IReplica[];
+  /** The replica whose log to show first: the server's choice (the chief/master, else worker-0). */
+  defaultReplica: string | null;
 }
 
 /** Summary or full job, as the model holds them. */
@@ -66,7 +73,10 @@ function versionCounter(job: IJobSummary): number | null {
  * `tfjob.status.supersedes`): another uid (the job was recreated) always is; counted
  * versions must grow; opaque ones arrive in the push channel's order, which is the order.
  */
-export function supersedes(next: IJobSummary, current: IJobSummary | undefined): boolean {
+export function supersedes(
+  next: IJobSummary,
+  current: IJobSummary | undefined
+): boolean {
   if (current === undefined || next.uid !== current.uid) {
     return true;
   }
@@ -85,35 +95,47 @@ export function acceptsSubmitAnswer(
   current: IJobSummary | undefined,
   deletedUids: ReadonlySet<string>
 ): boolean {
-  return !deletedUids.has(answer.uid) && (current === undefined || current.uid !== answer.uid);
-}
-
-/** Whether details fetched for a listed job may replace its row: the same job, not older. */
-export function acceptsDetails(details: IJobSummary, current: IJobSummary | undefined): boolean {
   return (
-    current !== undefined &&
-    current.uid === details.uid &&
-    (details.resourceVersion === current.resourceVersion || supersedes(details, current))
+    !deletedUids.has(answer.uid) &&
+    (current === undefined || current.uid !== answer.uid)
   );
 }
 
-/** States the operator reports, plus "Pending" before the first condition and "Unknown"
- * for a job whose stored state cannot be read (its message says which file and why). */
-export const KNOWN_STATES = [
-  'Pending',
-  'Created',
-  'Running',
-  'Restarting',
-  'Succeeded',
-  'Failed',
-  'Suspended',
-  'Unknown'
-];
+/** Whether details fetched for a listed job may replace its row: the same job, not older. */
+export function acceptsDetails(
+  details: IJobSummary,
+  current: IJobSummary | undefined
+): boolean {
+  return (
+    current !== undefined &&
+    current.uid === details.uid &&
+    (details.resourceVersion === current.resourceVersion ||
+      supersedes(details, current))
+  );
+}
 
-/** CSS class for a job state or replica phase badge. */
+/**
+ * Every job state and replica phase the server sends, and its badge (`kfj-state-<badge>` in
+ * style/base.css). The vocabulary is the server's: kubeflow_jupyter/tfjob/status.py. Job states
+ * are the operator's conditions, plus Pending before the first and Unknown for a job whose stored
+ * state cannot be read; replica phases are a pod's, plus Stopped: ended by the local runner
+ * (ENDED_PHASES there), so it is grey like job_display.py's badge, not a waiting one.
+ */
+export const BADGES: ReadonlyMap<string, string> = new Map([
+  ['Pending', 'waiting'],
+  ['Created', 'waiting'],
+  ['Running', 'running'],
+  ['Restarting', 'restarting'],
+  ['Suspended', 'suspended'],
+  ['Succeeded', 'succeeded'],
+  ['Failed', 'failed'],
+  ['Stopped', 'ended'],
+  ['Unknown', 'unknown']
+]);
+
+/** CSS class for a job state or replica phase badge; a name the table lacks gets Pending's. */
 export function stateClass(state: string): string {
-  const known = KNOWN_STATES.includes(state) ? state : 'Pending';
-  return `kfj-badge kfj-state-${known.toLowerCase()}`;
+  return `kfj-badge kfj-state-${BADGES.get(state) ?? 'waiting'}`;
 }
 
 /** Newest first (by creation time), then by name, like `kubectl get` sorted by age. */
@@ -137,8 +159,36 @@ export function runningCount(jobs: Iterable<IJobSummary>): number {
   return n;
 }
 
-/** kubectl-style age: 45s, 12m, 3h, 5d. Empty when the timestamp is missing or unreadable. */
-export function formatAge(created: string | null | undefined, now: number): string {
+/**
+ * kubectl's short age style: 42s, 3m12s, 15m, 2h30m, 10h, 4d. The same strings as the server's
+ * `format_duration` (kubeflow_jupyter/tfjob/status.py), which the CLI and the notebook show.
+ */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.trunc(seconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  const minutes = Math.floor(s / 60);
+  const secs = s % 60;
+  if (minutes < 10) {
+    return secs ? `${minutes}m${secs}s` : `${minutes}m`;
+  }
+  if (minutes < 60) {
+    return `${minutes}m`;
+  }
+  const hours = Math.floor(minutes / 60);
+  const mins = minutes % 60;
+  if (hours < 24) {
+    return mins && hours < 10 ? `${hours}h${mins}m` : `${hours}h`;
+  }
+  return `${Math.floor(hours / 24)}d`;
+}
+
+/** Time since a timestamp in `formatDuration`'s style; empty when it is missing or unreadable. */
+export function formatAge(
+  created: string | null | undefined,
+  now: number
+): string {
   if (!created) {
     return '';
   }
@@ -146,17 +196,7 @@ export function formatAge(created: string | null | undefined, now: number): stri
   if (Number.isNaN(then)) {
     return '';
   }
-  const seconds = Math.max(0, Math.floor((now - then) / 1000));
-  if (seconds < 60) {
-    return `${seconds}s`;
-  }
-  if (seconds < 3600) {
-    return `${Math.floor(seconds / 60)}m`;
-  }
-  if (seconds < 86400) {
-    return `${Math.floor(seconds / 3600)}h`;
-  }
-  return `${Math.floor(seconds / 86400)}d`;
+  return formatDuration((now - then) / 1000);
 }
 
 /** "2/3 active", "3/3 succeeded", "1 failed of 3": the replica summary of a row. */
@@ -177,15 +217,4 @@ export function replicaSummary(counts: ICounts): string {
 /** Whether a file browser item can be submitted as a TFJob. */
 export function isTFJobFile(path: string): boolean {
   return /\.ya?ml$/i.test(path);
-}
-
-/** The replica whose log to show first: the chief/master, else worker-0, else the first. */
-export function defaultReplica(job: IJob): string | null {
-  const ids = job.replicas.map(r => r.id);
-  for (const preferred of ['chief-0', 'master-0', 'worker-0']) {
-    if (ids.includes(preferred)) {
-      return preferred;
-    }
-  }
-  return ids.length > 0 ? ids[0] : null;
 }

@@ -38,7 +38,9 @@ export class LogFollower {
         event => {
           const data = JSON.parse(event.data);
           if (event.event === 'lines') {
-            this.lines = this.lines.concat(data as string[]).slice(-MAX_LOG_LINES);
+            this.lines = this.lines
+              .concat(data as string[])
+              .slice(-MAX_LOG_LINES);
             this.state = 'live';
           } else if (event.event === 'end') {
             this.state = 'ended';

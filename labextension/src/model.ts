@@ -134,7 +134,12 @@ export class JobsModel {
       // User-timing marks (DevTools "Timings", bench/bench_sidebar.py): channel opened, first data.
       performance.mark('kfj-events-open');
       try {
-        await this.api.stream(['events'], '', e => this._apply(e), abort.signal);
+        await this.api.stream(
+          ['events'],
+          '',
+          e => this._apply(e),
+          abort.signal
+        );
         delay = RETRY_MIN_MS;
       } catch (reason) {
         if (abort.signal.aborted) {

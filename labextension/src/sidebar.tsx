@@ -13,7 +13,6 @@ import {
   AnyJob,
   IJob,
   IReplica,
-  defaultReplica,
   hasDetails,
   formatAge,
   replicaSummary,
@@ -98,7 +97,10 @@ export function SubmitProblems(props: {
 }
 
 /** Ask, then delete; the push channel removes the job from every open sidebar. */
-export async function confirmAndDelete(model: JobsModel, name: string): Promise<void> {
+export async function confirmAndDelete(
+  model: JobsModel,
+  name: string
+): Promise<void> {
   const job = model.job(name);
   const replicas = job ? job.counts.total : 0;
   const result = await showDialog({
@@ -130,7 +132,8 @@ function SidebarView({ model }: { model: JobsModel }): JSX.Element {
   const now = useNow();
   const jobs = model.jobs;
   const selected = model.job(model.selected);
-  const context = jobs.length > 0 ? `${jobs[0].namespace} · ${jobs[0].backend}` : '';
+  const context =
+    jobs.length > 0 ? `${jobs[0].namespace} · ${jobs[0].backend}` : '';
   return (
     <div className="kfj-panel">
       <header className="kfj-header">
@@ -146,7 +149,9 @@ function SidebarView({ model }: { model: JobsModel }): JSX.Element {
       </header>
       {model.error && <div className="kfj-error">{model.error}</div>}
       {model.connection === 'retrying' && !model.error && (
-        <div className="kfj-error">Lost the connection to the server; retrying…</div>
+        <div className="kfj-error">
+          Lost the connection to the server; retrying…
+        </div>
       )}
       {!model.loaded ? (
         <div className="kfj-empty">Loading TFJobs…</div>
@@ -157,7 +162,12 @@ function SidebarView({ model }: { model: JobsModel }): JSX.Element {
       )}
       {selected &&
         (hasDetails(selected) ? (
-          <JobDetail key={selected.name} job={selected} model={model} now={now} />
+          <JobDetail
+            key={selected.name}
+            job={selected}
+            model={model}
+            now={now}
+          />
         ) : (
           <LoadDetails key={selected.name} name={selected.name} model={model} />
         ))}
@@ -174,7 +184,11 @@ const OVERSCAN = 10;
  * The job list, windowed: a namespace with thousands of jobs costs what ~40 rows cost,
  * both on first paint and on each change.
  */
-function JobList(props: { jobs: AnyJob[]; model: JobsModel; now: number }): JSX.Element {
+function JobList(props: {
+  jobs: AnyJob[];
+  model: JobsModel;
+  now: number;
+}): JSX.Element {
   const { jobs, model, now } = props;
   const list = React.useRef<HTMLUListElement>(null);
   const [view, setView] = React.useState({ top: 0, height: 0 });
@@ -191,7 +205,10 @@ function JobList(props: { jobs: AnyJob[]; model: JobsModel; now: number }): JSX.
     return () => observer.disconnect();
   }, []);
   const first = Math.max(0, Math.floor(view.top / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(jobs.length, Math.ceil((view.top + view.height) / ROW_HEIGHT) + OVERSCAN);
+  const last = Math.min(
+    jobs.length,
+    Math.ceil((view.top + view.height) / ROW_HEIGHT) + OVERSCAN
+  );
   return (
     <ul
       className="kfj-jobs"
@@ -201,7 +218,11 @@ function JobList(props: { jobs: AnyJob[]; model: JobsModel; now: number }): JSX.
       aria-label="TFJobs"
       data-count={jobs.length}
     >
-      <li className="kfj-spacer" aria-hidden="true" style={{ height: first * ROW_HEIGHT }} />
+      <li
+        className="kfj-spacer"
+        aria-hidden="true"
+        style={{ height: first * ROW_HEIGHT }}
+      />
       {jobs.slice(first, last).map(job => (
         <JobRow
           key={job.name}
@@ -227,10 +248,12 @@ function EmptyState(): JSX.Element {
       <p>Submit one:</p>
       <ul>
         <li>
-          right-click a <code>.yaml</code> file in the file browser and choose <b>Submit as TFJob</b>;
+          right-click a <code>.yaml</code> file in the file browser and choose{' '}
+          <b>Submit as TFJob</b>;
         </li>
         <li>
-          in a notebook: <code>%load_ext kubeflow_jupyter</code>, then <code>%tfjob submit job.yaml</code>;
+          in a notebook: <code>%load_ext kubeflow_jupyter</code>, then{' '}
+          <code>%tfjob submit job.yaml</code>;
         </li>
         <li>
           in a terminal: <code>kubeflow-jupyter submit job.yaml</code>.
@@ -249,7 +272,12 @@ interface IJobRowProps {
 }
 
 /** Memoised on the job object: the push channel replaces only the jobs that changed. */
-const JobRow = React.memo(function JobRow({ job, now, selected, onSelect }: IJobRowProps) {
+const JobRow = React.memo(function JobRow({
+  job,
+  now,
+  selected,
+  onSelect
+}: IJobRowProps) {
   return (
     <li
       className={`kfj-job${selected ? ' kfj-selected' : ''}`}
@@ -269,7 +297,13 @@ const JobRow = React.memo(function JobRow({ job, now, selected, onSelect }: IJob
 });
 
 /** The list holds summaries: fetch the selected job's replicas once (pushes keep them current). */
-function LoadDetails({ name, model }: { name: string; model: JobsModel }): JSX.Element {
+function LoadDetails({
+  name,
+  model
+}: {
+  name: string;
+  model: JobsModel;
+}): JSX.Element {
   const [error, setError] = React.useState('');
   React.useEffect(() => {
     model.api
@@ -279,13 +313,25 @@ function LoadDetails({ name, model }: { name: string; model: JobsModel }): JSX.E
   }, [name]);
   return (
     <section className="kfj-detail">
-      <div className={error ? 'kfj-error' : 'kfj-empty'}>{error || 'Loading…'}</div>
+      <div className={error ? 'kfj-error' : 'kfj-empty'}>
+        {error || 'Loading…'}
+      </div>
     </section>
   );
 }
 
-function JobDetail({ job, model, now }: { job: IJob; model: JobsModel; now: number }): JSX.Element {
-  const [replica, setReplica] = React.useState<string | null>(() => defaultReplica(job));
+function JobDetail({
+  job,
+  model,
+  now
+}: {
+  job: IJob;
+  model: JobsModel;
+  now: number;
+}): JSX.Element {
+  const [replica, setReplica] = React.useState<string | null>(
+    job.defaultReplica
+  );
   const shown = job.replicas.find(r => r.id === replica) ?? null;
   return (
     <section className="kfj-detail" aria-label={`TFJob ${job.name}`}>
@@ -363,7 +409,15 @@ function ReplicaRow(props: {
   );
 }
 
-function LogView({ model, job, replica }: { model: JobsModel; job: string; replica: string }): JSX.Element {
+function LogView({
+  model,
+  job,
+  replica
+}: {
+  model: JobsModel;
+  job: string;
+  replica: string;
+}): JSX.Element {
   const [, redraw] = React.useReducer((n: number) => n + 1, 0);
   const [follower, setFollower] = React.useState<LogFollower | null>(null);
   const pre = React.useRef<HTMLPreElement>(null);
@@ -404,7 +458,8 @@ function LogView({ model, job, replica }: { model: JobsModel; job: string; repli
         data-replica={replica}
         onScroll={e => {
           const el = e.currentTarget;
-          pinned.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+          pinned.current =
+            el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
         }}
       >
         {follower?.lines.join('\n')}

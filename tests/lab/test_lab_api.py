@@ -8,9 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPClientError
-
-from lab_helpers import tfjob_yaml
+from lab_helpers import HELLO, tfjob_yaml
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -22,8 +20,9 @@ async def fetch_json(jp_fetch, *parts, **kwargs):
 
 
 async def submit(jp_fetch, path: str) -> dict:
-    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}),
-                                  headers={"Content-Type": "application/json"})
+    code, body = await fetch_json(
+        jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}), headers={"Content-Type": "application/json"}
+    )
     assert code == 201, body
     return body
 
@@ -32,8 +31,10 @@ async def until_finished(open_stream, name: str) -> dict:
     """The job's snapshot once the push channel reports it finished."""
     stream = open_stream("events")
     _, job = await stream.until(
-        lambda e, d: (e == "job" and d["name"] == name and d["state"] in ("Succeeded", "Failed"))
-        or (e == "jobs" and any(j["name"] == name and j["state"] in ("Succeeded", "Failed") for j in d["jobs"]))
+        lambda e, d: (
+            (e == "job" and d["name"] == name and d["state"] in ("Succeeded", "Failed"))
+            or (e == "jobs" and any(j["name"] == name and j["state"] in ("Succeeded", "Failed") for j in d["jobs"]))
+        )
     )
     await stream.close()
     return job if "name" in job else next(j for j in job["jobs"] if j["name"] == name)
@@ -64,6 +65,7 @@ async def test_lab_submit_from_a_file_runs_lists_reads_logs_and_deletes(jp_fetch
     # The operator's default success policy: worker 0 exiting 0 ends the job (others may be stopped).
     assert job["replicas"][0]["id"] == "worker-0" and job["replicas"][0]["phase"] == "Succeeded"
     assert job["counts"]["total"] == 2 and job["counts"]["failed"] == 0
+    assert job["defaultReplica"] == "worker-0"  # no chief: the sidebar opens worker 0's log first
 
     code, logs = await fetch_json(jp_fetch, "jobs", "hello", "logs", params={"replica": "worker-0"})
     assert code == 200
@@ -78,10 +80,29 @@ async def test_lab_submit_from_a_file_runs_lists_reads_logs_and_deletes(jp_fetch
     assert "hello" in body["message"]
 
 
+async def test_lab_default_replica_is_the_chief_when_the_job_has_one(jp_fetch, jp_root_dir, open_stream):
+    spec = tfjob_yaml("chiefly", HELLO, replicas=2)
+    workers = spec[spec.index("    Worker:") :]
+    # The Chief comes after the Workers in the spec and in no list order: the server must choose it.
+    spec += workers.replace("Worker:", "Chief:").replace("replicas: 2", "replicas: 1")
+    (Path(jp_root_dir) / "chiefly.yaml").write_text(spec)
+    created = await submit(jp_fetch, "chiefly.yaml")
+    assert created["job"]["counts"]["total"] == 3
+    assert created["job"]["defaultReplica"] == "chief-0"
+    await until_finished(open_stream, "chiefly")
+    code, job = await fetch_json(jp_fetch, "jobs", "chiefly")
+    assert code == 200 and job["defaultReplica"] == "chief-0"
+    code, _ = await fetch_json(jp_fetch, "jobs", "chiefly", method="DELETE")
+    assert code == 204
+
+
 async def test_lab_submit_yaml_body_with_name_and_command_from_the_query(jp_fetch, jp_root_dir, open_stream):
     yaml_text = tfjob_yaml("original", ["python", "-c", "print('from the spec')"])
     code, body = await fetch_json(
-        jp_fetch, "jobs", method="POST", body=yaml_text,
+        jp_fetch,
+        "jobs",
+        method="POST",
+        body=yaml_text,
         params={"name": "renamed", "command": "python -c \"print('from the query')\""},
         headers={"Content-Type": "application/yaml"},
     )
@@ -95,9 +116,12 @@ async def test_lab_submit_yaml_body_with_name_and_command_from_the_query(jp_fetc
 async def test_lab_live_log_stream_delivers_lines_while_the_replica_runs(jp_fetch, jp_root_dir, write_job, open_stream):
     # The replica prints, then waits for a file the test creates only after seeing that line:
     # the second line can only arrive if the stream is live.
-    command = ["python", "-c",
-               "import os, time\nprint('first', flush=True)\n"
-               "while not os.path.exists('go'): time.sleep(0.05)\nprint('second')"]
+    command = [
+        "python",
+        "-c",
+        "import os, time\nprint('first', flush=True)\n"
+        "while not os.path.exists('go'): time.sleep(0.05)\nprint('second')",
+    ]
     path = write_job("live/job.yaml", "live", command=command)
     await submit(jp_fetch, path)
 
@@ -158,7 +182,8 @@ async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, writ
     assert event == "jobs" and [j["name"] for j in data["jobs"]] == ["pushed"]
     # ...as row summaries (replicas come with `job` events and GET jobs/<name>).
     summary = data["jobs"][0]
-    assert summary["state"] == "Succeeded" and summary["counts"]["total"] == 1 and "replicas" not in summary
+    assert summary["state"] == "Succeeded" and summary["counts"]["total"] == 1
+    assert "replicas" not in summary and "defaultReplica" not in summary
 
     await jp_fetch("kubeflow-jupyter", "api", "jobs", "pushed", method="DELETE")
     assert await stream.until(lambda e, d: e == "deleted") == ("deleted", {"name": "pushed"})
@@ -168,8 +193,13 @@ async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, writ
 async def test_lab_invalid_spec_is_a_400_naming_every_field(jp_fetch, jp_root_dir):
     bad = tfjob_yaml("bad", ["python", "-c", "pass"]).replace("restartPolicy: Never", "restartPolicy: Sometimes")
     (Path(jp_root_dir) / "bad.yaml").write_text(bad.replace("name: tensorflow", "name: tf"))
-    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": "bad.yaml"}),
-                                  headers={"Content-Type": "application/json"})
+    code, body = await fetch_json(
+        jp_fetch,
+        "jobs",
+        method="POST",
+        body=json.dumps({"path": "bad.yaml"}),
+        headers={"Content-Type": "application/json"},
+    )
     assert code == 400
     paths = [p["path"] for p in body["problems"]]
     assert "spec.tfReplicaSpecs.Worker.restartPolicy" in paths
@@ -189,8 +219,9 @@ async def test_lab_invalid_spec_is_a_400_naming_every_field(jp_fetch, jp_root_di
     ],
 )
 async def test_lab_bad_submit_requests_are_400_with_a_message(jp_fetch, body, fragment):
-    code, reply = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps(body),
-                                   headers={"Content-Type": "application/json"})
+    code, reply = await fetch_json(
+        jp_fetch, "jobs", method="POST", body=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
     assert code == 400
     assert fragment in reply["message"]
 
@@ -198,16 +229,21 @@ async def test_lab_bad_submit_requests_are_400_with_a_message(jp_fetch, body, fr
 async def test_lab_name_conflict_is_409(jp_fetch, write_job, open_stream):
     path = write_job("dup.yaml", "dup")
     await submit(jp_fetch, path)
-    code, body = await fetch_json(jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}),
-                                  headers={"Content-Type": "application/json"})
+    code, body = await fetch_json(
+        jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}), headers={"Content-Type": "application/json"}
+    )
     assert code == 409
     assert "already exists" in body["message"]
     await until_finished(open_stream, "dup")
 
 
 async def test_lab_unknown_job_and_replica_are_404(jp_fetch, write_job, open_stream):
-    for parts, method in [(("jobs", "nope"), "GET"), (("jobs", "nope"), "DELETE"), (("jobs", "nope", "logs"), "GET"),
-                          (("jobs", "nope", "logs", "stream"), "GET")]:
+    for parts, method in [
+        (("jobs", "nope"), "GET"),
+        (("jobs", "nope"), "DELETE"),
+        (("jobs", "nope", "logs"), "GET"),
+        (("jobs", "nope", "logs", "stream"), "GET"),
+    ]:
         code, body = await fetch_json(jp_fetch, *parts, method=method)
         assert code == 404, parts
         assert "no TFJob named 'nope'" in body["message"]
@@ -236,8 +272,9 @@ ROUTES = [
 @pytest.mark.parametrize("method, parts", ROUTES)
 async def test_lab_every_route_refuses_requests_without_a_token(jp_fetch, method, parts):
     body = "{}" if method == "POST" else None
-    response = await jp_fetch("kubeflow-jupyter", "api", *parts, method=method, body=body,
-                              headers={"Authorization": ""}, raise_error=False)
+    response = await jp_fetch(
+        "kubeflow-jupyter", "api", *parts, method=method, body=body, headers={"Authorization": ""}, raise_error=False
+    )
     assert response.code == 403
 
 
@@ -255,21 +292,49 @@ async def test_lab_mutating_calls_need_the_xsrf_token_with_a_cookie_login(jp_fet
 
     path = write_job("x.yaml", "xsrf")
     post = {"method": "POST", "body": json.dumps({"path": path}), "raise_error": False}
-    without = await jp_fetch("kubeflow-jupyter", "api", "jobs", headers={"Authorization": "", "Cookie": cookie,
-                                                                         "Content-Type": "application/json"}, **post)
+    without = await jp_fetch(
+        "kubeflow-jupyter",
+        "api",
+        "jobs",
+        headers={"Authorization": "", "Cookie": cookie, "Content-Type": "application/json"},
+        **post,
+    )
     assert without.code == 403
-    deleted = await jp_fetch("kubeflow-jupyter", "api", "jobs", "xsrf", method="DELETE", raise_error=False,
-                             headers={"Authorization": "", "Cookie": cookie})
+    deleted = await jp_fetch(
+        "kubeflow-jupyter",
+        "api",
+        "jobs",
+        "xsrf",
+        method="DELETE",
+        raise_error=False,
+        headers={"Authorization": "", "Cookie": cookie},
+    )
     assert deleted.code == 403
-    code, listing = await fetch_json(jp_fetch, "jobs")
+    _, listing = await fetch_json(jp_fetch, "jobs")
     assert listing["jobs"] == []  # the refused POST created nothing
 
-    with_xsrf = await jp_fetch("kubeflow-jupyter", "api", "jobs", headers={
-        "Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"], "Content-Type": "application/json",
-    }, **post)
+    with_xsrf = await jp_fetch(
+        "kubeflow-jupyter",
+        "api",
+        "jobs",
+        headers={
+            "Authorization": "",
+            "Cookie": cookie,
+            "X-XSRFToken": cookies["_xsrf"],
+            "Content-Type": "application/json",
+        },
+        **post,
+    )
     assert with_xsrf.code == 201
-    deleted = await jp_fetch("kubeflow-jupyter", "api", "jobs", "xsrf", method="DELETE", raise_error=False,
-                             headers={"Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"]})
+    deleted = await jp_fetch(
+        "kubeflow-jupyter",
+        "api",
+        "jobs",
+        "xsrf",
+        method="DELETE",
+        raise_error=False,
+        headers={"Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"]},
+    )
     assert deleted.code == 204
 
 
@@ -288,13 +353,19 @@ def test_lab_every_handler_is_authenticated():
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         app.initialize(argv=[], find_extensions=False, new_httpserver=False)
-    routes = [r for r in app.web_app.default_router.rules[0].target.rules if "kubeflow-jupyter" in str(r.matcher.regex.pattern)]
+    routes = [
+        r
+        for r in app.web_app.default_router.rules[0].target.rules
+        if "kubeflow-jupyter" in str(r.matcher.regex.pattern)
+    ]
     assert len(routes) == 5
     problems = [str(r.message) for r in records if issubclass(r.category, JupyterServerAuthWarning)]
     assert problems == []
 
 
-async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_quick_jobs(jp_fetch, write_job, open_stream):
+async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_quick_jobs(
+    jp_fetch, write_job, open_stream
+):
     # One sidebar open all along (the feed's watch runs), quick jobs submitted through the API,
     # each waited for until GET says Succeeded: a sidebar that connects then must not be told
     # the submit's first snapshot (Created), which reached the feed after the watch's newer ones.
@@ -305,7 +376,7 @@ async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_qui
         await submit(jp_fetch, write_job(f"{name}.yaml", name))
     for name in names:
         for _ in range(600):
-            code, job = await fetch_json(jp_fetch, "jobs", name)
+            _, job = await fetch_json(jp_fetch, "jobs", name)
             if job["state"] == "Succeeded":
                 break
             await asyncio.sleep(0.1)
@@ -320,7 +391,8 @@ async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_qui
 
 
 async def test_lab_a_corrupt_job_is_one_unknown_row_in_the_list_the_job_and_the_push_channel(
-        jp_fetch, write_job, open_stream):
+    jp_fetch, write_job, open_stream
+):
     from kubeflow_jupyter.backends.local import LocalBackend
 
     for name in ("fine", "broken"):

@@ -5,8 +5,8 @@ import {
   IJob,
   acceptsDetails,
   acceptsSubmitAnswer,
-  defaultReplica,
   formatAge,
+  formatDuration,
   isTFJobFile,
   replicaSummary,
   runningCount,
@@ -14,8 +14,14 @@ import {
   stateClass,
   supersedes
 } from '../jobs';
+import durations from './durations.json';
 
-function job(name: string, created: string, state = 'Running', replicas: string[] = []): IJob {
+function job(
+  name: string,
+  created: string,
+  state = 'Running',
+  replicas: string[] = []
+): IJob {
   return {
     name,
     namespace: 'default',
@@ -38,7 +44,8 @@ function job(name: string, created: string, state = 'Running', replicas: string[
       pod_name: '',
       message: ''
     })),
-    counts: { active: 0, succeeded: 0, failed: 0, total: replicas.length }
+    counts: { active: 0, succeeded: 0, failed: 0, total: replicas.length },
+    defaultReplica: replicas[0] ?? null
   };
 }
 
@@ -55,33 +62,59 @@ test('jobs sort newest first, then by name', () => {
 });
 
 test('running counts Running and Restarting jobs only', () => {
-  const jobs = ['Running', 'Restarting', 'Succeeded', 'Failed', 'Created'].map((s, i) =>
-    job(`j${i}`, '', s)
+  const jobs = ['Running', 'Restarting', 'Succeeded', 'Failed', 'Created'].map(
+    (s, i) => job(`j${i}`, '', s)
   );
   assert.equal(runningCount(jobs), 2);
 });
 
-test('ages read like kubectl', () => {
+/** Shared with the Python side's test: both age formats must write these strings. */
+const DURATIONS = durations.durations as [number, string][];
+
+test('durations read like kubectl, as the Python side writes them', () => {
+  for (const [seconds, expected] of DURATIONS) {
+    assert.equal(formatDuration(seconds), expected, `${seconds}s`);
+  }
+});
+
+test('ages count from the timestamp to now', () => {
   const now = Date.parse('2026-01-02T00:00:00Z');
-  assert.equal(formatAge('2026-01-01T23:59:15Z', now), '45s');
-  assert.equal(formatAge('2026-01-01T23:48:00Z', now), '12m');
-  assert.equal(formatAge('2026-01-01T21:00:00Z', now), '3h');
-  assert.equal(formatAge('2025-12-28T00:00:00Z', now), '5d');
+  for (const [seconds, expected] of DURATIONS) {
+    const created = new Date(now - Math.round(seconds * 1000)).toISOString();
+    assert.equal(formatAge(created, now), expected, created);
+  }
+  assert.equal(formatAge('2026-01-01T23:56:48Z', now), '3m12s');
   assert.equal(formatAge('2026-01-02T00:00:05Z', now), '0s'); // clock skew never goes negative
   assert.equal(formatAge('', now), '');
+  assert.equal(formatAge(null, now), '');
   assert.equal(formatAge('not a time', now), '');
 });
 
 test('replica summary names the most important count', () => {
-  assert.equal(replicaSummary({ active: 2, succeeded: 0, failed: 0, total: 3 }), '2/3 active');
-  assert.equal(replicaSummary({ active: 1, succeeded: 1, failed: 1, total: 3 }), '1/3 failed');
-  assert.equal(replicaSummary({ active: 0, succeeded: 3, failed: 0, total: 3 }), '3/3 succeeded');
-  assert.equal(replicaSummary({ active: 0, succeeded: 0, failed: 0, total: 1 }), '1 replica');
+  assert.equal(
+    replicaSummary({ active: 2, succeeded: 0, failed: 0, total: 3 }),
+    '2/3 active'
+  );
+  assert.equal(
+    replicaSummary({ active: 1, succeeded: 1, failed: 1, total: 3 }),
+    '1/3 failed'
+  );
+  assert.equal(
+    replicaSummary({ active: 0, succeeded: 3, failed: 0, total: 3 }),
+    '3/3 succeeded'
+  );
+  assert.equal(
+    replicaSummary({ active: 0, succeeded: 0, failed: 0, total: 1 }),
+    '1 replica'
+  );
 });
 
-test('unknown states get the pending badge', () => {
+test('badges: Stopped has ended (grey), names the table lacks wait like Pending', () => {
   assert.equal(stateClass('Succeeded'), 'kfj-badge kfj-state-succeeded');
-  assert.equal(stateClass('Stopped'), 'kfj-badge kfj-state-pending');
+  assert.equal(stateClass('Stopped'), 'kfj-badge kfj-state-ended');
+  assert.equal(stateClass('Created'), stateClass('Pending'));
+  assert.equal(stateClass('Evicted'), 'kfj-badge kfj-state-waiting');
+  assert.equal(stateClass('constructor'), 'kfj-badge kfj-state-waiting');
 });
 
 test('only .yaml / .yml files can be submitted', () => {
@@ -91,23 +124,33 @@ test('only .yaml / .yml files can be submitted', () => {
   assert.ok(!isTFJobFile('train.py'));
 });
 
-test('the log shown first is the chief/master, else worker-0', () => {
-  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0', 'worker-0', 'master-0'])), 'master-0');
-  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0', 'worker-0'])), 'worker-0');
-  assert.equal(defaultReplica(job('a', '', 'Running', ['ps-0'])), 'ps-0');
-  assert.equal(defaultReplica(job('a', '', 'Running', [])), null);
-});
-
-function version(state: string, resourceVersion: string, uid = 'u1', backend = 'local'): IJob {
-  return { ...job('a', '2026-01-01T00:00:00Z', state), uid, resourceVersion, backend };
+function version(
+  state: string,
+  resourceVersion: string,
+  uid = 'u1',
+  backend = 'local'
+): IJob {
+  return {
+    ...job('a', '2026-01-01T00:00:00Z', state),
+    uid,
+    resourceVersion,
+    backend
+  };
 }
 
 test('a newer state supersedes: counted versions numerically, a new uid always, opaque ones in order', () => {
   assert.ok(supersedes(version('Running', '10'), version('Created', '9')));
   assert.ok(!supersedes(version('Created', '9'), version('Running', '10')));
   assert.ok(!supersedes(version('Running', '3'), version('Running', '3')));
-  assert.ok(supersedes(version('Created', '1', 'u2'), version('Succeeded', '7')));
-  assert.ok(supersedes(version('Running', '5', 'u1', 'kubernetes'), version('Running', '9', 'u1', 'kubernetes')));
+  assert.ok(
+    supersedes(version('Created', '1', 'u2'), version('Succeeded', '7'))
+  );
+  assert.ok(
+    supersedes(
+      version('Running', '5', 'u1', 'kubernetes'),
+      version('Running', '9', 'u1', 'kubernetes')
+    )
+  );
   assert.ok(supersedes(version('Created', '1'), undefined));
 });
 
@@ -117,12 +160,16 @@ test("a submit's answer arriving after the push channel's newer states is not sh
   assert.ok(!acceptsSubmitAnswer(answer, pushed, new Set()));
   assert.ok(acceptsSubmitAnswer(answer, undefined, new Set()));
   assert.ok(!acceptsSubmitAnswer(answer, undefined, new Set(['u1']))); // deleted meanwhile
-  assert.ok(acceptsSubmitAnswer(answer, version('Succeeded', '9', 'old-uid'), new Set()));
+  assert.ok(
+    acceptsSubmitAnswer(answer, version('Succeeded', '9', 'old-uid'), new Set())
+  );
 });
 
 test('fetched details replace a listed row only when they are not older', () => {
   assert.ok(acceptsDetails(version('Running', '4'), version('Running', '4')));
   assert.ok(acceptsDetails(version('Succeeded', '5'), version('Running', '4')));
   assert.ok(!acceptsDetails(version('Created', '1'), version('Running', '4')));
-  assert.ok(!acceptsDetails(version('Running', '4', 'other'), version('Running', '4')));
+  assert.ok(
+    !acceptsDetails(version('Running', '4', 'other'), version('Running', '4'))
+  );
 });

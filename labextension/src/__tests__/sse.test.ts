@@ -15,7 +15,9 @@ test('complete events are parsed, the partial tail is kept for the next chunk', 
 });
 
 test('multi-line data is joined, CRLF is accepted, event defaults to "message"', () => {
-  const { events } = parseEvents('data: one\r\ndata: two\r\n\r\nevent:end\ndata:{}\n\n');
+  const { events } = parseEvents(
+    'data: one\r\ndata: two\r\n\r\nevent:end\ndata:{}\n\n'
+  );
   assert.deepEqual(events, [
     { event: 'message', data: 'one\ntwo' },
     { event: 'end', data: '{}' }
