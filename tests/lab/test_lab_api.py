@@ -381,7 +381,13 @@ async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_qui
                 break
             await asyncio.sleep(0.1)
         assert job["state"] == "Succeeded", job
-    await asyncio.sleep(0.5)  # the watch's last updates reach the feed: what is queued is applied
+    # The feed has applied the watch's last updates once the open sidebar has been told them
+    # (a condition, not a sleep: under load the watch's thread may be seconds behind GET).
+    told: dict[str, str] = {}
+    while any(told.get(n) != "Succeeded" for n in names):
+        event, data = await first.next()
+        if event == "job":
+            told[data["name"]] = data["state"]
     later = open_stream("events")
     event, data = await later.next()
     assert event == "jobs"
@@ -391,13 +397,22 @@ async def test_lab_a_sidebar_that_connects_later_is_told_the_newest_state_of_qui
 
 
 async def test_lab_a_corrupt_job_is_one_unknown_row_in_the_list_the_job_and_the_push_channel(
-    jp_fetch, write_job, open_stream
+    jp_fetch, jp_serverapp, write_job, open_stream
 ):
     from kubeflow_jupyter.backends.local import LocalBackend
 
     for name in ("fine", "broken"):
         await submit(jp_fetch, write_job(f"{name}.yaml", name))
         await until_finished(open_stream, name)
+    # The damage is written behind the store's back (no journal entry): a running feed sees it at
+    # its next resync; one started now lists it. Wait until the closed streams have left the feed
+    # (the server notices a hang-up asynchronously), so the stream below starts a fresh one.
+    feed = jp_serverapp.web_app.settings["kubeflow_jupyter_service"].feed
+    for _ in range(600):
+        if not feed._subscribers:
+            break
+        await asyncio.sleep(0.05)
+    assert not feed._subscribers
     LocalBackend().store.job("broken").status_file.write_text('{"x')
 
     code, listing = await fetch_json(jp_fetch, "jobs")
