@@ -1,6 +1,7 @@
 """kubeflow-jupyter: distributed TensorFlow training (TFJob) and model serving from a notebook.
 
-``%load_ext kubeflow_jupyter`` registers ``%tfjob``/``%%tfjob`` and ``%model``.
+``%load_ext kubeflow_jupyter`` registers ``%tfjob``/``%%tfjob`` and ``%model``;
+``%unload_ext kubeflow_jupyter`` removes them.
 Importing this package is cheap: TensorFlow, grpc, the kubernetes client and
 ipywidgets are imported only where first used.
 """

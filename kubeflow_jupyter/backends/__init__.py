@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import KubeflowJupyterError, OptionError
+from ..errors import OptionError, UnknownBackend
 from ..tfjob.model import DEFAULT_NAMESPACE
 from .base import Backend
 
@@ -40,23 +40,29 @@ def kubernetes_configured() -> bool:
     return False
 
 
-def resolve_backend_name(name: str | None = None, *, context: str | None = None,
-                         kubeconfig: str | os.PathLike | None = None) -> str:
+def resolve_backend_name(
+    name: str | None = None, *, context: str | None = None, kubeconfig: str | os.PathLike | None = None
+) -> str:
     """Explicit name, else $KUBEFLOW_JUPYTER_BACKEND, else auto-detection (Kubernetes when a
     ``context`` or ``kubeconfig`` is given: they name a cluster)."""
     chosen = (name or os.environ.get(ENV_BACKEND) or "auto").strip().lower()
     if chosen not in BACKENDS:
-        raise KubeflowJupyterError(
-            f"unknown backend {chosen!r}: use one of {', '.join(BACKENDS)} "
-            f"(--backend or ${ENV_BACKEND})"
+        raise UnknownBackend(
+            f"unknown backend {chosen!r}: use one of {', '.join(BACKENDS)} (--backend or ${ENV_BACKEND})"
         )
     if chosen == "auto":
         chosen = "kubernetes" if context or kubeconfig or kubernetes_configured() else "local"
     return chosen
 
 
-def get_backend(name: str | None = None, *, namespace: str | None = None, context: str | None = None,
-                kubeconfig: str | os.PathLike | None = None, **options) -> Backend:
+def get_backend(
+    name: str | None = None,
+    *,
+    namespace: str | None = None,
+    context: str | None = None,
+    kubeconfig: str | os.PathLike | None = None,
+    **options,
+) -> Backend:
     """The backend ``name`` (see :func:`resolve_backend_name`) working in ``namespace``: the one
     given, else $KUBEFLOW_JUPYTER_NAMESPACE, else the backend's own default (the service
     account's or the context's namespace on Kubernetes; ``DEFAULT_NAMESPACE`` otherwise).
@@ -64,12 +70,15 @@ def get_backend(name: str | None = None, *, namespace: str | None = None, contex
     chosen = resolve_backend_name(name, context=context, kubeconfig=kubeconfig)
     namespace = namespace or os.environ.get(ENV_NAMESPACE, "").strip() or None
     if chosen == "local":
-        given = " and ".join(option for option, value in (("--context", context), ("--kubeconfig", kubeconfig))
-                             if value)
+        given = " and ".join(
+            option for option, value in (("--context", context), ("--kubeconfig", kubeconfig)) if value
+        )
         if given:
-            raise OptionError(f"{given} {'apply' if ' and ' in given else 'applies'} to the kubernetes backend only, "
-                              f"but the local backend was chosen (--backend or ${ENV_BACKEND}): drop {given}, "
-                              "or use --backend kubernetes")
+            raise OptionError(
+                f"{given} {'apply' if ' and ' in given else 'applies'} to the kubernetes backend only, "
+                f"but the local backend was chosen (--backend or ${ENV_BACKEND}): drop {given}, "
+                "or use --backend kubernetes"
+            )
         from .local import LocalBackend
 
         return LocalBackend(namespace=namespace, **options)
@@ -78,4 +87,12 @@ def get_backend(name: str | None = None, *, namespace: str | None = None, contex
     return KubernetesBackend(namespace=namespace, context=context, kubeconfig=kubeconfig, **options)
 
 
-__all__ = ["Backend", "BACKENDS", "DEFAULT_NAMESPACE", "ENV_NAMESPACE", "get_backend", "resolve_backend_name", "kubernetes_configured"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_NAMESPACE",
+    "ENV_NAMESPACE",
+    "Backend",
+    "get_backend",
+    "kubernetes_configured",
+    "resolve_backend_name",
+]

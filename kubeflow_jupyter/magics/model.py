@@ -2,6 +2,7 @@
 
 Argument parsing and display only: requests go through
 :mod:`kubeflow_jupyter.serving` (client, inception helpers, background server).
+A refused or failed action raises: the cell fails with one message, no traceback.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shlex
-import sys
 
+from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import KubeflowJupyterError
+from ..errors import UsageError
 
 ACTIONS = ("predict", "serve", "status", "metadata", "stop")
 
@@ -30,8 +31,11 @@ class ModelMagics(Magics):
     @magic_arguments()
     @argument("action", choices=ACTIONS, help="predict IMAGE... | serve MODEL_BASE_PATH | status | metadata | stop")
     @argument("paths", nargs="*", help="images to classify (paths or globs), or the model base path to serve")
-    @argument("--server", help="host:port of the model server (default: the one %%model serve started, else "
-                               "$KUBEFLOW_JUPYTER_MODEL_SERVER, else localhost:9000; with --rest localhost:8501)")
+    @argument(
+        "--server",
+        help="host:port of the model server (default: the one %%model serve started, else "
+        "$KUBEFLOW_JUPYTER_MODEL_SERVER, else localhost:9000; with --rest localhost:8501)",
+    )
     @argument("--model", help="model name (default: the served one, else inception)")
     @argument("--signature", default="predict_images", help="signature for predict (default predict_images)")
     @argument("--version", type=int, help="pin a model version")
@@ -52,17 +56,15 @@ class ModelMagics(Magics):
             starts the local TF-Serving-compatible server in the background (stopped with the kernel)
         %model status | %model metadata   versions and their state | signatures of the model
         %model stop                        stops the servers this kernel started
+
+        A refused or failed action (a bad option, an unreadable image, no such model, no
+        server) fails the cell with one message and no traceback, so that "Run All" stops there.
         """
         try:  # POSIX splitting: quoted paths with spaces stay one argument, without their quotes
             args = self.model.parser.parse_args(shlex.split(line))
-        except Exception as e:  # argparse's UsageError, unbalanced quotes: one line, no traceback
-            print(f"%model: {e} (see %model? for the options)", file=sys.stderr)
-            return None
-        try:
-            return getattr(self, f"_{args.action}")(args)
-        except KubeflowJupyterError as e:
-            print(str(e), file=sys.stderr)
-        return None
+        except (IPythonUsageError, ValueError) as e:  # a bad option, unbalanced quotes
+            raise UsageError(f"%model: {e}", prog="%model") from None
+        return getattr(self, f"_{args.action}")(args)
 
     # -- actions -------------------------------------------------------------------
     def _predict(self, args):
@@ -76,22 +78,34 @@ class ModelMagics(Magics):
         if not paths:
             raise ImageError("%model predict: give at least one image path, e.g. %model predict cat.jpg")
         images = [read_image(p) for p in paths]
-        results = classify_images(images, server=self._server(args), model=self._model(args), signature=args.signature,
-                                  version=args.version, label=args.label, rest=args.rest, timeout=args.timeout)
-        for path, data, top in zip(paths, images, results):
+        results = classify_images(
+            images,
+            server=self._server(args),
+            model=self._model(args),
+            signature=args.signature,
+            version=args.version,
+            label=args.label,
+            rest=args.rest,
+            timeout=args.timeout,
+        )
+        for path, data, top in zip(paths, images, results, strict=True):
             display(ImagePrediction(os.path.basename(path), data, top))
 
     def _serve(self, args):
         from ..serving.background import start_server
 
         if len(args.paths) != 1 or not args.model_name:
-            raise KubeflowJupyterError("%model serve: give one MODEL_BASE_PATH and --model-name NAME, "
-                                       "e.g. %model serve models/digits --model-name digits")
+            raise UsageError(
+                "%model serve: give one MODEL_BASE_PATH and --model-name NAME, "
+                "e.g. %model serve models/digits --model-name digits"
+            )
         server = start_server(args.paths[0], args.model_name, port=args.port, rest_port=args.rest_port, host=args.host)
         self._served = server
         rest = f", REST {server.rest_address}" if server.rest_address else ""
-        print(f"serving {args.model_name!r} from {server.base_path}: gRPC {server.grpc_address}{rest} "
-              "(stops with the kernel, or %model stop)")
+        print(
+            f"serving {args.model_name!r} from {server.base_path}: gRPC {server.grpc_address}{rest} "
+            "(stops with the kernel, or %model stop)"
+        )
 
     def _status(self, args):
         from ..serving.client import PredictionClient
@@ -116,7 +130,11 @@ class ModelMagics(Magics):
             print(f"  {name}:")
             for kind, tensors in (("in ", sig.inputs), ("out", sig.outputs)):
                 for tname, info in sorted(tensors.items()):
-                    shape = "?" if info.shape is None else "[" + ",".join("?" if d < 0 else str(d) for d in info.shape) + "]"
+                    shape = (
+                        "?"
+                        if info.shape is None
+                        else "[" + ",".join("?" if d < 0 else str(d) for d in info.shape) + "]"
+                    )
                     print(f"    {kind} {tname}: {info.dtype} {shape}")
 
     def _stop(self, args):

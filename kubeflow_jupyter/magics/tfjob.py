@@ -1,45 +1,37 @@
 """``%tfjob`` / ``%%tfjob``: submit, list, inspect, watch, read and delete TFJobs from a notebook.
 
-Argument parsing and display only: every verb calls :class:`~kubeflow_jupyter.client.TFJobClient`.
-Errors the user can act on (:class:`~kubeflow_jupyter.errors.KubeflowJupyterError`, bad options)
-are printed to stderr as one message, never as a traceback, and the magic returns ``None``.
+Argument parsing and display only: the verbs, options and help come from
+:mod:`kubeflow_jupyter.verbs` (shared with the CLI); every verb calls
+:class:`~kubeflow_jupyter.client.TFJobClient`. A refused or failed verb raises: the cell fails
+(so "Run All" stops there) and shows one line, no traceback (``_render_traceback_``).
 """
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import sys
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import JobFailed, KubeflowJupyterError
+from ..errors import NOTEBOOK, JobFailed, UsageError
 
-# The client, the domain (and YAML with it) and the display are imported on the first
-# %tfjob, not by %load_ext: loading the extension stays a few milliseconds.
+# The verb table, the client, the domain (and YAML with it) and the display are imported on
+# the first %tfjob (or %tfjob?), not by %load_ext: loading the extension stays a few milliseconds.
 if TYPE_CHECKING:
+    import argparse
+
     from ..client import TFJobClient
     from ..handle import TFJobHandle
     from ..tfjob.status import JobSnapshot
 
-VERBS = ("submit", "list", "get", "status", "watch", "logs", "wait", "delete")
-
-# Options that only make sense for some verbs (dest name → verbs); the rest apply to all.
-VERB_OPTIONS = {
-    "name": ("submit",),
-    "command": ("submit",),
-    "dry_run": ("submit",),
-    "watch": ("submit",),
-    "replica": ("logs",),
-    "follow": ("logs",),
-    "tail": ("logs",),
-    "timeout": ("wait",),
-}
-
+PROG = "%tfjob"
 SNAPSHOT_MODULE = "kubeflow_jupyter.tfjob.status"
+SNAPSHOT_TYPE = f"{SNAPSHOT_MODULE}.JobSnapshot"
 
 # (backend, namespace, context, kubeconfig) → client
 ClientKey = tuple[str, "str | None", "str | None", "str | None"]
@@ -56,8 +48,17 @@ def print_error(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def parse_args(magic, line: str):
-    """Split like a POSIX shell, then parse with the magic's argparse parser.
+@cache
+def parser() -> argparse.ArgumentParser:
+    """``%tfjob [GLOBAL OPTIONS] VERB ...``: the CLI's verbs and options, as a notebook has them."""
+    from ..verbs import VERBS, build_parser
+
+    return build_parser(NOTEBOOK, VERBS, prog=PROG, description="Run and follow TFJobs from the notebook.")
+
+
+def parse_args(line: str):
+    """Split like a POSIX shell, then parse with the verbs' parser (a bad option raises
+    :class:`UsageError`, the message the CLI gives for it).
 
     (IPython's ``parse_argstring`` splits in non-POSIX mode, which keeps the quotes of
     ``--command "python train.py"`` inside the value.)
@@ -65,8 +66,18 @@ def parse_args(magic, line: str):
     try:
         argv = shlex.split(line)
     except ValueError as e:  # e.g. "No closing quotation"
-        raise UsageError(f"cannot split the options: {e}") from None
-    return magic.parser.parse_args(argv)
+        raise UsageError(f"cannot split the options: {e}", prog=PROG) from None
+    return parser().parse_args(argv)
+
+
+def help_text() -> str:
+    """What ``%tfjob?`` adds to the docstring: the verbs, then each verb's own arguments."""
+    from ..verbs import GLOBAL_TITLE, verb_parsers
+
+    parts = [parser().format_help()]
+    for verb_parser in verb_parsers(parser()).values():
+        parts.append(verb_parser.format_help().split(f"\n{GLOBAL_TITLE}:")[0].rstrip())
+    return "\n\n".join(parts)
 
 
 @magics_class
@@ -99,33 +110,13 @@ class TFJobMagics(Magics):
         formatters["text/html"].for_type_by_name(SNAPSHOT_MODULE, "JobSnapshot", as_html)
         formatters["text/plain"].for_type_by_name(SNAPSHOT_MODULE, "JobSnapshot", as_text)
 
+    def unregister_formatters(self) -> None:
+        """``%unload_ext``: snapshots show as plain dataclasses again."""
+        formatters = self.shell.display_formatter.formatters
+        for mime in ("text/html", "text/plain"):
+            formatters[mime].pop(SNAPSHOT_TYPE, None)
+
     # -- the magic ----------------------------------------------------------
-    @magic_arguments()
-    @argument("verb", choices=VERBS, help="what to do: " + ", ".join(VERBS))
-    @argument(
-        "target",
-        nargs="?",
-        help="submit: a TFJob YAML file (or put the YAML in a %%%%tfjob submit cell). "
-        "Other verbs: the job name (default: the job last submitted from this notebook).",
-    )
-    @argument("--name", help="submit: override metadata.name")
-    @argument(
-        "--command",
-        help='submit: the command every replica runs, e.g. "python train.py" '
-        "(replaces the tensorflow container's command/args; needed by the local backend "
-        "for images it cannot run). Relative paths resolve against the kernel's working directory.",
-    )
-    @argument("--backend", help="auto (default), local or kubernetes ($KUBEFLOW_JUPYTER_BACKEND)")
-    @argument("--namespace", help="the namespace (default: $KUBEFLOW_JUPYTER_NAMESPACE, else the backend's)")
-    @argument("--context", help="kubernetes: the kubeconfig context (default: $KUBEFLOW_JUPYTER_KUBE_CONTEXT, "
-              "else the current one)")
-    @argument("--kubeconfig", help="kubernetes: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
-    @argument("--dry-run", action="store_true", help="submit: validate and show the manifest, create nothing")
-    @argument("--watch", action="store_true", help="submit: show the live JobMonitor widget")
-    @argument("--replica", help='logs: which replica, e.g. "worker-0" (default: the chief/master, else worker-0)')
-    @argument("--follow", "-f", action="store_true", help="logs: keep streaming until the replica ends (Ctrl-C stops following)")
-    @argument("--tail", type=int, help="logs: only the last N lines")
-    @argument("--timeout", type=float, help="wait: give up after this many seconds (the job keeps running)")
     @line_cell_magic
     def tfjob(self, line: str, cell: str | None = None):
         """Run and follow TFJobs (distributed TensorFlow training) from the notebook.
@@ -137,47 +128,37 @@ class TFJobMagics(Magics):
             %%tfjob submit --watch --command "python train.py"
             <TFJob YAML: kubeflow.org/v1 TFJob, or the legacy tensorflow.org/v1alpha1 TfJob>
 
-            %tfjob list
-            %tfjob get example-job             # also: %tfjob status example-job
+            %tfjob list                        # also: -o wide|json|yaml
+            %tfjob get example-job             # also: %tfjob status example-job; -o wide|json|yaml
             %tfjob watch example-job           # live widget: replicas, progress, conditions, logs, delete
             %tfjob wait example-job --timeout 600
             %tfjob logs example-job --replica worker-0 --follow
             %tfjob delete example-job
+            %tfjob --backend kubernetes -n team-a list   # global options before or after the verb
+            %tfjob logs --help                 # one verb's options
 
-        Without a job name, get/status/watch/logs/wait/delete act on the job last
-        submitted from this notebook. Errors are printed as one message; a job that
-        fails while ``%tfjob wait`` waits raises JobFailed (shown as one message, no
-        traceback) so that "Run All" stops there, as ``job.wait()`` does.
+        Without a job name, get/status/watch/logs/wait/delete act on the job last submitted
+        from this notebook. The verbs, options and messages are the CLI's (``kubeflow-jupyter``).
+        A refused or failed verb (a bad option, an invalid spec, an unknown job, a job that
+        fails while ``%tfjob wait`` waits) fails the cell with one message and no traceback,
+        so that "Run All" stops there, as ``job.wait()`` does.
         """
         try:
-            args = parse_args(self.tfjob, line)
-            self._check_options(args, cell)
-        except UsageError as e:
-            print_error(f"{e} (see %tfjob? for the options)")
+            args = parse_args(line)
+        except SystemExit:  # --help: argparse has printed it
             return None
-        try:
-            return getattr(self, f"_{'get' if args.verb == 'status' else args.verb}")(args, cell)
-        except JobFailed:
-            raise  # from %tfjob wait: the cell fails, shown as one message (no traceback)
-        except KubeflowJupyterError as e:
-            print_error(str(e))
-            return None
-
-    @staticmethod
-    def _check_options(args, cell: str | None) -> None:
-        for dest, verbs in VERB_OPTIONS.items():
-            value = getattr(args, dest)
-            if value not in (None, False) and args.verb not in verbs:
-                option = "--" + dest.replace("_", "-")
-                raise UsageError(f"{option} only applies to: {', '.join(verbs)} (not {args.verb})")
         if cell is not None and args.verb != "submit":
             raise UsageError(f"%%tfjob cells take a YAML body for submit only; use %tfjob {args.verb} on one line")
-        if args.tail is not None and args.tail < 0:
-            raise UsageError("--tail must be a number of lines ≥ 0")
+        return getattr(self, f"_{args.verb}")(args, cell)
 
     # -- clients and job names --------------------------------------------------
-    def client(self, backend: str | None = None, namespace: str | None = None, context: str | None = None,
-               kubeconfig: str | None = None) -> TFJobClient:
+    def client(
+        self,
+        backend: str | None = None,
+        namespace: str | None = None,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+    ) -> TFJobClient:
         """The cached client for this backend/namespace/context/kubeconfig (created on first use)."""
         from ..backends import resolve_backend_name
 
@@ -193,10 +174,10 @@ class TFJobMagics(Magics):
         """The job a verb acts on: the named one, else the last one submitted here."""
         from ..handle import TFJobHandle
 
-        if args.target:
-            return TFJobHandle(self._client_for(args), args.target)
+        if args.name:
+            return TFJobHandle(self._client_for(args), args.name)
         if self.last_job is None:
-            raise KubeflowJupyterError(
+            raise UsageError(
                 f"%tfjob {args.verb} needs a job name: %tfjob {args.verb} NAME "
                 "(no job was submitted from this notebook yet; %tfjob list shows them all)"
             )
@@ -207,17 +188,13 @@ class TFJobMagics(Magics):
     # -- verbs --------------------------------------------------------------------
     def _submit(self, args, cell: str | None):
         body = cell if cell is not None and cell.strip() else None
-        if body is not None and args.target:
-            raise KubeflowJupyterError(
-                f"give the TFJob either as the cell body or as a file ({args.target}), not both"
-            )
-        if body is None and not args.target:
-            raise KubeflowJupyterError(
-                "submit needs a TFJob: %tfjob submit FILE.yaml, or a %%tfjob submit cell holding the YAML"
-            )
+        if body is not None and args.file:
+            raise UsageError(f"give the TFJob either as the cell body or as a file ({args.file}), not both")
+        if body is None and not args.file:
+            raise UsageError("submit needs a TFJob: %tfjob submit FILE.yaml, or a %%tfjob submit cell holding the YAML")
         from ..handle import TFJobHandle
 
-        source = body if body is not None else Path(args.target).expanduser()
+        source = body if body is not None else Path(args.file).expanduser()
         client = self._client_for(args)
         sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
         for notice in sub.notices:
@@ -240,11 +217,27 @@ class TFJobMagics(Magics):
     def _list(self, args, cell):
         from ..job_display import JobTable
 
-        return JobTable(self._client_for(args).list())
+        client = self._client_for(args)
+        snaps = client.list()
+        if args.output == "table":
+            return JobTable(snaps)
+        manifests = [client.manifest(s.name) for s in snaps] if args.output in ("json", "yaml") else []
+        from ..verbs import list_text
+
+        print(list_text(snaps, args.output, manifests))
+        return None
 
     def _get(self, args, cell):
+        from ..verbs import get_text, object_text
+
         job = self._job(args)
-        job.client.get(job.name)  # a missing job is an error message now, not a failing repr later
+        if args.output in ("json", "yaml"):
+            print(object_text(job.client.manifest(job.name), args.output))
+            return None
+        snap = job.client.get(job.name)  # a missing job fails the cell now, not a repr later
+        if args.output == "wide":
+            print(get_text(snap, wide=True))
+            return None
         return job
 
     def _watch(self, args, cell):
@@ -334,3 +327,8 @@ class TFJobMagics(Magics):
         job.delete()
         print(f"tfjob {job.name!r} deleted")
         return None
+
+
+# %tfjob? shows what getdoc() returns (IPython's oinspect asks for it before __doc__): the
+# docstring and the verbs' help, as magic_arguments would show, built only when asked for.
+TFJobMagics.tfjob.getdoc = lambda: f"{inspect.cleandoc(TFJobMagics.tfjob.__doc__ or '')}\n\n{help_text()}"

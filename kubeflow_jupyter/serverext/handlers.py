@@ -33,15 +33,7 @@ from jupyter_server.utils import url_path_join
 from tornado.iostream import StreamClosedError
 
 from ..client import MAX_TAIL
-from ..errors import (
-    AlreadyExists,
-    BackendError,
-    JobNotFound,
-    KubeflowJupyterError,
-    ReplicaNotFound,
-    SpecError,
-    StoreNotWritable,
-)
+from ..errors import KubeflowJupyterError, SpecError, http_status
 from ..tfjob.load import LIMIT_TEXT, MAX_BYTES, check_structure
 from .wire import job_json
 from .service import JobService
@@ -98,15 +90,8 @@ def text_field(name: str, value: Any) -> str | None:
 
 
 def error_status(error: KubeflowJupyterError) -> int:
-    if isinstance(error, (JobNotFound, ReplicaNotFound)):
-        return 404
-    if isinstance(error, AlreadyExists):
-        return 409
-    if isinstance(error, StoreNotWritable):
-        return 403
-    if isinstance(error, BackendError):
-        return 502
-    return 400
+    """The HTTP status of a domain error: errors.ERROR_CODES, the table the CLI's exit codes share."""
+    return http_status(error)
 
 
 @tornado.web.stream_request_body

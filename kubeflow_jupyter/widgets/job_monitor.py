@@ -22,14 +22,13 @@ import contextlib
 import html
 import threading
 from collections import deque
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import ipywidgets as widgets
 
 from .. import job_display
 from ..client import TFJobClient
 from ..errors import JobNotFound, KubeflowJupyterError
-from ..tfjob.model import CHIEF_TYPES
 from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot, supersedes
 
 LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
@@ -45,17 +44,6 @@ def start_daemon(target: Callable[[], None], name: str) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     return thread
-
-
-def default_replica(snapshot: JobSnapshot) -> str | None:
-    """The replica whose log matters most: the chief/master, else worker-0, else the first."""
-    for r in snapshot.replicas:
-        if r.type in CHIEF_TYPES:
-            return r.id
-    ids = [r.id for r in snapshot.replicas]
-    if "worker-0" in ids:
-        return "worker-0"
-    return ids[0] if ids else None
 
 
 class LogPane:
@@ -276,7 +264,7 @@ class JobMonitor(widgets.VBox):
             try:
                 with self._hold(self.replica_selector):
                     self.replica_selector.options = ids
-                    self.replica_selector.value = keep if keep in ids else default_replica(snap)
+                    self.replica_selector.value = keep if keep in ids else snap.default_replica
             finally:
                 self._syncing_selector = False
         if self.replica_selector.value and self.replica_selector.value != self.following:
@@ -333,9 +321,7 @@ class JobMonitor(widgets.VBox):
             self._log_stop = stop = threading.Event()
             self.following = replica
             self.log_pane.start(f"{replica}: the last {LOG_TAIL_ON_SELECT} lines, following live")
-        self._log_thread = start_daemon(
-            lambda: self._tail(replica, stop), f"kfj-logs-{self.name}-{replica}"
-        )
+        self._log_thread = start_daemon(lambda: self._tail(replica, stop), f"kfj-logs-{self.name}-{replica}")
 
     def _tail(self, replica: str, stop: threading.Event) -> None:
         """Follow one replica's log until it ends or ``stop`` is set (another replica was
@@ -362,9 +348,7 @@ class JobMonitor(widgets.VBox):
 
     # -- delete -----------------------------------------------------------------
     def _ask_delete(self, _button=None) -> None:
-        self.confirm_label.value = (
-            f"Delete TFJob <b>{html.escape(self.name)}</b> and stop all its replicas?&nbsp;"
-        )
+        self.confirm_label.value = f"Delete TFJob <b>{html.escape(self.name)}</b> and stop all its replicas?&nbsp;"
         self.confirm_box.layout.display = "flex"
 
     def _cancel_delete(self, _button=None) -> None:

@@ -119,7 +119,7 @@ def test_cli_context_and_kubeconfig_choose_the_cluster(auto, fake, tmp_path, cap
     prod = ("--kubeconfig", kubeconfig, "--context", "prod")
     code, out, _ = run_cli(capsys, "submit", str(spec), *prod)
     assert code == 0 and out == f"tfjob {job_name!r} created (kubernetes backend, namespace 'team-b')\n"
-    code, out, _ = run_cli(capsys, "get", job_name, *prod)
+    code, out, _ = run_cli(capsys, *prod, "get", job_name)  # global options before the verb too
     assert code == 0 and "Namespace:   team-b" in out
     code, _, err = run_cli(capsys, "get", job_name, "--kubeconfig", kubeconfig)  # its current context: dev, team-a
     assert code == 2 and f"no TFJob named {job_name!r} in namespace 'team-a'" in err
@@ -131,11 +131,16 @@ def test_cli_context_and_kubeconfig_choose_the_cluster(auto, fake, tmp_path, cap
 def test_cli_refuses_context_and_kubeconfig_on_the_local_backend(capsys, tmp_path):
     code, out, err = run_cli(capsys, "list", "--backend", "local", "--context", "prod")
     assert (code, out) == (2, "")
-    assert err == ("kubeflow-jupyter: --context applies to the kubernetes backend only, but the local backend was "
-                   "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use --backend kubernetes\n")
-    code, _, err = run_cli(capsys, "list", "--context", "prod", "--kubeconfig", str(tmp_path / "kc"))  # env: local
-    assert code == 2 and err.startswith("kubeflow-jupyter: --context and --kubeconfig apply to the kubernetes "
-                                        "backend only") and err.count("\n") == 1
+    assert err == (
+        "kubeflow-jupyter: --context applies to the kubernetes backend only, but the local backend was "
+        "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use --backend kubernetes\n"
+    )
+    code, _, err = run_cli(capsys, "--context", "prod", "list", "--kubeconfig", str(tmp_path / "kc"))  # env: local
+    assert (
+        code == 2
+        and err.startswith("kubeflow-jupyter: --context and --kubeconfig apply to the kubernetes backend only")
+        and err.count("\n") == 1
+    )
 
 
 @pytest.fixture
@@ -143,7 +148,7 @@ def tfjob_magics():
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "kubeflow_jupyter")
+    shell.run_line_magic("reload_ext", "kubeflow_jupyter")  # fresh magics: another test may have swapped its factory
     magics = shell.magics_manager.registry["TFJobMagics"]
     magics.clients.clear()
     yield shell, magics
@@ -152,7 +157,8 @@ def tfjob_magics():
 
 
 def test_magic_context_and_kubeconfig_choose_the_cluster_one_client_each(
-        auto, fake, tmp_path, capsys, job_name, make_tfjob, tfjob_magics):
+    auto, fake, tmp_path, capsys, job_name, make_tfjob, tfjob_magics
+):
     shell, magics = tfjob_magics
     kubeconfig = str(_two_contexts(fake, tmp_path / "kubeconfig"))
     spec = tmp_path / "job.yaml"
@@ -165,8 +171,11 @@ def test_magic_context_and_kubeconfig_choose_the_cluster_one_client_each(
     assert set(magics.clients) == {("kubernetes", None, "prod", kubeconfig), ("kubernetes", None, None, kubeconfig)}
     assert magics.clients[("kubernetes", None, None, kubeconfig)].namespace == "team-a"
     capsys.readouterr()
-    assert shell.run_line_magic("tfjob", "list --backend local --context prod") is None
-    assert capsys.readouterr().err == ("--context applies to the kubernetes backend only, but the local backend was "
-                                       "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use "
-                                       "--backend kubernetes\n")
+    result = shell.run_cell("%tfjob --backend local list --context prod")  # fails the cell: one line
+    assert type(result.error_in_exec).__name__ == "OptionError"
+    assert capsys.readouterr().out == (
+        "OptionError: --context applies to the kubernetes backend only, but the local "
+        "backend was chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, "
+        "or use --backend kubernetes\n"
+    )
     shell.run_line_magic("tfjob", f"delete {job_name} {prod}")

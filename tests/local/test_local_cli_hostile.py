@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import yaml
-
 from local_helpers import REPO, tfjob_yaml
+
 from kubeflow_jupyter.client import MAX_TAIL, TFJobClient
 from kubeflow_jupyter.errors import OptionError, SpecError
 
@@ -70,6 +70,15 @@ CASES = [
     (["delete", "x", "--timeout", "nan"], [UNKNOWN]),
     (["frobnicate"], ["invalid choice"]),
     ([], ["required"]),
+    # global options go before or after the verb; the verb's own options only after it
+    (["--backend", "mars", "list"], ["argument --backend: invalid choice: 'mars'"]),
+    (["list", "--backend", "mars"], ["argument --backend: invalid choice: 'mars'"]),
+    (["--namespace"], ["--namespace", "expected one argument"]),
+    (["--tail", "5", "logs", "x"], ["invalid choice"]),
+    (["list", "-o", "xml"], ["invalid choice: 'xml'"]),
+    (["get", "x", "-o", "table"], ["invalid choice: 'table'"]),
+    (["submit", "{JOB}", "--watch"], [UNKNOWN]),  # the notebook's widget
+    (["watch", "x"], ["invalid choice: 'watch'"]),
 ]
 
 
@@ -83,13 +92,24 @@ def files(tmp_path):
     huge = tmp_path / "huge.yaml"
     with open(huge, "wb") as f:  # sparse: no disk used; reading it all would need 64 GiB of memory
         f.truncate(64 * 1024**3)
-    return {"JOB": str(job), "DIR": str(tmp_path / "adir"), "BIG": str(big), "HUGE": str(huge),
-            "MISSING": str(tmp_path / "missing.yaml")}
+    return {
+        "JOB": str(job),
+        "DIR": str(tmp_path / "adir"),
+        "BIG": str(big),
+        "HUGE": str(huge),
+        "MISSING": str(tmp_path / "missing.yaml"),
+    }
 
 
 def run(argv: list[str], stdin=None, input: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kubeflow_jupyter.cli", *argv], cwd=REPO, stdin=stdin, input=input,
-                          capture_output=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeflow_jupyter.cli", *argv],
+        cwd=REPO,
+        stdin=stdin,
+        input=input,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -110,6 +130,13 @@ def test_every_verb_refuses_bad_values_with_one_line_and_exit_2(files, isolated_
     assert list(isolated_home.rglob("*")) == []  # nothing created, not even the store
 
 
+def test_a_bogus_backend_in_the_environment_is_one_line_and_exit_2(isolated_home, monkeypatch):
+    monkeypatch.setenv("KUBEFLOW_JUPYTER_BACKEND", "bogus")
+    for argv in (["list"], ["get", "x"], ["delete", "x"]):
+        assert_one_line_error(run(argv), "unknown backend 'bogus'", "$KUBEFLOW_JUPYTER_BACKEND")
+    assert list(isolated_home.rglob("*")) == []
+
+
 @pytest.mark.parametrize("source", ["2 MB", "/dev/zero"])
 def test_standard_input_is_read_up_to_the_limit_only(isolated_home, source):
     if source == "/dev/zero":
@@ -124,8 +151,13 @@ def test_standard_input_is_read_up_to_the_limit_only(isolated_home, source):
 # -- the rules live in the client: the CLI, the REST API and the magics share them -------------
 def test_the_client_refuses_a_command_that_does_not_split_before_reading_anything(tmp_path):
     client = TFJobClient("local")
-    for command, needle in ((UNBALANCED, "No closing quotation"), ("python \\", "No escaped character"),
-                            ("python\x00", "NUL"), ("x" * (600 * 1024), "512 KiB"), (5, "text")):
+    for command, needle in (
+        (UNBALANCED, "No closing quotation"),
+        ("python \\", "No escaped character"),
+        ("python\x00", "NUL"),
+        ("x" * (600 * 1024), "512 KiB"),
+        (5, "text"),
+    ):
         with pytest.raises(SpecError) as err:
             client.prepare(tmp_path / "not-read.yaml", command=command)
         assert [p.path for p in err.value.problems] == ["--command"]

@@ -30,3 +30,33 @@ def test_load_ext_imports_nothing_heavy_in_a_fresh_interpreter():
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"before": [], "after_load": [], "after_list": [], "registered": True}, proc.stderr
+
+
+UNLOAD = """
+import json
+from IPython.core.interactiveshell import InteractiveShell
+from kubeflow_jupyter.tfjob.status import JobSnapshot
+shell = InteractiveShell.instance()
+magics = shell.magics_manager.magics
+names = lambda: {"line": sorted({"tfjob", "model"} & set(magics["line"])), "cell": sorted({"tfjob"} & set(magics["cell"]))}
+shows_table = lambda: "kfj-table" in shell.display_formatter.format(JobSnapshot("probe"))[0].get("text/html", "")
+seen = {}
+shell.run_line_magic("load_ext", "kubeflow_jupyter")
+seen["loaded"] = [names(), shows_table()]
+shell.run_line_magic("unload_ext", "kubeflow_jupyter")
+seen["unloaded"] = [names(), shows_table(), shell.run_cell("%tfjob list").success]
+shell.run_line_magic("load_ext", "kubeflow_jupyter")
+seen["reloaded"] = [names(), shows_table(), shell.run_cell("%tfjob list").success]
+print(json.dumps(seen))
+"""
+
+
+def test_unload_ext_removes_the_magics_and_formatters_and_load_ext_brings_them_back():
+    proc = subprocess.run([sys.executable, "-c", UNLOAD], capture_output=True, text=True, timeout=120, check=True)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    registered = {"line": ["model", "tfjob"], "cell": ["tfjob"]}
+    assert seen == {
+        "loaded": [registered, True],
+        "unloaded": [{"line": [], "cell": []}, False, False],
+        "reloaded": [registered, True, True],
+    }, proc.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from notebook_helpers import TWO_REPLICA_JOB, eventually
 
-from kubeflow_jupyter.job_display import JobTable
 from kubeflow_jupyter.handle import TFJobHandle
+from kubeflow_jupyter.job_display import JobTable
 from kubeflow_jupyter.tfjob.status import JobSnapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,13 +35,38 @@ def assert_one_clean_error(err: str, *needles: str) -> None:
         assert needle in err
 
 
+def run_failing(shell, capsys, source: str) -> tuple[BaseException, str]:
+    """Run a cell that must fail: the error it raised and what the cell showed (no traceback)."""
+    result = shell.run_cell(source)
+    assert result.error_in_exec is not None, "the cell fails, so Run All stops there"
+    shown = capsys.readouterr()
+    assert "Traceback" not in shown.out + shown.err
+    return result.error_in_exec, shown.out + shown.err
+
+
 def test_load_ext_registers_line_and_cell_magic_with_full_help(ipython_shell, capsys):
     magics = ipython_shell.magics_manager.magics
     assert "tfjob" in magics["line"] and "tfjob" in magics["cell"]
     ipython_shell.run_cell("%tfjob?")
     help_text = capsys.readouterr().out
-    for word in ("submit", "list", "watch", "logs", "wait", "delete", "--name", "--command", "--backend",
-                 "--namespace", "--dry-run", "--replica", "--follow", "--tail", "--timeout", "--watch"):
+    for word in (
+        "submit",
+        "list",
+        "watch",
+        "logs",
+        "wait",
+        "delete",
+        "--name",
+        "--command",
+        "--backend",
+        "--namespace",
+        "--dry-run",
+        "--replica",
+        "--follow",
+        "--tail",
+        "--timeout",
+        "--watch",
+    ):
         assert word in help_text, word
 
 
@@ -73,32 +98,122 @@ def test_line_submit_from_file_returns_a_handle(ipython_shell, tfjob_magics, mem
 
 
 @pytest.mark.parametrize(
-    "line, cell, needles",
+    "line, cell, error, needles",
     [
-        ("submit", "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: bad}\nspec: {tfReplicaSpecs: {Worker: {replicas: 1}}}\n",
-         ["invalid TFJob", "tfReplicaSpecs.Worker"]),
-        ("submit /no/such/file.yaml", None, ["cannot read /no/such/file.yaml"]),
-        ("submit", None, ["submit needs a TFJob"]),
-        ("frobnicate x", None, ["invalid choice: 'frobnicate'", "%tfjob?"]),
-        ("wait mnist --follow", None, ["--follow only applies to: logs"]),
-        ("get does-not-exist", None, ["no TFJob named 'does-not-exist'"]),
-        ("logs", None, ["needs a job name"]),
-        ("list --backend mars", None, ["unknown backend 'mars'"]),
+        (
+            "submit",
+            "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: bad}\nspec: {tfReplicaSpecs: {Worker: {replicas: 1}}}\n",
+            "SpecError",
+            ["invalid TFJob", "tfReplicaSpecs.Worker"],
+        ),
+        ("submit /no/such/file.yaml", None, "SpecError", ["cannot read /no/such/file.yaml"]),
+        ("submit", None, "UsageError", ["submit needs a TFJob"]),
+        ("frobnicate x", None, "UsageError", ["invalid choice: 'frobnicate'", "%tfjob?"]),
+        ("wait mnist --follow", None, "UsageError", ["unrecognized arguments: --follow"]),
+        ("list --watch", None, "UsageError", ["unrecognized arguments: --watch"]),
+        ("get does-not-exist", None, "JobNotFound", ["no TFJob named 'does-not-exist'", "(see `%tfjob list`)"]),
+        ("logs", None, "UsageError", ["needs a job name"]),
+        ("list --backend mars", None, "UsageError", ["argument --backend: invalid choice: 'mars'"]),
+        (
+            "logs x --tail -1",
+            None,
+            "UsageError",
+            ["argument --tail: must be an integer from 0", "`%tfjob logs --help`"],
+        ),
+        ("list", "some body", "UsageError", ["submit only"]),
     ],
 )
-def test_errors_are_one_message_on_stderr_and_create_nothing(
-    ipython_shell, tfjob_magics, memory_backend, capsys, line, cell, needles
+def test_a_refused_verb_fails_the_cell_with_one_message_and_creates_nothing(
+    ipython_shell, tfjob_magics, memory_backend, capsys, line, cell, error, needles
 ):
-    result = ipython_shell.run_cell_magic("tfjob", line, cell) if cell else run(ipython_shell, line)
-    assert result is None
-    captured = capsys.readouterr()
-    assert_one_clean_error(captured.err, *needles)
+    source = f"%%tfjob {line}\n{cell}" if cell else f"%tfjob {line}"
+    raised, shown = run_failing(ipython_shell, capsys, source)
+    assert type(raised).__name__ == error
+    assert shown.startswith(f"{error}: ")
+    assert_one_clean_error(shown, *needles)
+    if error != "SpecError":  # a spec's problems are listed one per line
+        assert len(shown.strip().splitlines()) == 1, shown
+    assert "kubeflow-jupyter list" not in shown  # the notebook's hint, not the terminal's
     assert memory_backend.created == []
 
 
-def test_logs_cell_body_for_other_verbs_is_refused(ipython_shell, tfjob_magics, capsys):
-    assert ipython_shell.run_cell_magic("tfjob", "list", "some body") is None
-    assert_one_clean_error(capsys.readouterr().err, "submit only")
+def test_a_refused_cell_submit_stops_run_all(ipython_shell, tfjob_magics, memory_backend, capsys):
+    """A refused %%tfjob submit raises, so the next cell of a Run All is never reached."""
+    raised, shown = run_failing(ipython_shell, capsys, "%%tfjob submit --name bad\nkind: NotATFJob\n")
+    assert type(raised).__name__ == "SpecError" and shown.startswith("SpecError: invalid TFJob")
+    assert memory_backend.created == []
+
+
+def test_the_magic_and_the_cli_give_the_same_message_for_a_bad_option(ipython_shell, tfjob_magics, capsys):
+    from kubeflow_jupyter.cli import main
+
+    for argv in (
+        ["logs", "x", "--tail", "-3"],
+        ["wait", "x", "--timeout", "nan"],
+        ["list", "--backend", "mars"],
+        ["get", "x", "-o", "xml"],
+        ["delete", "x", "--tail", "5"],
+        ["--backend", "mars", "list"],
+    ):
+        assert main(argv) == 2
+        cli_line = capsys.readouterr().err
+        raised, shown = run_failing(ipython_shell, capsys, "%tfjob " + " ".join(argv))
+        assert cli_line.startswith(f"kubeflow-jupyter: {raised} (see `kubeflow-jupyter ")  # each its own hint
+        assert shown.startswith(f"UsageError: {raised} (see ") and "%tfjob" in shown.split("(see ")[-1]
+
+
+def test_global_options_before_or_after_the_verb(ipython_shell, tfjob_magics):
+    made = []
+    factory = tfjob_magics.client_factory
+    tfjob_magics.client_factory = lambda *key: made.append(key) or factory(*key)
+    run(ipython_shell, "--namespace team-a list")
+    run(ipython_shell, "list -n team-b --backend local")
+    run(ipython_shell, "--backend local -n team-a list --namespace team-c")  # the later one wins, as in kubectl
+    assert made == [("local", "team-a", None, None), ("local", "team-b", None, None), ("local", "team-c", None, None)]
+
+
+def test_list_and_get_outputs_print_text(ipython_shell, tfjob_magics, memory_backend, capsys):
+    import json
+
+    import yaml
+
+    submit_two_replicas(ipython_shell)
+    capsys.readouterr()
+    assert run(ipython_shell, "list -o wide") is None
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ["NAMESPACE", "REPLICAS", "MESSAGE"]
+    assert row.split()[0] == "mnist" and "Chief:1,Worker:1" in row
+    assert run(ipython_shell, "list -o json") is None
+    listed = json.loads(capsys.readouterr().out)
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["mnist"]
+    assert run(ipython_shell, "list -o yaml") is None
+    assert yaml.safe_load(capsys.readouterr().out) == listed
+    assert run(ipython_shell, "get -o json") is None
+    assert json.loads(capsys.readouterr().out) == listed["items"][0]
+    assert run(ipython_shell, "status mnist -o wide") is None
+    wide = capsys.readouterr().out
+    header = next(line for line in wide.splitlines() if line.startswith("REPLICA"))
+    assert header.split() == [
+        "REPLICA",
+        "TYPE",
+        "INDEX",
+        "PHASE",
+        "RESTARTS",
+        "EXIT",
+        "STARTED",
+        "FINISHED",
+        "POD",
+        "MESSAGE",
+    ]
+    assert "mnist-chief-0" in wide and "State:       Created" in wide
+
+
+def test_help_of_one_verb_is_printed_and_the_cell_succeeds(ipython_shell, tfjob_magics, capsys):
+    result = ipython_shell.run_cell("%tfjob logs --help")
+    assert result.success
+    out = capsys.readouterr().out
+    assert out.startswith("usage: %tfjob logs") and "--tail N" in out and "--watch" not in out
 
 
 def test_dry_run_prints_the_manifest_and_creates_nothing(ipython_shell, tfjob_magics, memory_backend, capsys):
@@ -143,8 +258,13 @@ def test_one_client_per_backend_and_namespace(ipython_shell, tfjob_magics):
     made = []
     factory = tfjob_magics.client_factory
     tfjob_magics.client_factory = lambda *key: made.append(key) or factory(*key)
-    for line in ("list", "list --namespace team-a", "list --namespace team-a --backend local",
-                 "list --namespace team-b", "list"):
+    for line in (
+        "list",
+        "list --namespace team-a",
+        "list --namespace team-a --backend local",
+        "list --namespace team-b",
+        "list",
+    ):
         run(ipython_shell, line)
     assert made == [("local", None, None, None), ("local", "team-a", None, None), ("local", "team-b", None, None)]
     assert tfjob_magics.client(None, "team-a").namespace == "team-a"
@@ -179,21 +299,27 @@ def test_wait_shows_progress_and_returns_the_final_snapshot(ipython_shell, tfjob
 
 
 def test_wait_on_a_failing_job_fails_the_cell_with_the_reason_and_where_to_look(
-        ipython_shell, tfjob_magics, memory_backend, capsys):
+    ipython_shell, tfjob_magics, memory_backend, capsys
+):
     submit_two_replicas(ipython_shell)
     finisher = finish_later(memory_backend, "mnist", "Failed", "chief-0 exited with code 3")
     result = ipython_shell.run_cell("%tfjob wait")
     finisher.join()
     assert type(result.error_in_exec).__name__ == "JobFailed", "the cell fails, so Run All stops"
     shown = capsys.readouterr()
-    assert_one_clean_error(shown.out + shown.err, "JobFailed: TFJob 'mnist' failed", "exited with code 3",
-                           "%tfjob logs mnist --replica chief-0")
+    assert_one_clean_error(
+        shown.out + shown.err,
+        "JobFailed: TFJob 'mnist' failed",
+        "exited with code 3",
+        "%tfjob logs mnist --replica chief-0",
+    )
 
 
-def test_wait_timeout_is_an_error_and_the_job_keeps_running(ipython_shell, tfjob_magics, memory_backend, capsys):
+def test_wait_timeout_fails_the_cell_and_the_job_keeps_running(ipython_shell, tfjob_magics, memory_backend, capsys):
     submit_two_replicas(ipython_shell)
-    assert run(ipython_shell, "wait --timeout 0.3") is None
-    assert_one_clean_error(capsys.readouterr().err, "did not finish within 0.3s")
+    raised, shown = run_failing(ipython_shell, capsys, "%tfjob wait --timeout 0.3")
+    assert type(raised).__name__ == "WaitTimeout"
+    assert_one_clean_error(shown, "did not finish within 0.3s")
     assert memory_backend.get("mnist").state == "Created"
 
 
@@ -208,8 +334,8 @@ def test_logs_prints_lines_of_the_default_or_chosen_replica(ipython_shell, tfjob
     assert capsys.readouterr().out.splitlines() == ["worker a"]
     run(ipython_shell, "logs --tail 1")
     assert capsys.readouterr().out.splitlines() == ["chief c"]
-    run(ipython_shell, "logs --replica ps-9")
-    assert_one_clean_error(capsys.readouterr().err, "ps-9")
+    raised, shown = run_failing(ipython_shell, capsys, "%tfjob logs --replica ps-9")
+    assert type(raised).__name__ == "ReplicaNotFound" and "ps-9" in shown
 
 
 def test_logs_follow_streams_until_the_replica_ends(ipython_shell, tfjob_magics, memory_backend, capsys):
@@ -244,8 +370,8 @@ def test_delete_removes_the_job(ipython_shell, tfjob_magics, memory_backend, cap
     run(ipython_shell, "delete")
     assert "tfjob 'mnist' deleted" in capsys.readouterr().out
     assert memory_backend.list() == []
-    run(ipython_shell, "delete mnist")
-    assert_one_clean_error(capsys.readouterr().err, "no TFJob named 'mnist'")
+    _, shown = run_failing(ipython_shell, capsys, "%tfjob delete mnist")
+    assert_one_clean_error(shown, "JobNotFound: no TFJob named 'mnist'")
 
 
 def test_handle_methods_go_through_the_client(ipython_shell, tfjob_magics, memory_backend):
@@ -261,7 +387,9 @@ def test_handle_methods_go_through_the_client(ipython_shell, tfjob_magics, memor
     assert "no TFJob named &#x27;mnist&#x27;" in job._repr_html_()
 
 
-def test_watch_in_terminal_ipython_prints_each_change_until_the_end(ipython_shell, tfjob_magics, memory_backend, capsys):
+def test_watch_in_terminal_ipython_prints_each_change_until_the_end(
+    ipython_shell, tfjob_magics, memory_backend, capsys
+):
     submit_two_replicas(ipython_shell)
     capsys.readouterr()
     finisher = finish_later(memory_backend, "mnist")

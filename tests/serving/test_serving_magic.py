@@ -26,6 +26,16 @@ def _run(shell, line: str):
     return captured
 
 
+def _refused(shell, line: str) -> tuple[BaseException, str]:
+    """A %model cell that must fail: the error and what the cell showed (one line, no traceback)."""
+    with capture_output() as captured:
+        result = shell.run_cell(f"%model {line}")
+    assert result.error_in_exec is not None, "the cell fails, so Run All stops there"
+    shown = captured.stdout + captured.stderr
+    assert "Traceback" not in shown and len(shown.strip().splitlines()) == 1, shown
+    return result.error_in_exec, shown.strip()
+
+
 def test_model_serve_predict_status_metadata_stop(shell, model_base, images, tmp_path):
     served = _run(shell, f"serve {model_base} --model-name inception --port 0 --rest-port 0")
     assert "serving 'inception'" in served.stdout and "stops with the kernel" in served.stdout, served.stderr
@@ -39,7 +49,7 @@ def test_model_serve_predict_status_metadata_stop(shell, model_base, images, tmp
     assert shown.stderr == ""
     expected = classify_images([images["blue.png"], images["red.jpg"]], server=server.grpc_address)
     assert len(shown.outputs) == 2
-    for output, top in zip(shown.outputs, expected):
+    for output, top in zip(shown.outputs, expected, strict=True):
         page = output.data["text/html"]
         assert "<img src='data:image/" in page and "<svg" in page and page.count("<tr><td>") == 5
         assert all(cls.split(",")[0] in page for cls, _ in top)
@@ -59,16 +69,16 @@ def test_model_serve_predict_status_metadata_stop(shell, model_base, images, tmp
     assert "stopped the server of 'inception'" in stopped.stdout and not server.running
 
 
-def test_model_errors_are_one_line_without_traceback(shell, tmp_path, grpc_address, images):
+def test_model_errors_fail_the_cell_with_one_line(shell, tmp_path, grpc_address, images):
     (tmp_path / "red.jpg").write_bytes(images["red.jpg"])
-    missing = _run(shell, f"predict {tmp_path}/missing.jpg --server {grpc_address}")
-    assert "cannot read image" in missing.stderr and "Traceback" not in missing.stderr
-    unknown = _run(shell, f"predict {tmp_path}/red.jpg --server {grpc_address} --model resnet")
-    assert unknown.stderr.strip() == f"no model named 'resnet' on {grpc_address}; it serves 'inception' (versions 1)"
-    usage = _run(shell, "frobnicate")
-    assert "%model:" in usage.stderr and "invalid choice" in usage.stderr
-    serve = _run(shell, "serve")
-    assert "--model-name NAME" in serve.stderr
+    error, shown = _refused(shell, f"predict {tmp_path}/missing.jpg --server {grpc_address}")
+    assert type(error).__name__ == "ImageError" and "cannot read image" in shown
+    error, shown = _refused(shell, f"predict {tmp_path}/red.jpg --server {grpc_address} --model resnet")
+    assert shown == f"ModelNotFound: no model named 'resnet' on {grpc_address}; it serves 'inception' (versions 1)"
+    error, shown = _refused(shell, "frobnicate")
+    assert shown.startswith("UsageError: %model: ") and "invalid choice" in shown and "%model?" in shown
+    error, shown = _refused(shell, "serve")
+    assert type(error).__name__ == "UsageError" and "--model-name NAME" in shown
 
 
 def test_help_lists_the_actions_and_options():
@@ -82,8 +92,19 @@ def test_model_query_widget_classifies_uploads(grpc_address, images):
 
     widget = ModelQuery(server=grpc_address)
     # what the browser sends when a file is picked (the widget's own deserializer runs)
-    widget.upload.set_state({"value": [{"name": "red.jpg", "type": "image/jpeg", "size": len(images["red.jpg"]),
-                                        "content": memoryview(images["red.jpg"]), "last_modified": 0}]})
+    widget.upload.set_state(
+        {
+            "value": [
+                {
+                    "name": "red.jpg",
+                    "type": "image/jpeg",
+                    "size": len(images["red.jpg"]),
+                    "content": memoryview(images["red.jpg"]),
+                    "last_modified": 0,
+                }
+            ]
+        }
+    )
     top = classify_images(images["red.jpg"], server=grpc_address)[0]
     assert "<svg" in widget.result.value and top[0][0].split(",")[0] in widget.result.value
     widget.model.value = "resnet"
