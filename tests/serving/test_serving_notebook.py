@@ -75,5 +75,5 @@ def test_notebook_trains_serves_and_classifies_the_digits(executed):
     assert [c for c, _ in rest] == [c for c, _ in grpc] and len(rest) == 5
     assert all(abs(a[1] - b[1]) <= 2e-3 for a, b in zip(rest, grpc, strict=True)), (rest, grpc)
     assert re.search(r"no model named 'inception' on 127\.0\.0\.1:\d+; it serves 'digits' \(versions 1\)",
-                     stderr_of(find(executed, "%model predict {paths[0]} --model inception")))
+                     text_of(find(executed, "%model predict {paths[0]} --model inception")))
     assert "stopped the server of 'digits'" in text_of(find(executed, "%model stop"))
