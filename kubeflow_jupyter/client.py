@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
-from .backends import Backend, get_backend
-from .errors import BackendError, JobFailed, OptionError, WaitTimeout
+from .backends import Backend, get_backend, resolve_backend_name
+from .errors import BackendError, FieldProblem, JobFailed, OptionError, SpecError, WaitTimeout
 from .tfjob import parse_tfjob
 from .tfjob.load import read_file
 from .tfjob.model import ParseResult
@@ -71,12 +71,32 @@ def check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def namespace_problem(theirs: object, ours: str) -> FieldProblem | None:
+    """The namespace rule, for every backend: a manifest's ``metadata.namespace`` (when it names
+    one) must be the namespace the client works in; jobs are never created elsewhere (kubectl
+    refuses such an object the same way when given ``--namespace``)."""
+    if theirs in (None, "", ours):
+        return None
+    return FieldProblem("metadata.namespace", f"{theirs!r} is not the namespace this client works in ({ours!r}): "
+                                              f"remove metadata.namespace, or use --namespace {theirs}")
+
+
 class TFJobClient:
     """Submit, watch, read and delete TFJobs on one backend."""
 
-    def __init__(self, backend: str | Backend | None = None, *, namespace: str | None = None, **options):
+    def __init__(self, backend: str | Backend | None = None, *, namespace: str | None = None,
+                 request_timeout: float | None = None, watch_timeout: int | None = None, **options):
+        """``backend``: a name (see :func:`~kubeflow_jupyter.backends.get_backend`) or a backend.
+        ``namespace``: where jobs go (else ``$KUBEFLOW_JUPYTER_NAMESPACE``, else the backend's default).
+        ``request_timeout`` (seconds per API request) and ``watch_timeout`` (seconds one watch
+        request lives before it is renewed) tune the Kubernetes backend: None keeps its defaults,
+        and the local backend, which makes no API requests, ignores them."""
         if backend is None or isinstance(backend, str):
-            backend = get_backend(backend, namespace=namespace, **options)
+            name = resolve_backend_name(backend, context=options.get("context"), kubeconfig=options.get("kubeconfig"))
+            if name == "kubernetes":
+                options.update({key: value for key, value in (("request_timeout", request_timeout),
+                                                              ("watch_timeout", watch_timeout)) if value is not None})
+            backend = get_backend(name, namespace=namespace, **options)
         self.backend: Backend = backend
 
     @property
@@ -89,12 +109,18 @@ class TFJobClient:
 
     # -- submit ----------------------------------------------------------
     def prepare(self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None) -> ParseResult:
-        """Parse, convert and validate without side effects; apply ``--name``/``--command``.
+        """Parse, convert and validate without side effects; apply ``--name``/``--command``; place
+        the job in the client's namespace.
 
         The one place every front end (CLI, REST, magics) goes through: ``command`` must split
-        like a shell command line, and the result must fit the manifest limit."""
+        like a shell command line, and the result must fit the manifest limit. It alone decides
+        a job's namespace: the client's (``--namespace``, else ``$KUBEFLOW_JUPYTER_NAMESPACE``,
+        else the backend's default); a manifest naming another one is refused."""
         argv = split_command(command)  # before reading: a bad --command costs no I/O
-        return parse_tfjob(read_spec(source), name=name, namespace=self.namespace, command=argv)
+        parsed = parse_tfjob(read_spec(source), name=name, command=argv)
+        if (problem := namespace_problem(parsed.job.namespace, self.namespace)) is not None:
+            raise SpecError(problem)
+        return replace(parsed, job=parsed.job.in_namespace(self.namespace))
 
     def submit(
         self,

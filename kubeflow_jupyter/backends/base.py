@@ -6,10 +6,20 @@ Front ends never call a backend directly: they call :class:`kubeflow_jupyter.cli
 from __future__ import annotations
 
 import threading
-from typing import Iterator, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
+from ..errors import BackendError
 from ..tfjob.model import TFJob
 from ..tfjob.status import JobSnapshot
+
+
+def require_namespace(job: TFJob, namespace: str) -> None:
+    """A backend creates only what :meth:`TFJobClient.prepare` made for its namespace: the client
+    alone decides a job's namespace (and refuses a manifest that names another one)."""
+    if job.namespace != namespace:
+        raise BackendError(f"TFJob {job.name!r} was prepared for namespace {job.namespace!r}, but this backend "
+                           f"works in {namespace!r}: submit it through TFJobClient, which sets the namespace")
 
 
 @runtime_checkable
@@ -21,6 +31,9 @@ class Backend(Protocol):
 
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
         """Create the job and return its first snapshot (state Created).
+
+        ``job`` comes from :meth:`TFJobClient.prepare`: its namespace is this backend's
+        (:func:`require_namespace`).
 
         ``workdir``: where relative paths in the command resolve (local backend;
         the container's ``workingDir`` wins). ``dry_run``: validate fully as the

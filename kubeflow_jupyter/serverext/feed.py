@@ -9,7 +9,8 @@ remembered, so no late update (a submit's first state, a resync's older list) tu
 a job back. Everything a subscriber receives after its first ``jobs`` event is
 therefore newer than that event.
 
-The watch is restarted every ``RESYNC_SECONDS`` after a fresh ``list()``; the
+The watch is restarted every ``resync_seconds`` (``c.KubeflowJupyter.resync_seconds``,
+default ``RESYNC_SECONDS``) after a fresh ``list()``; the
 diff against the cache catches what a watch cannot see (a job deleted from
 another process) and recovers from a dropped cluster watch.
 """
@@ -20,8 +21,9 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import KubeflowJupyterError
 from ..tfjob.status import JobSnapshot, supersedes
@@ -47,8 +49,9 @@ MAX_TOMBSTONES = 10_000
 class JobFeed:
     """The newest state of every job, ordered by :func:`supersedes`; fans changes out to subscribers."""
 
-    def __init__(self, client_provider: Callable[[], Any]):
+    def __init__(self, client_provider: Callable[[], Any], *, resync_seconds: float = RESYNC_SECONDS):
         self._client_provider = client_provider
+        self.resync_seconds = resync_seconds
         self._subscribers: list[Subscription] = []
         self._jobs: dict[str, JobSnapshot] = {}
         self._json: dict[str, dict] = {}  # job name -> the JSON last sent for it
@@ -175,7 +178,7 @@ class JobFeed:
                 client = self._client_provider()
                 listed_at = time.monotonic()
                 self._to_loop(stop, self._resync, client.list(), listed_at)
-                for snapshot in client.watch(stop=stop, timeout=RESYNC_SECONDS):
+                for snapshot in client.watch(stop=stop, timeout=self.resync_seconds):
                     self._to_loop(stop, self.update, snapshot)
                 retry = 1.0
             except Exception as e:  # keep the feed alive and retry with backoff

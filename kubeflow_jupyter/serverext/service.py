@@ -2,18 +2,21 @@
 
 The client is created lazily on first use (in a worker thread: choosing the
 Kubernetes backend imports the kubernetes client) with the same selection as the
-magics: ``TFJobClient()`` → ``$KUBEFLOW_JUPYTER_BACKEND`` or auto-detection.
+magics: ``TFJobClient()`` → ``$KUBEFLOW_JUPYTER_BACKEND`` or auto-detection; the
+server's configuration (:class:`kubeflow_jupyter.serverext.KubeflowJupyter`) adds the
+Kubernetes tunables through ``client_factory`` and the feed's ``resync_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..client import TFJobClient
-from .feed import JobFeed
+from .feed import RESYNC_SECONDS, JobFeed
 
 T = TypeVar("T")
 
@@ -53,12 +56,13 @@ class StreamSlots:
 
 
 class JobService:
-    def __init__(self, client_factory: Callable[[], TFJobClient] = TFJobClient):
+    def __init__(self, client_factory: Callable[[], TFJobClient] = TFJobClient, *,
+                 resync_seconds: float = RESYNC_SECONDS):
         self._client_factory = client_factory
         self._client: TFJobClient | None = None
         self._client_lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kubeflow-jupyter")
-        self.feed = JobFeed(self.client)
+        self.feed = JobFeed(self.client, resync_seconds=resync_seconds)
         self.log_streams = StreamSlots()
 
     def client(self) -> TFJobClient:

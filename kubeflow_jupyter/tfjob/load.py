@@ -123,7 +123,7 @@ class _BudgetLoader(yaml.SafeLoader):
 
     aliases_seen = 0
 
-    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self.aliases_seen += 1
             if self.aliases_seen > MAX_ALIASES:

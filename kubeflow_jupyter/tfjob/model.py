@@ -7,7 +7,7 @@ The canonical form is the manifest dict (what the Kubernetes API takes);
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 API_VERSION = "kubeflow.org/v1"
 KIND = "TFJob"
@@ -118,6 +118,12 @@ class TFJob:
     def to_manifest(self) -> dict:
         """A deep copy of the ``kubeflow.org/v1`` manifest (safe to mutate)."""
         return copy.deepcopy(self.manifest)
+
+    def in_namespace(self, namespace: str) -> TFJob:
+        """This job placed in ``namespace`` (metadata.namespace of its manifest included)."""
+        manifest = self.to_manifest()
+        manifest.setdefault("metadata", {})["namespace"] = namespace
+        return replace(self, namespace=namespace, manifest=manifest)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,22 @@ from ..errors import FieldProblem, SpecError
 from . import legacy
 from .load import MAX_BYTES, check_manifest_size, check_structure, load_yaml
 from .model import (
-    API_VERSION, CHIEF_TYPES, CLEAN_POD_POLICIES, DEFAULT_CLEAN_POD_POLICY, DEFAULT_CONTAINER, DEFAULT_PORT,
-    DEFAULT_PORT_NAME, DEFAULT_RESTART_POLICY, KIND, REPLICA_TYPES, RESTART_POLICIES, SUCCESS_POLICIES,
-    ParseResult, ReplicaSpec, RunPolicy, TFJob,
+    API_VERSION,
+    CHIEF_TYPES,
+    CLEAN_POD_POLICIES,
+    DEFAULT_CLEAN_POD_POLICY,
+    DEFAULT_CONTAINER,
+    DEFAULT_PORT,
+    DEFAULT_PORT_NAME,
+    DEFAULT_RESTART_POLICY,
+    KIND,
+    REPLICA_TYPES,
+    RESTART_POLICIES,
+    SUCCESS_POLICIES,
+    ParseResult,
+    ReplicaSpec,
+    RunPolicy,
+    TFJob,
 )
 from .schema import check as check_schema
 from .schema import crd_schema
@@ -36,13 +49,12 @@ def parse_tfjob(
     source: str | bytes | dict,
     *,
     name: str | None = None,
-    namespace: str | None = None,
     command: list[str] | None = None,
 ) -> ParseResult:
     """YAML text (str/bytes) or a dict → ParseResult, or raise SpecError listing every problem.
 
-    ``name`` overrides metadata.name; ``namespace`` (the namespace the caller works in) fills
-    metadata.namespace when absent, and a manifest that names another one is refused;
+    ``name`` overrides metadata.name (metadata.namespace is left as written: which namespace a
+    job goes to is the client's decision, :meth:`TFJobClient.prepare`);
     ``command`` (argv list) replaces command+args of every replica's ``tensorflow`` container.
     Accepts ``kubeflow.org/v1`` TFJob and the legacy ``tensorflow.org/v1alpha1`` TfJob
     (converted, with a notice).
@@ -70,7 +82,7 @@ def parse_tfjob(
     else:
         _check_kind(data, problems)
 
-    _apply_overrides(data, name=name, namespace=namespace, command=command, problems=problems)
+    _apply_overrides(data, name=name, command=command, problems=problems)
     _normalise_replica_types(data, problems)
     _apply_defaults(data)
 
@@ -142,7 +154,7 @@ def _check_kind(data: dict, problems: list[FieldProblem]) -> None:
         problems.append(FieldProblem("kind", f"must be {KIND}{hint}"))
 
 
-def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
+def _apply_overrides(data: dict, *, name, command, problems) -> None:
     metadata = data.setdefault("metadata", {})
     if metadata is None:
         metadata = data["metadata"] = {}
@@ -150,11 +162,6 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
         return  # the schema check reports it
     if name:
         metadata["name"] = name
-    if namespace:
-        if not metadata.get("namespace"):
-            metadata["namespace"] = namespace
-        elif (problem := namespace_problem(metadata["namespace"], namespace)) is not None:
-            problems.append(problem)
     if command is not None:
         if not command or not all(isinstance(a, str) and a and "\0" not in a for a in command):
             problems.append(FieldProblem("--command", "must be a non-empty command line, e.g. --command \"python train.py\""))
@@ -162,15 +169,6 @@ def _apply_overrides(data: dict, *, name, namespace, command, problems) -> None:
         for container in _tensorflow_containers(data):
             container["command"] = list(command)
             container.pop("args", None)
-
-
-def namespace_problem(theirs, ours: str) -> FieldProblem | None:
-    """The one namespace rule, for every backend: a manifest's ``metadata.namespace`` (when it
-    names one) must be the namespace the client works in; jobs are never created elsewhere."""
-    if theirs in (None, "", ours):
-        return None
-    return FieldProblem("metadata.namespace", f"{theirs!r} is not the namespace this client works in ({ours!r}): "
-                                              f"remove metadata.namespace, or use --namespace {theirs}")
 
 
 def _dig(node, *keys):

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from kubeflow_jupyter.errors import (
+    AlreadyExists,
+    BackendError,
+    JobNotFound,
+    KubeflowJupyterError,
+    ReplicaNotFound,
+    SpecError,
+)
 from kubeflow_jupyter.testing.fake_kube.store import TFJOBS
-from kubeflow_jupyter.tfjob.schema import crd_schema
 from kubeflow_jupyter.testing.fake_kube.validation import prune_and_default
+from kubeflow_jupyter.tfjob.schema import crd_schema
 
 
 def _sent_bodies(fake, name):
@@ -181,7 +188,7 @@ def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_
     def follow():
         try:
             list(lines)
-        except Exception as e:  # noqa: BLE001 - handed to the test thread
+        except Exception as e:
             raised.append(e)
 
     t = threading.Thread(target=follow)
@@ -319,7 +326,7 @@ def test_namespace_in_the_spec_must_match_the_clients(kube, job_name, make_tfjob
 
 
 def test_namespace_rule_is_the_same_on_every_backend(fake, job_name, make_tfjob, tmp_path, isolated_home):
-    """One rule (``parse_tfjob(namespace=...)``), one message, nothing created: the local backend
+    """One rule (``TFJobClient.prepare``), one message, nothing created: the local backend
     used to overwrite metadata.namespace silently, the Kubernetes backend refused it."""
     from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
     from kubeflow_jupyter.backends.local import LocalBackend
@@ -339,10 +346,13 @@ def test_namespace_rule_is_the_same_on_every_backend(fake, job_name, make_tfjob,
                 client.submit(text, dry_run=dry_run, workdir=tmp_path)
             assert str(err.value) == expected, backend.name
             assert [(p.path, p.message) for p in err.value.problems] == [("metadata.namespace", expected.split(": ", 2)[2])]
-        # Each backend's own guard (a job parsed without a target namespace) says the very same.
-        with pytest.raises(SpecError) as err:
-            backend.create(parse_tfjob(text).job, workdir=str(tmp_path))
-        assert str(err.value) == expected, backend.name
+        # A backend creates only what a client prepared for its namespace: nothing else reaches the store/API.
+        for unprepared in (parse_tfjob(text).job, parse_tfjob(make_tfjob(job_name)).job):
+            with pytest.raises(BackendError) as err:
+                backend.create(unprepared, workdir=str(tmp_path))
+            assert str(err.value) == (
+                f"TFJob {job_name!r} was prepared for namespace {unprepared.namespace!r}, but this backend works "
+                "in 'team-a': submit it through TFJobClient, which sets the namespace"), backend.name
         assert job_name not in [s.name for s in client.list()], f"{backend.name}: nothing is created"
     assert fake.tfjob(job_name) is None and fake.tfjob(job_name, namespace="elsewhere") is None
     assert not [r for r in fake.requests if r.verb == "create" and job_name in str(r.body)]

@@ -52,7 +52,7 @@ def raw(fake):
 
 
 def _manifest(name: str, make_tfjob, **kw) -> dict:
-    return parse_tfjob(make_tfjob(name, **kw), namespace=NS).job.to_manifest()
+    return parse_tfjob(make_tfjob(name, **kw)).job.in_namespace(NS).to_manifest()
 
 
 def _status(code: int, reason: str, message: str, details: dict | None = None) -> dict:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -32,7 +33,8 @@ def _run_until_running(client, name, fake=None):
     pytest.fail("the job never ran")
 
 
-def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, make_tfjob):
+def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, make_tfjob, caplog):
+    caplog.set_level(logging.INFO, logger="kubeflow_jupyter.backends.kubernetes.streams")
     fake.script(job_name, "worker-0", run_seconds=1.0)
     client = _client(fake)
     client.submit(make_tfjob(job_name, workers=1))
@@ -43,6 +45,8 @@ def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, m
     resumed = [r for r in _watch_requests(fake, job_name)
                if "resourceVersion=" in r.path and "resourceVersion=0" not in r.path]
     assert len(resumed) >= 4  # two opened from the lists, two resumed after the drop
+    reconnects = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
+    assert len(reconnects) >= 2 and all("resuming from resourceVersion" in m for m in reconnects), reconnects
 
 
 def test_expired_resource_version_relists_and_still_sees_the_end(fake, job_name, make_tfjob):
@@ -65,6 +69,23 @@ def test_server_side_watch_timeout_is_renewed(fake, job_name, make_tfjob):
     final = list(client.watch(job_name, timeout=60))[-1]
     assert final.state == "Succeeded"
     assert len(_watch_requests(fake, job_name)) >= 4  # each stream renewed at least once
+
+
+def test_the_clients_tunables_reach_the_backend_and_its_requests(fake, job_name, make_tfjob, monkeypatch):
+    from kubeflow_jupyter.backends.kubernetes.backend import DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCH_TIMEOUT
+
+    kubeconfig = str(fake.kubeconfig_path)
+    default = TFJobClient("kubernetes", kubeconfig=kubeconfig).backend
+    assert (default.request_timeout, default.watch_timeout) == (DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCH_TIMEOUT)
+    monkeypatch.delenv("KUBEFLOW_JUPYTER_BACKEND")
+    tuned = TFJobClient(kubeconfig=kubeconfig, request_timeout=7.5, watch_timeout=42)  # auto: the kubeconfig's cluster
+    assert (tuned.backend_name, tuned.backend.request_timeout, tuned.backend.watch_timeout) == ("kubernetes", 7.5, 42)
+    tuned.submit(make_tfjob(job_name, workers=1))
+    assert list(tuned.watch(job_name, timeout=60))[-1].finished
+    assert all("timeoutSeconds=42" in r.path for r in _watch_requests(fake, job_name))
+    assert _watch_requests(fake, job_name)
+    # The local backend makes no API requests: the same options are accepted and ignored.
+    assert TFJobClient("local", request_timeout=7.5, watch_timeout=42).backend_name == "local"
 
 
 def test_no_requests_while_nothing_changes(fake, job_name, make_tfjob):

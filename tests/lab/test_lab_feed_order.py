@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from kubeflow_jupyter.client import newest_only
 from kubeflow_jupyter.serverext.feed import JobFeed
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, supersedes
@@ -131,3 +133,68 @@ def test_client_watch_drops_older_states_for_the_widget_wait_and_cli():
               snap("b", 1), snap("a", 3, "Running"), snap("a", 4, "Succeeded")]
     assert [(s.name, s.resource_version) for s in newest_only(iter(stream))] == [
         ("a", "1"), ("a", "3"), ("b", "1"), ("a", "4")]
+
+
+# -- configuration: c.KubeflowJupyter.<name> reaches the feed and the backend --------------------
+
+TUNED = {"resync_seconds": 2.5, "request_timeout": 7.5, "watch_timeout": 42}
+
+
+def test_the_feed_watches_for_its_resync_period_then_lists_again():
+    class Client:
+        def __init__(self):
+            self.calls: list = []
+
+        def list(self):
+            self.calls.append("list")
+            return []
+
+        def watch(self, *, stop, timeout):
+            self.calls.append(("watch", timeout))
+            if self.calls.count("list") == 2:
+                stop.set()
+            return iter(())
+
+    client = Client()
+    feed = JobFeed(lambda: client, resync_seconds=2.5)
+
+    async def scenario():
+        feed.subscribe()
+        while client.calls.count("list") < 2:
+            await asyncio.sleep(0.01)
+        feed.close()
+
+    asyncio.run(scenario())
+    assert client.calls[:4] == ["list", ("watch", 2.5), "list", ("watch", 2.5)]
+
+
+def test_the_settings_reach_the_feed_and_the_kubernetes_backend(monkeypatch, tmp_path):
+    from traitlets.config import Config
+
+    from kubeflow_jupyter.backends.kubernetes.backend import DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCH_TIMEOUT
+    from kubeflow_jupyter.serverext import KubeflowJupyter
+    from kubeflow_jupyter.serverext.feed import RESYNC_SECONDS
+    from kubeflow_jupyter.testing.fake_kube import FakeKubeCluster
+
+    defaults = KubeflowJupyter()
+    assert (defaults.resync_seconds, defaults.request_timeout, defaults.watch_timeout) == (
+        RESYNC_SECONDS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCH_TIMEOUT)
+    service = KubeflowJupyter(config=Config({"KubeflowJupyter": TUNED})).job_service()
+    assert service.feed.resync_seconds == 2.5
+    with FakeKubeCluster(namespace="team-a") as cluster:
+        monkeypatch.setenv("KUBECONFIG", str(cluster.write_kubeconfig(tmp_path / "kubeconfig")))
+        monkeypatch.setenv("KUBEFLOW_JUPYTER_BACKEND", "kubernetes")
+        backend = service.client().backend
+        assert (backend.name, backend.request_timeout, backend.watch_timeout) == ("kubernetes", 7.5, 42)
+    service.executor.shutdown()
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"kubeflow_jupyter": True}}, "KubeflowJupyter": TUNED}
+
+
+async def test_the_server_reads_the_settings_from_its_config(jp_serverapp):
+    service = jp_serverapp.web_app.settings["kubeflow_jupyter_service"]
+    assert service.feed.resync_seconds == 2.5
+    assert service.client().backend.name == "local", "the Kubernetes tunables do not stand in the local backend's way"

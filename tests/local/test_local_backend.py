@@ -10,11 +10,12 @@ import threading
 import time
 
 import pytest
-
 from local_helpers import REPO, leftover_processes, processes_of, run_cli, tfjob_yaml, wait_until
+
 from kubeflow_jupyter.backends.local import LocalBackend
 from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound, SpecError
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 SLEEP = "import time; time.sleep(120)"
 # First run: leave a marker and sleep (to be killed) or fail; later runs: succeed.
@@ -58,6 +59,15 @@ def test_worker0_success_ends_job_and_stops_the_rest(client, workdir, isolated_h
     assert configs[1]["cluster"] == {"worker": hosts} and len(set(hosts)) == 2
     assert all(h.startswith("localhost:") for h in hosts) and configs[0]["environment"] == "cloud"
     assert any("stopped 1 replica process" in e for e in client.backend.events("w0"))
+    # What ran is the plan the backend wrote: launch.json holds each replica's argv, cwd, env and port.
+    plan = json.loads(client.backend.store.job("w0").launch_file.read_text())
+    assert [r["id"] for r in plan["replicas"]] == ["worker-0", "worker-1"]
+    for replica, config in zip(plan["replicas"], configs, strict=True):
+        assert json.loads(replica["env"]["TF_CONFIG"]) == config
+        assert (replica["argv"], replica["cwd"]) == ([sys.executable, "-c", code], str(workdir))
+        assert f"localhost:{replica['port']}" == hosts[replica["index"]]
+    assert (plan["name"], plan["namespace"], plan["replicaSpecs"]) == (
+        "w0", DEFAULT_NAMESPACE, {"Worker": {"replicas": 2, "restartPolicy": "Never"}})
 
 
 def test_single_replica_gets_no_tf_config_and_python_is_this_interpreter(client, workdir, monkeypatch):
@@ -107,7 +117,7 @@ def test_a_restart_shows_restarting_until_the_replica_runs_again(client, workdir
     restarting = [conds for state, conds, _ in seen if state == "Restarting"]
     for conds in restarting:
         c = conds["Restarting"]
-        assert (c.reason, c.message) == ("TFJobRestarting", "TFJob default/rs is restarting because 1 Worker replica(s) failed.")
+        assert (c.reason, c.message) == ("TFJobRestarting", f"TFJob {DEFAULT_NAMESPACE}/rs is restarting because 1 Worker replica(s) failed.")
         assert "Running" not in conds, "Running and Restarting replace each other"
     last = max(i for i, s in enumerate(states) if s == "Restarting")
     after = states[last + 1:]
@@ -197,7 +207,7 @@ def test_job_submitted_by_another_process_is_watched_and_deleted_here(client, wo
     assert leftover_processes(isolated_home) == []
     with pytest.raises(JobNotFound):
         client.get("remote")
-    assert not any(p.name.startswith("remote") for p in (isolated_home / "namespaces" / "default").iterdir())
+    assert not any(p.name.startswith("remote") for p in (isolated_home / "namespaces" / DEFAULT_NAMESPACE).iterdir())
 
 
 def test_watch_ends_with_job_not_found_when_the_job_is_deleted(client, workdir):
@@ -271,7 +281,7 @@ def test_dry_run_creates_nothing(client, workdir, isolated_home):
     submission = client.submit(tfjob_yaml("dry", {"Worker": (2, "Never", "pass")}), dry_run=True, workdir=workdir)
     assert submission.dry_run and submission.manifest["metadata"]["name"] == "dry"
     assert client.list() == [] and leftover_processes(isolated_home) == []
-    assert not (isolated_home / "namespaces" / "default" / "dry").exists()
+    assert not (isolated_home / "namespaces" / DEFAULT_NAMESPACE / "dry").exists()
 
 
 @pytest.mark.parametrize("dry_run", [False, True])

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from local_helpers import REPO, leftover_processes, run_cli, tfjob_yaml, wait_until
-from kubeflow_jupyter.backends.local import LocalBackend
-from kubeflow_jupyter.backends.local import journal
+
+from kubeflow_jupyter.backends.local import LocalBackend, journal
 from kubeflow_jupyter.backends.local.journal import RESCAN, JournalReader
 from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.errors import JobNotFound
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 SLEEP = "import time; time.sleep(120)"
 
@@ -216,7 +216,7 @@ def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(re
     waited = run_cli_readonly(readonly_home, "wait", "frozen", "--timeout", "30")
     assert waited.returncode == 1 and "local supervisor" in waited.stderr and "Traceback" not in waited.stderr
     assert json.loads(frozen.status_file.read_text())["state"] == "Running"  # computed, never written
-    assert not (readonly_home / "namespaces" / "default" / "new").exists()
+    assert not (readonly_home / "namespaces" / DEFAULT_NAMESPACE / "new").exists()
     set_writable(readonly_home, True)
     assert client.get("frozen").state == "Failed"  # the first reader that can write records it
 
@@ -269,3 +269,42 @@ def test_ttl_seconds_after_finished_deletes_the_job_and_no_ttl_keeps_it(client, 
         client.get("short-lived")
     assert [s.name for s in client.list()] == ["kept"]
     assert leftover_processes(isolated_home) == []
+
+
+def test_the_supervisor_runs_the_plan_alone_and_never_parses_the_spec(tmp_path, workdir):
+    """launch.json is the backend's plan (JobPlan.to_dict): with it and status.json the supervisor
+    has every replica's launch and every rule it applies; manifest.json is only for `get -o yaml`."""
+    from kubeflow_jupyter.backends.local.plan import JobPlan, plan_job
+    from kubeflow_jupyter.backends.local.store import JobDir, write_json_atomic
+    from kubeflow_jupyter.backends.local.supervisor import Supervisor
+
+    spec = tfjob_yaml("planned", {"Master": (1, "OnFailure", SLEEP), "Worker": (2, "ExitCode", SLEEP),
+                                  "PS": (0, "Never", SLEEP)},
+                      run_policy={"backoffLimit": 3, "activeDeadlineSeconds": 60, "ttlSecondsAfterFinished": 5})
+    spec["spec"]["successPolicy"] = "AllWorkers"
+    job = TFJobClient("local").prepare(spec).job
+    plan = plan_job(job, DEFAULT_NAMESPACE, str(workdir))
+    assert JobPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    jobdir = JobDir(tmp_path / "planned")
+    jobdir.path.mkdir()
+    write_json_atomic(jobdir.launch_file, plan.to_dict())
+    write_json_atomic(jobdir.status_file, LocalBackend()._initial_snapshot(job).to_dict())
+    supervisor = Supervisor(jobdir)
+    try:
+        assert not jobdir.manifest_file.exists()
+        launches = supervisor.launches
+        assert list(launches) == ["master-0", "worker-0", "worker-1"]
+        ports = [launch.port for launch in launches.values()]
+        assert len(set(ports)) == 3
+        assert json.loads(launches["worker-1"].env["TF_CONFIG"]) == {
+            "cluster": {"master": [f"localhost:{ports[0]}"], "ps": [],
+                        "worker": [f"localhost:{ports[1]}", f"localhost:{ports[2]}"]},
+            "task": {"type": "worker", "index": 1}, "environment": "cloud"}
+        rules_view = supervisor.job
+        assert (rules_view.name, rules_view.namespace) == ("planned", DEFAULT_NAMESPACE)
+        assert (rules_view.run_policy, rules_view.success_policy) == (job.run_policy, "AllWorkers")
+        assert {t: (s.replicas, s.restart_policy) for t, s in rules_view.replica_specs.items()} == {
+            "Master": (1, "OnFailure"), "PS": (0, "Never"), "Worker": (2, "ExitCode")}
+    finally:
+        os.close(supervisor.wakeup_r)
+        os.close(supervisor.wakeup_w)

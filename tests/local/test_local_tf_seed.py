@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from local_helpers import leftover_processes, run_cli
 
 pytestmark = pytest.mark.tensorflow

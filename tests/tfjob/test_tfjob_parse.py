@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from crd_check import assert_valid_tfjob, crd_openapi_schema
 
+from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.errors import SpecError
 from kubeflow_jupyter.tfjob import parse_tfjob
 from kubeflow_jupyter.tfjob.schema import crd_schema
@@ -89,14 +91,28 @@ def test_command_override_replaces_every_tensorflow_container_command_and_args()
         assert "args" not in spec.container
 
 
-def test_name_and_namespace_overrides():
-    job = parse_tfjob(MINIMAL, name="other", namespace="team-a").job
-    assert (job.name, job.namespace) == ("other", "team-a")
+def client_in(namespace: str) -> TFJobClient:
+    """A client whose backend works in ``namespace`` (prepare never touches the backend otherwise)."""
+    return TFJobClient(backend=SimpleNamespace(name="stub", namespace=namespace))
+
+
+def test_name_override_and_the_manifests_namespace_as_written():
+    job = parse_tfjob(MINIMAL, name="other").job
+    assert (job.name, job.namespace) == ("other", None)
+    with_ns = yaml.safe_load(MINIMAL)
+    with_ns["metadata"]["namespace"] = "mine"
+    assert parse_tfjob(with_ns).job.namespace == "mine", "parsing decides no namespace: the client does"
+
+
+def test_prepare_places_the_job_in_the_clients_namespace():
+    job = client_in("team-a").prepare(MINIMAL, name="other").job
+    assert (job.name, job.namespace, job.manifest["metadata"]["namespace"]) == ("other", "team-a", "team-a")
     with_ns = yaml.safe_load(MINIMAL)
     with_ns["metadata"]["namespace"] = "team-a"
-    assert parse_tfjob(with_ns, namespace="team-a").job.namespace == "team-a"
-    with_ns["metadata"]["namespace"] = "mine"
-    assert parse_tfjob(with_ns).job.namespace == "mine", "without a target namespace the manifest's stands"
+    assert client_in("team-a").prepare(with_ns).job.namespace == "team-a"
+    without = yaml.safe_load(MINIMAL)
+    client_in("team-a").prepare(without)
+    assert "namespace" not in without["metadata"], "the caller's manifest is left as it was"
 
 
 @pytest.mark.parametrize("source", [
@@ -107,7 +123,7 @@ def test_a_manifest_in_another_namespace_is_refused(source):
     data = yaml.safe_load(MINIMAL if source == "v1" else SEED)
     data["metadata"]["namespace"] = "mine"
     with pytest.raises(SpecError) as err:
-        parse_tfjob(data, namespace="team-a")
+        client_in("team-a").prepare(data)
     assert [(p.path, p.message) for p in err.value.problems] == [(
         "metadata.namespace",
         "'mine' is not the namespace this client works in ('team-a'): remove metadata.namespace, or use --namespace mine",
@@ -115,7 +131,7 @@ def test_a_manifest_in_another_namespace_is_refused(source):
 
 
 def test_the_namespace_rule_is_one_function():
-    from kubeflow_jupyter.tfjob.spec import namespace_problem
+    from kubeflow_jupyter.client import namespace_problem
 
     assert namespace_problem(None, "a") is None and namespace_problem("", "a") is None
     assert namespace_problem("a", "a") is None

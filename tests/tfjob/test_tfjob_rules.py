@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from kubeflow_jupyter.tfjob import parse_tfjob, tf_config, tf_config_json
-from kubeflow_jupyter.tfjob import rules
+from kubeflow_jupyter.tfjob import parse_tfjob, rules, tf_config, tf_config_json
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, ReplicaState
 
 T0 = "2026-01-01T00:00:00Z"

@@ -5,36 +5,45 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import queue
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
-from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound, SpecError
+from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound
 from ...tfjob import model
 from ...tfjob.model import TFJob
 from ...tfjob.security import with_restricted_defaults
-from ...tfjob.spec import namespace_problem
-from ...tfjob.status import JobSnapshot
+from ...tfjob.status import JobSnapshot, default_replica_id
+from ..base import require_namespace
 from .connection import connect
 from .errors import api_failures, status_body, translate
-from .snapshot import BACKEND_NAME, build_snapshot, default_replica, snapshot_key, spec_replicas
+from .snapshot import BACKEND_NAME, build_snapshot, snapshot_key, spec_replicas
 from .streams import FAIL, RELIST, ResourceStream, StreamEvent, list_objects
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+#: Seconds one API request may take (connect + answer): list, get, create, delete, a log read.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+#: Seconds one watch request lives (the server's ``timeoutSeconds``) before it is renewed from
+#: its resourceVersion: bounds how long a half-dead connection goes unnoticed.
+DEFAULT_WATCH_TIMEOUT = 300
 FOREGROUND = "Foreground"
 LOG_IDLE_TIMEOUT = 24 * 3600.0  # seconds a followed log may stay silent
 STOP_CHECK_SECONDS = 0.1  # how often a followed log looks at its stop event (a local check)
+
+logger = logging.getLogger(__name__)
 
 
 class KubernetesBackend:
     name = BACKEND_NAME
 
     def __init__(self, namespace: str | None = None, context: str | None = None,
-                 kubeconfig: str | os.PathLike | None = None, *, request_timeout: float = 30.0,
-                 watch_timeout: int = 300, delete_timeout: float = 60.0):
+                 kubeconfig: str | os.PathLike | None = None, *, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 watch_timeout: int = DEFAULT_WATCH_TIMEOUT, delete_timeout: float = 60.0):
         """``context``: a kubeconfig context (default: $KUBEFLOW_JUPYTER_KUBE_CONTEXT, then the current one);
+        ``request_timeout``: seconds each API request may take;
         ``watch_timeout``: seconds each watch request lives before it is renewed from its resourceVersion;
         ``delete_timeout``: how long ``delete`` waits for the garbage collector to remove the job."""
         from kubernetes import client
@@ -46,6 +55,7 @@ class KubernetesBackend:
         self.delete_timeout = delete_timeout
         self._jobs = client.CustomObjectsApi(self.connection.api_client)
         self._core = client.CoreV1Api(self.connection.api_client)
+        logger.debug("%r: request timeout %ss, watch timeout %ss", self, request_timeout, watch_timeout)
 
     def __repr__(self) -> str:
         return f"KubernetesBackend(namespace={self.namespace!r}, {self.connection.source}, {self.connection.host})"
@@ -55,7 +65,12 @@ class KubernetesBackend:
         try:
             return fn(*args, _request_timeout=self.request_timeout, **kwargs)
         except api_failures() as e:
-            raise translate(e, self.connection, name=name) from None
+            raise self._translated(e, name) from None
+
+    def _translated(self, exc: BaseException, name: str | None) -> KubeflowJupyterError:
+        error = translate(exc, self.connection, name=name)
+        logger.debug("Kubernetes API failure %s: %s", _describe(exc), error)
+        return error
 
     def _tfjob_lister(self, name: str | None = None):
         selector = {"field_selector": f"metadata.name={name}"} if name else {}
@@ -73,7 +88,7 @@ class KubernetesBackend:
         return f"in namespace {self.namespace!r} {self.connection.where()}"
 
     def _stream_failure(self, exc: BaseException, name: str | None) -> BaseException:
-        return translate(exc, self.connection, name=name) if isinstance(exc, api_failures()) else exc
+        return self._translated(exc, name) if isinstance(exc, api_failures()) else exc
 
     # -- the protocol --------------------------------------------------------------
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
@@ -82,11 +97,8 @@ class KubernetesBackend:
         Replica templates get a Pod Security ``restricted`` securityContext where the user set
         none (:func:`~kubeflow_jupyter.tfjob.security.with_restricted_defaults`): clusters that
         enforce ``restricted``, such as the hub's, refuse the job's pods otherwise."""
+        require_namespace(job, self.namespace)
         manifest = with_restricted_defaults(job.to_manifest())
-        meta = manifest.setdefault("metadata", {})
-        if (problem := namespace_problem(meta.get("namespace"), self.namespace)) is not None:
-            raise SpecError(problem)  # parse_tfjob(namespace=...) refuses it first; a guard for direct callers
-        meta["namespace"] = self.namespace
         obj = self._call(self._jobs.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
                          manifest, dry_run="All" if dry_run else None, name=job.name)
         return build_snapshot(obj, [])
@@ -200,8 +212,9 @@ class KubernetesBackend:
              tail: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
         """Lines of the ``tensorflow`` container of one replica's pod. Errors surface here, before iteration."""
         obj = self.manifest(name)
-        rid = replica or default_replica(obj)
-        known = [model.replica_id(t, i) for t, i in spec_replicas(obj)]
+        replicas = spec_replicas(obj)
+        rid = replica or default_replica_id(replicas)
+        known = [model.replica_id(t, i) for t, i in replicas]
         if rid not in known:
             raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r} (replicas: {', '.join(known) or 'none'})")
         pod = f"{name}-{rid}"
@@ -220,7 +233,7 @@ class KubernetesBackend:
         except ApiException as e:
             raise self._log_error(e, name, rid, pod) from None
         except api_failures() as e:
-            raise translate(e, self.connection) from None
+            raise self._translated(e, None) from None
 
     def _log_error(self, exc, name: str, rid: str, pod: str) -> KubeflowJupyterError:
         message = (status_body(exc) or {}).get("message", "")
@@ -231,7 +244,7 @@ class KubernetesBackend:
             why = message.rsplit(":", 1)[-1].strip()
             return KubeflowJupyterError(f"replica {rid} of TFJob {name!r} has not started yet ({why}): "
                                         "no log to show — use --follow to wait for it")
-        return translate(exc, self.connection, name=name)
+        return self._translated(exc, name)
 
     def _follow(self, name: str, rid: str, pod: str, tail: int | None,
                 stop: threading.Event | None) -> Iterator[str]:
@@ -257,7 +270,7 @@ class KubernetesBackend:
                 if isinstance(e, ApiException):
                     raise self._log_error(e, name, rid, pod) from None
                 if isinstance(e, api_failures()):
-                    raise translate(e, self.connection) from None
+                    raise self._translated(e, None) from None
                 raise
 
     def _wait_started(self, name: str, rid: str, pod: str, stop: threading.Event | None = None) -> bool:
@@ -383,3 +396,9 @@ class _WatchState:
             return key
         obj = obj or self.pods.get(key)
         return ((obj or {}).get("metadata", {}).get("labels") or {}).get(model.LABEL_JOB_NAME)
+
+
+def _describe(exc: BaseException) -> str:
+    """An API failure in a few words for the debug log: ``403 Forbidden``, ``MaxRetryError``."""
+    status = getattr(exc, "status", None)
+    return f"{status} {getattr(exc, 'reason', '')}".strip() if status else type(exc).__name__

@@ -29,15 +29,6 @@ def spec_replicas(obj: dict) -> list[tuple[str, int]]:
     return sorted(out, key=lambda r: (order.get(r[0], len(order)), r[1]))
 
 
-def default_replica(obj: dict) -> str | None:
-    """The replica whose log users mean by default: the chief/master, else worker 0, else the first."""
-    replicas = spec_replicas(obj)
-    for wanted in ("Chief", "Master", "Worker"):
-        if (wanted, 0) in replicas:
-            return model.replica_id(wanted, 0)
-    return model.replica_id(*replicas[0]) if replicas else None
-
-
 def _container_status(pod: dict) -> dict:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if cs.get("name") == model.DEFAULT_CONTAINER:

@@ -10,10 +10,13 @@ again and hands the consumer the fresh list. No polling: between changes nothing
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+
+logger = logging.getLogger(__name__)
 
 #: answers a server gives while restarting or overloaded: worth retrying
 TRANSIENT = (429, 500, 502, 503, 504)
@@ -44,7 +47,7 @@ class ResourceStream:
     #: failed reconnects in a row (without an event in between) before giving up
     MAX_RECONNECTS = 5
 
-    def __init__(self, source: str, list_fn: Callable, events: "queue.Queue[StreamEvent]", *,
+    def __init__(self, source: str, list_fn: Callable, events: queue.Queue[StreamEvent], *,
                  resource_version: str, watch_timeout: int, request_timeout: float):
         self.source = source
         self.list_fn = list_fn
@@ -52,12 +55,11 @@ class ResourceStream:
         self.resource_version = resource_version
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
-        self.reconnects = 0
         self._stopped = threading.Event()
         self._watch = None
         self._thread = threading.Thread(target=self._run, name=f"kfj-watch-{source}", daemon=True)
 
-    def start(self) -> "ResourceStream":
+    def start(self) -> ResourceStream:
         self._thread.start()
         return self
 
@@ -70,7 +72,7 @@ class ResourceStream:
     def _run(self) -> None:
         try:
             self._follow()
-        except BaseException as e:  # noqa: BLE001 - a bug: hand it to the consumer rather than die unseen
+        except BaseException as e:
             self.events.put(StreamEvent(self.source, FAIL, e))
 
     def _follow(self) -> None:
@@ -100,14 +102,20 @@ class ResourceStream:
                     return
                 if e.status in TRANSIENT and failures < self.MAX_RECONNECTS:
                     failures += 1
+                    logger.info("%s watch: %s %s from the API server; reconnecting (attempt %d of %d)",
+                                self.source, e.status, e.reason, failures, self.MAX_RECONNECTS)
                     self._stopped.wait(_backoff(failures))
                     continue
                 if e.status != 410:
+                    logger.info("%s watch ended: %s %s", self.source, e.status, e.reason)
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
+                logger.info("%s watch: resourceVersion %s expired (410); listing again",
+                            self.source, self.resource_version)
                 try:  # our resourceVersion was compacted away: start over from a fresh list
                     items, self.resource_version = list_objects(self.list_fn)
                 except api_failures() as list_error:
+                    logger.info("%s watch ended: listing again failed: %r", self.source, list_error)
                     self.events.put(StreamEvent(self.source, FAIL, list_error))
                     return
                 self.events.put(StreamEvent(self.source, RELIST, items))
@@ -117,11 +125,17 @@ class ResourceStream:
                     return
                 failures += 1
                 if failures > self.MAX_RECONNECTS:
+                    logger.info("%s watch ended after %d failed reconnects: %r", self.source, self.MAX_RECONNECTS, e)
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
+                logger.info("%s watch: connection lost (%s); resuming from resourceVersion %s (attempt %d of %d)",
+                            self.source, type(e).__name__, self.resource_version, failures, self.MAX_RECONNECTS)
                 # resume from the last resourceVersion: the server replays what we missed
                 self._stopped.wait(_backoff(failures))
-            self.reconnects += 1
+                continue
+            if not self._stopped.is_set():
+                logger.debug("%s watch: the server ended it after %ss; renewing from resourceVersion %s",
+                             self.source, self.watch_timeout, self.resource_version)
 
 
 def _backoff(failures: int) -> float:

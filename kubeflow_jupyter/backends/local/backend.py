@@ -8,6 +8,7 @@ server extension sees the same jobs.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -16,22 +17,29 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, ReplicaNotFound, SpecError
 from ...tfjob import rules
-from ...tfjob.model import TFJob, pod_name
-from ...tfjob.spec import namespace_problem
-from ...tfjob.status import JobSnapshot, ReplicaState, now_iso
-from .plan import plan_job
+from ...tfjob.model import DEFAULT_NAMESPACE, TFJob, pod_name
+from ...tfjob.status import ENDED_PHASES, JobSnapshot, ReplicaState, now_iso
+from ..base import require_namespace
 from . import journal
 from .journal import RESCAN, JournalReader
 from .lost import record_supervisor_lost
+from .plan import plan_job
 from .processes import STOP_GRACE_SECONDS, is_alive, stop_groups
 from .store import (
-    DEFAULT_NAMESPACE, STOPPED, UNREADABLE, JobDir, Store, default_home, is_valid_name, read_json,
-    unreadable_snapshot, write_json_atomic, writing,
+    UNREADABLE,
+    JobDir,
+    Store,
+    default_home,
+    is_valid_name,
+    read_json,
+    unreadable_snapshot,
+    write_json_atomic,
+    writing,
 )
 
 # Watching is push: every status write and deletion adds a line to the namespace's
@@ -45,6 +53,8 @@ STOP_CHECK_SECONDS = 0.1
 LOST_CHECK_SECONDS = 2.0
 SUPERVISOR_START_TIMEOUT = 30.0
 DELETE_GRACE_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class LocalBackend:
@@ -66,10 +76,9 @@ class LocalBackend:
 
     # -- create ----------------------------------------------------------------------
     def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
-        if (problem := namespace_problem(job.namespace, self.namespace)) is not None:
-            raise SpecError(problem)  # parse_tfjob(namespace=...) refuses it first; a guard for direct callers
+        require_namespace(job, self.namespace)
         workdir = str(Path(workdir or os.getcwd()).resolve())
-        plan_job(job, workdir)  # SpecError, before anything exists, if a replica cannot run here
+        plan = plan_job(job, self.namespace, workdir)  # SpecError, before anything exists, if a replica cannot run here
         target = self.store.job(job.name)
         if target is None:
             raise BackendError(f"{job.name!r} cannot be a job name here (DNS-1035 label)")
@@ -82,10 +91,9 @@ class LocalBackend:
             staging = JobDir(self.store.staging_dir(job.name))
             try:
                 manifest = job.to_manifest()
-                manifest.setdefault("metadata", {}).update(
-                    namespace=self.namespace, uid=snapshot.uid, creationTimestamp=snapshot.created)
-                write_json_atomic(staging.manifest_file, manifest)
-                write_json_atomic(staging.launch_file, {"workdir": workdir})
+                manifest["metadata"].update(uid=snapshot.uid, creationTimestamp=snapshot.created)
+                write_json_atomic(staging.manifest_file, manifest)  # for `get -o yaml`: the supervisor reads the plan
+                write_json_atomic(staging.launch_file, plan.to_dict())
                 staging.logs_dir.mkdir()
                 staging.write_snapshot(snapshot)
                 images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
@@ -104,6 +112,8 @@ class LocalBackend:
         except BaseException:
             shutil.rmtree(target.path, ignore_errors=True)
             raise
+        logger.info("created TFJob %s/%s (local, %d replica(s), store %s)", self.namespace, job.name,
+                    len(plan.launches), target.path)
         return snapshot
 
     def _initial_snapshot(self, job: TFJob) -> JobSnapshot:
@@ -248,6 +258,7 @@ class LocalBackend:
                 if _should_end(deadline, stop):
                     return
                 if named is RESCAN:
+                    logger.debug("journal of %s replaced or unreadable: re-reading every job", self.store.root)
                     names = [jobdir.name for jobdir in self.store.jobs()]
                     continue
                 names = sorted(named)
@@ -259,11 +270,10 @@ class LocalBackend:
     # -- logs ----------------------------------------------------------------------------------
     def _replica_id(self, snapshot: JobSnapshot, replica: str | None) -> str:
         if replica is None:
-            ids = [r.id for r in snapshot.replicas]
-            preferred = [rid for rid in ("chief-0", "master-0", "worker-0") if rid in ids] + ids
-            if not preferred:
+            default = snapshot.default_replica
+            if default is None:
                 raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replicas, hence no logs")
-            return preferred[0]
+            return default
         if snapshot.replica(replica) is None:
             known = ", ".join(r.id for r in snapshot.replicas) or "none"
             raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replica {replica!r} (replicas: {known})")
@@ -313,7 +323,7 @@ class LocalBackend:
         except JobNotFound:
             return True
         state = snapshot.replica(rid)
-        return snapshot.finished or state is None or state.phase in ("Succeeded", "Failed", STOPPED)
+        return snapshot.finished or state is None or state.phase in ENDED_PHASES
 
     # -- delete ----------------------------------------------------------------------------------
     def delete(self, name: str) -> None:
@@ -327,6 +337,7 @@ class LocalBackend:
             stop_groups([supervisor], grace=DELETE_GRACE_SECONDS)
         stop_groups(list(tombstone.read_pids().values()))
         shutil.rmtree(tombstone.path, ignore_errors=True)
+        logger.info("deleted TFJob %s/%s (local)", self.namespace, name)
 
 
 def _wait_time(deadline: float | None) -> float:

@@ -96,7 +96,7 @@ class JournalReader:
                 handle.close()
         self._file = self._notify = None
 
-    def __enter__(self) -> "JournalReader":
+    def __enter__(self) -> JournalReader:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,13 +10,17 @@ Failed state is only computed, so a reader still sees the truth.
 
 from __future__ import annotations
 
+import logging
+
 from ...errors import JobNotFound
 from ...tfjob import rules
-from ...tfjob.status import FAILED, PENDING, POD_RUNNING, JobSnapshot, now_iso
+from ...tfjob.status import FAILED, PENDING, POD_RUNNING, STOPPED, JobSnapshot, now_iso
 from .processes import stop_groups
-from .store import NOT_WRITABLE, STOPPED, UNREADABLE, JobDir, unreadable_snapshot
+from .store import NOT_WRITABLE, UNREADABLE, JobDir, unreadable_snapshot
 
 REASON = "SupervisorLost"
+
+logger = logging.getLogger(__name__)
 
 
 def lost_state(jobdir: JobDir, snapshot: JobSnapshot) -> JobSnapshot:
@@ -63,4 +67,6 @@ def _record(jobdir: JobDir, stop_grace: float) -> JobSnapshot:
         snapshot = lost_state(jobdir, snapshot)
         jobdir.write_snapshot(snapshot)
         jobdir.add_event(f"job Failed: {snapshot.message}")
+        logger.info("TFJob %s/%s: its supervisor is gone; replicas stopped, job marked Failed (%s)",
+                    jobdir.path.parent.name, jobdir.name, REASON)
         return snapshot

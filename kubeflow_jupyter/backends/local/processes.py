@@ -54,11 +54,11 @@ class ProcessId:
         return [self.pid, self.start_ticks]
 
     @classmethod
-    def from_list(cls, value: list) -> "ProcessId":
+    def from_list(cls, value: list) -> ProcessId:
         return cls(int(value[0]), None if value[1] is None else int(value[1]))
 
     @classmethod
-    def of(cls, pid: int) -> "ProcessId":
+    def of(cls, pid: int) -> ProcessId:
         stat = _proc_stat(pid)
         return cls(pid, stat[1] if stat else None)
 

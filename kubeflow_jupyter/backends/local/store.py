@@ -1,8 +1,10 @@
 """The local runner's on-disk store: one directory per job, readable by any process.
 
     $KUBEFLOW_JUPYTER_HOME/namespaces/<namespace>/<job>/
-        manifest.json    the kubeflow.org/v1 object as created (metadata.uid, creationTimestamp)
-        launch.json      how replicas start here: working directory, ports
+        manifest.json    the kubeflow.org/v1 object as created (metadata.uid, creationTimestamp): what
+                         `get -o yaml` shows; the supervisor does not read it
+        launch.json      the plan the supervisor runs (.plan.JobPlan): each replica's id, argv, cwd,
+                         env (TF_CONFIG included) and port; restart, run and success policies
         status.json      the JobSnapshot (written whole, atomically: temp file + os.replace)
         events.log       one line per thing the runner did, oldest first
         supervisor.json  [pid, start ticks] of the job's supervisor
@@ -30,13 +32,12 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from ...tfjob.model import DEFAULT_NAMESPACE  # noqa: F401 (re-exported: backend.py imports it from here)
 from ...errors import StoreNotWritable
-from ...tfjob.status import STOPPED, JobSnapshot, now_iso  # noqa: F401 (STOPPED re-exported)
+from ...tfjob.status import JobSnapshot, now_iso
 from . import journal
 from .processes import ProcessId
 
@@ -84,7 +85,7 @@ def read_json(path: Path):
 UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, OSError)
 
 
-def unreadable_snapshot(jobdir: "JobDir", namespace: str, error: BaseException) -> JobSnapshot:
+def unreadable_snapshot(jobdir: JobDir, namespace: str, error: BaseException) -> JobSnapshot:
     """The row of a job whose status cannot be read: state Unknown, and what is wrong with which file."""
     what = error.strerror if isinstance(error, OSError) and error.strerror else f"{type(error).__name__}: {error}"
     return JobSnapshot(
@@ -176,7 +177,7 @@ class JobDir:
         except FileNotFoundError:
             return []
 
-    def remove(self) -> "JobDir":
+    def remove(self) -> JobDir:
         """Take the job out of its namespace at once (renamed to a dot-name, then journaled);
         returns the renamed directory, for the caller to stop what is left and delete it.
         Raises FileNotFoundError when the job is already gone, StoreNotWritable."""

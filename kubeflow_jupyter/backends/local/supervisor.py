@@ -4,9 +4,11 @@ Started detached by :class:`LocalBackend` (``python -m kubeflow_jupyter.backends
 <jobdir>``): the launcher forks, records the child's pid and exits, so the supervisor
 belongs to no kernel, terminal or CLI and outlives whatever submitted the job.
 
-It is the only writer of the job's ``status.json`` while it lives. It
+It runs the job as the backend planned it (``launch.json``, a :class:`.plan.JobPlan`:
+every replica's argv, working directory, environment with the operator's TF_CONFIG, and
+port; the job's restart and run policies) and never parses the spec again. It is the
+only writer of the job's ``status.json`` while it lives. It
 
-- picks a free localhost port per replica and gives each replica the operator's TF_CONFIG;
 - starts every replica in its own session (process group), stdout+stderr to its log file;
 - on each exit applies the replica's restartPolicy (``tfjob.rules``): OnFailure/Always
   restart in place (restarts counted, like a container restart), ExitCode recreates
@@ -23,6 +25,7 @@ It is the only writer of the job's ``status.json`` while it lives. It
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -34,15 +37,23 @@ from pathlib import Path
 
 from ...errors import JobNotFound, StoreNotWritable
 from ...tfjob import rules
-from ...tfjob.spec import parse_tfjob
 from ...tfjob.status import (
-    FAILED, PENDING, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, JobSnapshot, ReplicaState, now_iso,
+    FAILED,
+    PENDING,
+    POD_FAILED,
+    POD_RUNNING,
+    POD_SUCCEEDED,
+    STOPPED,
+    JobSnapshot,
+    ReplicaState,
+    now_iso,
 )
-from ...tfjob.tfconfig import tf_config_json
-from .plan import ReplicaLaunch, plan_job
 from .lost import record_supervisor_lost
-from .processes import JOB_MARKER, ProcessId, exit_code_of, free_ports, kill_marked, killed_with_parent, stop_groups
-from .store import STOPPED, JobDir, read_json, write_json_atomic
+from .plan import JobPlan, ReplicaLaunch
+from .processes import JOB_MARKER, ProcessId, exit_code_of, kill_marked, killed_with_parent, stop_groups
+from .store import JobDir, read_json, write_json_atomic
+
+logger = logging.getLogger(__name__)
 
 LOG_PREFIX = "[kubeflow-jupyter]"
 RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX = 0.2, 10.0
@@ -63,14 +74,13 @@ def restart_backoff(restarts: int) -> float:
 class Supervisor:
     def __init__(self, jobdir: JobDir):
         self.dir = jobdir
-        self.job = parse_tfjob(read_json(jobdir.manifest_file)).job
-        launch = read_json(jobdir.launch_file)
-        self.launches: dict[str, ReplicaLaunch] = {l.id: l for l in plan_job(self.job, launch["workdir"])}
+        plan = JobPlan.from_dict(read_json(jobdir.launch_file))
+        self.job = plan.job()
+        self.launches: dict[str, ReplicaLaunch] = {launch.id: launch for launch in plan.launches}
         self.snapshot: JobSnapshot = jobdir.read_snapshot()
         self.procs: dict[str, subprocess.Popen] = {}
         self.pidfds: dict[str, int] = {}
         self.restart_due: dict[str, float] = {}  # replica id -> monotonic time of its next start
-        self.tf_configs: dict[str, str | None] = {}
         self.deadline: float | None = None  # monotonic time of activeDeadlineSeconds
         self.stop_requested = False
         self.wakeup_r, self.wakeup_w = os.pipe()
@@ -118,8 +128,6 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
         env.setdefault("PYTHONUNBUFFERED", "1")  # log lines reach the log file as they are printed
         env.update(launch.env)
-        if self.tf_configs[rid] is not None:
-            env["TF_CONFIG"] = self.tf_configs[rid]
         env[JOB_MARKER] = self.snapshot.uid  # inherited by everything the replica starts: see watch_over
         log_path = self.dir.log_file(rid)
         with open(log_path, "ab") as log:
@@ -140,6 +148,7 @@ class Supervisor:
             self.pidfds[rid] = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pass  # no pidfd here: the loop falls back to short timeouts
+        logger.info("started %s (pid %d) after %d restart(s)", rid, proc.pid, replica.restarts)
         replica.phase = POD_RUNNING
         replica.started_at = now_iso()
         replica.finished_at = None
@@ -180,12 +189,15 @@ class Supervisor:
         if outcome != rules.RESTART:
             replica.phase = POD_SUCCEEDED if outcome == rules.EXIT_SUCCEEDED else POD_FAILED
             replica.finished_at = now_iso()
+            logger.info("%s exited with code %d: %s (restartPolicy %s)", rid, code, outcome.lower(), policy)
             self.event(f"{rid} exited with code {code}: {outcome.lower()} (restartPolicy {policy})")
             return
         replica.restarts += 1
         delay = restart_backoff(replica.restarts)
         self.restart_due[rid] = time.monotonic() + delay
         replica.message = f"exited with code {code}; restarting in {delay:g}s (restartPolicy {policy})"
+        logger.info("%s exited with code %d: restart %d in %gs (restartPolicy %s)", rid, code, replica.restarts,
+                 delay, policy)
         self.event(f"{rid} exited with code {code}: restart {replica.restarts} in {delay:g}s (restartPolicy {policy})")
         if policy == "ExitCode":
             # The operator deletes the failed pod and creates a new one: Pending until it starts.
@@ -223,19 +235,12 @@ class Supervisor:
         self.stop_requested = True
 
     def start(self) -> None:
-        rids = list(self.launches)
-        ports = dict(zip(rids, free_ports(len(rids))))
-
-        def host(replica_type: str, index: int) -> str:
-            return f"localhost:{ports[f'{replica_type.lower()}-{index}']}"
-
-        for rid, launch in self.launches.items():
-            self.tf_configs[rid] = tf_config_json(self.job, launch.replica_type, launch.index, host)
         self.snapshot.start_time = now_iso()
         if self.job.run_policy.active_deadline_seconds is not None:
             self.deadline = time.monotonic() + self.job.run_policy.active_deadline_seconds
-        self.event("starting replicas: " + ", ".join(f"{rid} on localhost:{ports[rid]}" for rid in rids))
-        for rid in rids:
+        self.event("starting replicas: " + ", ".join(f"{rid} on localhost:{launch.port}"
+                                                     for rid, launch in self.launches.items()))
+        for rid in self.launches:
             self.spawn(rid)
 
     def finish(self, state: str) -> None:
@@ -249,6 +254,7 @@ class Supervisor:
             )
         else:
             self.event(f"job {state}")
+        logger.info("job %s; stopped %d replica process(es) still running", state, len(stopped))
         self.write()
 
     def expire_after_ttl(self) -> None:
@@ -266,6 +272,7 @@ class Supervisor:
                 os.read(self.wakeup_r, 512)
         if self.stop_requested:
             return  # deleted meanwhile
+        logger.info("deleting the job: ttlSecondsAfterFinished (%ss) has passed", ttl)
         try:
             tombstone = self.dir.remove()
         except (FileNotFoundError, StoreNotWritable):
@@ -288,6 +295,7 @@ class Supervisor:
             self.start()
             while True:
                 if self.stop_requested:
+                    logger.info("the job was deleted: stopping its replicas")
                     self.stop_all("stopped by the local runner: the job was deleted")
                     return
                 finished = self.update()
@@ -300,6 +308,7 @@ class Supervisor:
                 self.reap()
                 self.start_due()
         except JobDeleted:
+            logger.info("the job's directory is gone (deleted): stopping its replicas")
             self.stop_all("stopped: the job was deleted")
         except Exception as e:  # a bug here must not leave the job Running forever
             self.stop_all("stopped: the local supervisor failed")
@@ -354,6 +363,8 @@ def main(argv: list[str]) -> int:
     jobdir = JobDir(Path(argv[0]))
     if launch_detached(jobdir.path):
         os._exit(0)  # the launcher: the supervisor now runs on its own
+    # stderr is the job's supervisor.log: what the supervisor did, for whoever debugs the runner
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     alive_r, alive_w = os.pipe()  # not inherited by the replicas (close_fds, O_CLOEXEC)
     if os.fork() == 0:
         os.close(alive_w)

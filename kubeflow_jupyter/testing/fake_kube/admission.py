@@ -29,8 +29,9 @@ on the real server, so the operator's status updates are never checked against `
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .statuses import ApiError, qualified
 

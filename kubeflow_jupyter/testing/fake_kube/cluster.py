@@ -19,9 +19,10 @@ import base64
 import os
 import secrets
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 import yaml
 
@@ -53,7 +54,7 @@ class FakeKubeCluster:
         self.tls = make_serving_cert()
 
     # -- lifecycle ----------------------------------------------------------------
-    def start(self) -> "FakeKubeCluster":
+    def start(self) -> FakeKubeCluster:
         from aiohttp import web
 
         self._thread.start()
@@ -81,7 +82,7 @@ class FakeKubeCluster:
         self._thread.join(timeout=5)
         self._loop.close()
 
-    def __enter__(self) -> "FakeKubeCluster":
+    def __enter__(self) -> FakeKubeCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -161,9 +162,6 @@ class FakeKubeCluster:
         objects = list(objects)
         self.call(self.server.admission.add, objects)
 
-    def clear_admission_policies(self) -> None:
-        self.call(self.server.admission.__init__)
-
     def label_namespace(self, namespace: str, labels: dict[str, str]) -> None:
         """Labels a binding's namespaceSelector sees (kubernetes.io/metadata.name is always there)."""
         self.call(self.server.namespace_labels.__setitem__, namespace, dict(labels))
@@ -201,10 +199,3 @@ class FakeKubeCluster:
             while not condition():
                 await asyncio.sleep(0.005)
         asyncio.run_coroutine_threadsafe(asyncio.wait_for(until(), timeout), self._loop).result()
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Block until the operator has nothing left to do (every scheduled step ran)."""
-        async def idle() -> None:
-            while any(not t.done() for tasks in self.server.operator._tasks.values() for t in tasks):
-                await asyncio.sleep(0.005)
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(idle(), timeout), self._loop).result()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .store import PODS, TFJOBS, Resource
 
@@ -59,7 +59,7 @@ def kubeflow_v1_resources() -> dict:
 def _age(ts: str | None) -> str:
     if not ts:
         return "<unknown>"
-    seconds = int((datetime.now(timezone.utc) - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds())
+    seconds = int((datetime.now(UTC) - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"

@@ -16,7 +16,12 @@ from ...errors import SpecError
 from ...tfjob import model, rules
 from ...tfjob.spec import parse_tfjob
 from ...tfjob.status import (
-    POD_FAILED, POD_RUNNING, POD_SUCCEEDED, PENDING, Condition, ReplicaState,
+    PENDING,
+    POD_FAILED,
+    POD_RUNNING,
+    POD_SUCCEEDED,
+    Condition,
+    ReplicaState,
 )
 from ...tfjob.tfconfig import cluster_dns_resolver, tf_config_json
 from .logs import LogBook

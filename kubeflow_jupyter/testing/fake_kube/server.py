@@ -400,7 +400,7 @@ class ApiServer:
                 wait = min(remaining, self.bookmark_interval) if bookmarks else remaining
                 try:
                     type_, obj = await asyncio.wait_for(queue.get(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if bookmarks and deadline - loop.time() > 0:
                         await _write_event(response, "BOOKMARK", {
                             "kind": resource.kind, "apiVersion": resource.api_version,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from . import statuses
 
@@ -50,7 +50,7 @@ def _copy(obj: dict) -> dict:
 
 
 def timestamp() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Store:
