@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound
+from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound, ReplicaNotStarted
 from ...tfjob import model
 from ...tfjob.model import TFJob
 from ...tfjob.security import with_restricted_defaults
@@ -39,9 +39,16 @@ logger = logging.getLogger(__name__)
 class KubernetesBackend:
     name = BACKEND_NAME
 
-    def __init__(self, namespace: str | None = None, context: str | None = None,
-                 kubeconfig: str | os.PathLike | None = None, *, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 watch_timeout: int = DEFAULT_WATCH_TIMEOUT, delete_timeout: float = 60.0):
+    def __init__(
+        self,
+        namespace: str | None = None,
+        context: str | None = None,
+        kubeconfig: str | os.PathLike | None = None,
+        *,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
+        delete_timeout: float = 60.0,
+    ):
         """``context``: a kubeconfig context (default: $KUBEFLOW_JUPYTER_KUBE_CONTEXT, then the current one);
         ``request_timeout``: seconds each API request may take;
         ``watch_timeout``: seconds each watch request lives before it is renewed from its resourceVersion;
@@ -74,8 +81,9 @@ class KubernetesBackend:
 
     def _tfjob_lister(self, name: str | None = None):
         selector = {"field_selector": f"metadata.name={name}"} if name else {}
-        return functools.partial(self._jobs.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
-                                 **selector)
+        return functools.partial(
+            self._jobs.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, **selector
+        )
 
     def _pod_lister(self, name: str | None = None):
         selector = f"{model.LABEL_JOB_NAME}={name}" if name else model.LABEL_JOB_NAME
@@ -99,8 +107,16 @@ class KubernetesBackend:
         enforce ``restricted``, such as the hub's, refuse the job's pods otherwise."""
         require_namespace(job, self.namespace)
         manifest = with_restricted_defaults(job.to_manifest())
-        obj = self._call(self._jobs.create_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
-                         manifest, dry_run="All" if dry_run else None, name=job.name)
+        obj = self._call(
+            self._jobs.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            manifest,
+            dry_run="All" if dry_run else None,
+            name=job.name,
+        )
         return build_snapshot(obj, [])
 
     def get(self, name: str) -> JobSnapshot:
@@ -120,8 +136,9 @@ class KubernetesBackend:
         return snaps
 
     def manifest(self, name: str) -> dict:
-        return self._call(self._jobs.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
-                          name=name)
+        return self._call(
+            self._jobs.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name, name=name
+        )
 
     def delete(self, name: str) -> None:
         """Foreground deletion: the pods go first, then the TFJob; returns once it is gone
@@ -129,13 +146,27 @@ class KubernetesBackend:
         objs, rv = self._list(self._tfjob_lister(name), name)
         if not objs:
             raise JobNotFound(name, self._where())
-        answer = self._call(self._jobs.delete_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
-                            name, propagation_policy=FOREGROUND, name=name)
+        answer = self._call(
+            self._jobs.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            propagation_policy=FOREGROUND,
+            name=name,
+        )
         if not ((answer or {}).get("metadata") or {}).get("deletionTimestamp"):
             return  # deleted at once (a Status, or the object as it was): nothing left to wait for
         events: queue.Queue[StreamEvent] = queue.Queue()
-        stream = ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=rv,
-                                watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start()
+        stream = ResourceStream(
+            "tfjob",
+            self._tfjob_lister(name),
+            events,
+            resource_version=rv,
+            watch_timeout=self.watch_timeout,
+            request_timeout=self.request_timeout,
+        ).start()
         deadline = time.monotonic() + self.delete_timeout
         try:
             while (remaining := deadline - time.monotonic()) > 0:
@@ -151,8 +182,9 @@ class KubernetesBackend:
             stream.stop()
 
     # -- watch ----------------------------------------------------------------------
-    def watch(self, name: str | None = None, *, timeout: float | None = None,
-              stop: threading.Event | None = None) -> Iterator[JobSnapshot]:
+    def watch(
+        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Iterator[JobSnapshot]:
         """One watch on the TFJob(s) and one on their pods, merged into snapshots as changes arrive."""
         jobs, job_rv = self._list(self._tfjob_lister(name), name)
         if name and not jobs:
@@ -170,10 +202,22 @@ class KubernetesBackend:
         # Streams open before the first yield: changes while the caller looks at it queue up.
         events: queue.Queue[StreamEvent] = queue.Queue()
         streams = [
-            ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=job_rv,
-                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
-            ResourceStream("pod", self._pod_lister(name), events, resource_version=pod_rv,
-                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
+            ResourceStream(
+                "tfjob",
+                self._tfjob_lister(name),
+                events,
+                resource_version=job_rv,
+                watch_timeout=self.watch_timeout,
+                request_timeout=self.request_timeout,
+            ).start(),
+            ResourceStream(
+                "pod",
+                self._pod_lister(name),
+                events,
+                resource_version=pod_rv,
+                watch_timeout=self.watch_timeout,
+                request_timeout=self.request_timeout,
+            ).start(),
         ]
         try:
             yield from initial
@@ -208,8 +252,15 @@ class KubernetesBackend:
                 stream.stop()
 
     # -- logs -------------------------------------------------------------------------
-    def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
-             tail: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+    def logs(
+        self,
+        name: str,
+        replica: str | None = None,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
         """Lines of the ``tensorflow`` container of one replica's pod. Errors surface here, before iteration."""
         obj = self.manifest(name)
         replicas = spec_replicas(obj)
@@ -227,9 +278,14 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return self._core.read_namespaced_pod_log(pod, self.namespace, container=model.DEFAULT_CONTAINER,
-                                                      _preload_content=False, _request_timeout=self.request_timeout,
-                                                      **{k: v for k, v in kwargs.items() if v is not None})
+            return self._core.read_namespaced_pod_log(
+                pod,
+                self.namespace,
+                container=model.DEFAULT_CONTAINER,
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+                **{k: v for k, v in kwargs.items() if v is not None},
+            )
         except ApiException as e:
             raise self._log_error(e, name, rid, pod) from None
         except api_failures() as e:
@@ -238,16 +294,19 @@ class KubernetesBackend:
     def _log_error(self, exc, name: str, rid: str, pod: str) -> KubeflowJupyterError:
         message = (status_body(exc) or {}).get("message", "")
         if exc.status == 404 and status_body(exc):
-            return ReplicaNotFound(f"replica {rid} of TFJob {name!r} has no pod ({pod}) yet: the operator has not "
-                                   "created it — try again in a moment, or use --follow to wait")
+            return ReplicaNotFound(
+                f"replica {rid} of TFJob {name!r} has no pod ({pod}) yet: the operator has not "
+                "created it — try again in a moment, or use --follow to wait"
+            )
         if exc.status == 400 and "waiting to start" in message:
             why = message.rsplit(":", 1)[-1].strip()
-            return KubeflowJupyterError(f"replica {rid} of TFJob {name!r} has not started yet ({why}): "
-                                        "no log to show — use --follow to wait for it")
+            return ReplicaNotStarted(
+                f"replica {rid} of TFJob {name!r} has not started yet ({why}): "
+                "no log to show — use --follow to wait for it"
+            )
         return self._translated(exc, name)
 
-    def _follow(self, name: str, rid: str, pod: str, tail: int | None,
-                stop: threading.Event | None) -> Iterator[str]:
+    def _follow(self, name: str, rid: str, pod: str, tail: int | None, stop: threading.Event | None) -> Iterator[str]:
         from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
@@ -277,8 +336,9 @@ class KubernetesBackend:
         """Block (watching the pod and its TFJob, not polling) until the tensorflow container has
         started or ended (True), or ``stop`` is set (False); give up with a clear error when the
         pod or the job goes away first."""
-        pod_lister = functools.partial(self._core.list_namespaced_pod, self.namespace,
-                                       field_selector=f"metadata.name={pod}")
+        pod_lister = functools.partial(
+            self._core.list_namespaced_pod, self.namespace, field_selector=f"metadata.name={pod}"
+        )
         pods, pod_rv = self._list(pod_lister, name)
         if pods and _container_started(pods[0]):
             return True
@@ -287,10 +347,22 @@ class KubernetesBackend:
             raise JobNotFound(name, f"{self._where()}: it was deleted")
         events: queue.Queue[StreamEvent] = queue.Queue()
         streams = [
-            ResourceStream("pod", pod_lister, events, resource_version=pod_rv, watch_timeout=self.watch_timeout,
-                           request_timeout=self.request_timeout).start(),
-            ResourceStream("tfjob", self._tfjob_lister(name), events, resource_version=job_rv,
-                           watch_timeout=self.watch_timeout, request_timeout=self.request_timeout).start(),
+            ResourceStream(
+                "pod",
+                pod_lister,
+                events,
+                resource_version=pod_rv,
+                watch_timeout=self.watch_timeout,
+                request_timeout=self.request_timeout,
+            ).start(),
+            ResourceStream(
+                "tfjob",
+                self._tfjob_lister(name),
+                events,
+                resource_version=job_rv,
+                watch_timeout=self.watch_timeout,
+                request_timeout=self.request_timeout,
+            ).start(),
         ]
         try:
             while not (stop is not None and stop.is_set()):
@@ -304,8 +376,9 @@ class KubernetesBackend:
                 if event.source == "tfjob" and gone:
                     raise JobNotFound(name, f"{self._where()}: it was deleted")
                 if event.source == "pod" and event.type == "DELETED":
-                    raise ReplicaNotFound(f"replica {rid} of TFJob {name!r}: its pod {pod} was deleted before "
-                                          "it started")
+                    raise ReplicaNotFound(
+                        f"replica {rid} of TFJob {name!r}: its pod {pod} was deleted before it started"
+                    )
                 objs = event.payload if event.type == RELIST else [event.payload]
                 if event.source == "pod" and any(_container_started(o) for o in objs):
                     return True
@@ -357,13 +430,19 @@ class _WatchState:
         self._last: dict[str, dict] = {}
 
     def newest_first(self) -> list[str]:
-        return [o["metadata"]["name"] for o in sorted(
-            self.jobs.values(), key=lambda o: (o["metadata"].get("creationTimestamp") or "", o["metadata"]["name"]),
-            reverse=True)]
+        return [
+            o["metadata"]["name"]
+            for o in sorted(
+                self.jobs.values(),
+                key=lambda o: (o["metadata"].get("creationTimestamp") or "", o["metadata"]["name"]),
+                reverse=True,
+            )
+        ]
 
     def snapshot(self, job_name: str) -> JobSnapshot:
-        pods = [p for p in self.pods.values()
-                if (p["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME) == job_name]
+        pods = [
+            p for p in self.pods.values() if (p["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME) == job_name
+        ]
         snap = build_snapshot(self.jobs[job_name], pods)
         self._last[job_name] = snapshot_key(snap)
         return snap
