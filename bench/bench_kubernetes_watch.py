@@ -78,8 +78,9 @@ class Timeline:
             self.seen[client].setdefault((name, state), time.monotonic())
 
     def latencies(self, client: str) -> list[float]:
-        return [t - self.server[key] for key, t in self.seen[client].items()
-                if key[1] in MEASURED and key in self.server]
+        return [
+            t - self.server[key] for key, t in self.seen[client].items() if key[1] in MEASURED and key in self.server
+        ]
 
 
 def watch_job(backend: KubernetesBackend, name: str, timeline: Timeline) -> None:
@@ -119,8 +120,11 @@ def main() -> None:
         for name in names:
             cluster.script(name, "worker-0", run_seconds=rng.uniform(*RUN_SECONDS), logs=["training"])
             submitter.submit(JOB_YAML.format(name=name))
-        threads = [threading.Thread(target=fn, args=(client, name, timeline), daemon=True)
-                   for name in names for fn, client in ((watch_job, watcher), (poll_job, poller))]
+        threads = [
+            threading.Thread(target=fn, args=(client, name, timeline), daemon=True)
+            for name in names
+            for fn, client in ((watch_job, watcher), (poll_job, poller))
+        ]
         started = time.monotonic()
         for t in threads:
             t.start()
@@ -137,29 +141,42 @@ def main() -> None:
         per_job = {n: sum(bool(re.search(rf"{n}(?![0-9a-z-])", r.path)) for r in reqs) for n in names}
         fixed = WATCH_OPEN_REQUESTS if client == "watch" else 1  # what a job costs before time passes
         report[client] = {
-            "p50": percentile(lat, 50), "p99": percentile(lat, 99), "n": len(lat), "requests": len(reqs),
+            "p50": percentile(lat, 50),
+            "p99": percentile(lat, 99),
+            "n": len(lat),
+            "requests": len(reqs),
             "per_job_minute": len(reqs) / job_minutes,
             "after_open_per_job_minute": sum(max(c - fixed, 0) for c in per_job.values()) / job_minutes,
             "per_job": (min(per_job.values()), max(per_job.values())),
         }
-    print(f"bench_kubernetes_watch: {JOBS} TFJobs of {RUN_SECONDS[0]:.0f}-{RUN_SECONDS[1]:.0f} s, "
-          f"{job_minutes:.1f} job-minutes, {wall:.0f} s wall; visibility of {' and '.join(MEASURED)} "
-          "(server change -> client sees it)")
-    labels = {"watch": "kubeflow-jupyter watch (TFJob + pod streams)",
-              "poll": f"wait_for_job_conditions loop ({SDK_POLLING_INTERVAL} s polls)"}
+    print(
+        f"bench_kubernetes_watch: {JOBS} TFJobs of {RUN_SECONDS[0]:.0f}-{RUN_SECONDS[1]:.0f} s, "
+        f"{job_minutes:.1f} job-minutes, {wall:.0f} s wall; visibility of {' and '.join(MEASURED)} "
+        "(server change -> client sees it)"
+    )
+    labels = {
+        "watch": "kubeflow-jupyter watch (TFJob + pod streams)",
+        "poll": f"wait_for_job_conditions loop ({SDK_POLLING_INTERVAL} s polls)",
+    }
     for client, r in report.items():
         lo, hi = r["per_job"]
-        print(f"  {labels[client]:<46} p50 {r['p50'] * 1000:8.1f} ms  p99 {r['p99'] * 1000:8.1f} ms  (n={r['n']})  "
-              f"requests: {lo}-{hi} per job, {r['per_job_minute']:.2f}/job-minute, "
-              f"{r['after_open_per_job_minute']:.2f}/job-minute after open")
+        print(
+            f"  {labels[client]:<46} p50 {r['p50'] * 1000:8.1f} ms  p99 {r['p99'] * 1000:8.1f} ms  (n={r['n']})  "
+            f"requests: {lo}-{hi} per job, {r['per_job_minute']:.2f}/job-minute, "
+            f"{r['after_open_per_job_minute']:.2f}/job-minute after open"
+        )
     w, p = report["watch"], report["poll"]
-    print(f"  ratio polling/watch: visibility p50 {p['p50'] / max(w['p50'], 1e-9):.0f}x, "
-          f"p99 {p['p99'] / max(w['p99'], 1e-9):.0f}x; requests per job-minute after open: "
-          f"{p['after_open_per_job_minute']:.2f} vs {w['after_open_per_job_minute']:.2f}")
-    print(f"  goal p50 <= {GOAL_P50 * 1000:.0f} ms: {'met' if w['p50'] <= GOAL_P50 else 'NOT met'}; "
-          f"watch requests constant after open: {'yes' if w['after_open_per_job_minute'] == 0 else 'no'} "
-          f"(each watch is renewed every {watcher.watch_timeout} s: "
-          "2 requests per renewal)")
+    print(
+        f"  ratio polling/watch: visibility p50 {p['p50'] / max(w['p50'], 1e-9):.0f}x, "
+        f"p99 {p['p99'] / max(w['p99'], 1e-9):.0f}x; requests per job-minute after open: "
+        f"{p['after_open_per_job_minute']:.2f} vs {w['after_open_per_job_minute']:.2f}"
+    )
+    print(
+        f"  goal p50 <= {GOAL_P50 * 1000:.0f} ms: {'met' if w['p50'] <= GOAL_P50 else 'NOT met'}; "
+        f"watch requests constant after open: {'yes' if w['after_open_per_job_minute'] == 0 else 'no'} "
+        f"(each watch is renewed every {watcher.watch_timeout} s: "
+        "2 requests per renewal)"
+    )
 
 
 if __name__ == "__main__":

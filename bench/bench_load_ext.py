@@ -91,8 +91,10 @@ def main() -> int:
     anchor_s = median_seconds(anchor, ANCHOR, args.runs)
     ratio = anchor_s / ours_s
     print(f"%load_ext kubeflow_jupyter              median {ours_s * 1000:8.1f} ms  ({args.runs} fresh interpreters)")
-    print(f"  + first %tfjob list (for the record)  median {first_use_s * 1000:8.1f} ms  "
-          f"({anchor_s / first_use_s:.1f}x cheaper than the anchor)")
+    print(
+        f"  + first %tfjob list (for the record)  median {first_use_s * 1000:8.1f} ms  "
+        f"({anchor_s / first_use_s:.1f}x cheaper than the anchor)"
+    )
     print(f"import kubeflow.training (1.9 SDK)      median {anchor_s * 1000:8.1f} ms  ({args.runs} fresh interpreters)")
     print(f"ratio: %load_ext is {ratio:.1f}x cheaper (goal >= {GOAL:g}x) -> {'OK' if ratio >= GOAL else 'BELOW GOAL'}")
     return 0

@@ -36,12 +36,21 @@ def run_plain(job) -> float:
     procs = {}
     with tempfile.TemporaryDirectory() as logs:
         for rtype, index in replicas:
-            env = dict(os.environ, PYTHONUNBUFFERED="1",
-                       TF_CONFIG=tf_config_json(job, rtype, index, lambda t, i: f"localhost:{ports[(t, i)]}"))
+            env = dict(
+                os.environ,
+                PYTHONUNBUFFERED="1",
+                TF_CONFIG=tf_config_json(job, rtype, index, lambda t, i: f"localhost:{ports[(t, i)]}"),
+            )
             with open(Path(logs, f"{rtype}-{index}.log"), "wb") as log:
                 procs[(rtype, index)] = subprocess.Popen(
-                    [sys.executable, *COMMAND[1:]], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                    [sys.executable, *COMMAND[1:]],
+                    cwd=REPO,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         master = procs.pop(("Master", 0))
         if master.wait() != 0:
             raise SystemExit(f"plain run: the master failed (log in {logs})")
@@ -80,8 +89,10 @@ def main() -> None:
             runner.append(run_runner(client, round_))
             print(f"round {round_ + 1}: plain {plain[-1]:.2f}s  runner {runner[-1]:.2f}s", flush=True)
     p, r = statistics.median(plain), statistics.median(runner)
-    print(f"seed job, 4 processes: plain script (anchor) median {p:.2f}s best {min(plain):.2f}s; "
-          f"local runner median {r:.2f}s best {min(runner):.2f}s")
+    print(
+        f"seed job, 4 processes: plain script (anchor) median {p:.2f}s best {min(plain):.2f}s; "
+        f"local runner median {r:.2f}s best {min(runner):.2f}s"
+    )
     # On a shared machine the best run is the least disturbed one: both ratios are shown.
     print(f"ratio runner/plain = {r / p:.3f} (medians), {min(runner) / min(plain):.3f} (best runs); goal <= 1.10")
 

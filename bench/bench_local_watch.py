@@ -82,8 +82,12 @@ def child_idle(home: str, initial: int, seconds: float) -> None:
     timer.start()
     extra = sum(1 for _ in watch)  # ends within STOP_CHECK_SECONDS of stop
     cpu1, wall1, ctx1 = time.process_time(), time.monotonic(), _ctx_switches()
-    print(json.dumps({"cpu": cpu1 - cpu0, "wall": wall1 - wall0, "wakeups": ctx1 - ctx0,
-                      "drain": drained, "extra": extra}), flush=True)
+    print(
+        json.dumps(
+            {"cpu": cpu1 - cpu0, "wall": wall1 - wall0, "wakeups": ctx1 - ctx0, "drain": drained, "extra": extra}
+        ),
+        flush=True,
+    )
 
 
 def child_latency(home: str, name: str, initial: int) -> None:
@@ -100,8 +104,9 @@ def child_latency(home: str, name: str, initial: int) -> None:
 
 
 def spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--child", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
 
 
 # -- building the stores ---------------------------------------------------------------------
@@ -110,10 +115,30 @@ def run_source_job(home: Path, workdir: Path):
     from kubeflow_jupyter.backends.local import LocalBackend
     from kubeflow_jupyter.client import TFJobClient
 
-    manifest = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": SOURCE},
-                "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never", "template": {
-                    "spec": {"containers": [{"name": "tensorflow", "image": "python:3.11",
-                                             "command": ["python", "-c", "print('hi')"]}]}}}}}}
+    manifest = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": SOURCE},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 1,
+                    "restartPolicy": "Never",
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "tensorflow",
+                                    "image": "python:3.11",
+                                    "command": ["python", "-c", "print('hi')"],
+                                }
+                            ]
+                        }
+                    },
+                }
+            }
+        },
+    }
     client = TFJobClient(backend=LocalBackend(home=home))
     submission = client.submit(manifest, workdir=workdir)
     final = client.wait(SOURCE, timeout=60)
@@ -129,8 +154,7 @@ def read_template(jobdir: Path) -> tuple[str, list[tuple[str, str, int]], list[s
     for path in sorted(jobdir.rglob("*")):
         if path.is_file() and path.name != "lock":
             files.append((str(path.relative_to(jobdir)), path.read_text(), path.stat().st_mode & 0o777))
-    journal = [line for line in (jobdir.parent / ".journal").read_text().splitlines()
-               if line.split(" ")[0] == SOURCE]
+    journal = [line for line in (jobdir.parent / ".journal").read_text().splitlines() if line.split(" ")[0] == SOURCE]
     return uid, files, journal
 
 
@@ -195,8 +219,10 @@ def measure_latency(home: Path, n: int, seed: int = 7) -> dict:
     from kubeflow_jupyter.backends.local.store import JobDir
 
     jobdir = JobDir(home / "namespaces" / NAMESPACE / LIVE)
-    watchers = {"watch(name)": spawn("latency", str(home), LIVE, "1"),
-                "watch()": spawn("latency", str(home), "", str(n + 1))}
+    watchers = {
+        "watch(name)": spawn("latency", str(home), LIVE, "1"),
+        "watch()": spawn("latency", str(home), "", str(n + 1)),
+    }
     seen = {label: {} for label in watchers}
     readies = {}
     try:
@@ -250,8 +276,10 @@ def measure_list(home: Path, n: int) -> tuple[list[float], list[float]]:
         rows = LocalBackend(home=home).list()
         listed.append(time.perf_counter() - t)
         if count != n or len(rows) != n or any(r.state != "Succeeded" for r in rows):
-            raise SystemExit(f"store of {n}: plain loop read {count}, list() returned {len(rows)} "
-                             f"({sum(r.state != 'Succeeded' for r in rows)} not Succeeded)")
+            raise SystemExit(
+                f"store of {n}: plain loop read {count}, list() returned {len(rows)} "
+                f"({sum(r.state != 'Succeeded' for r in rows)} not Succeeded)"
+            )
     return plain, listed
 
 
@@ -262,7 +290,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--idle-seconds", type=float, default=None, help="idle window per store (default 10, --quick 3)")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=None, help="idle window per store (default 10, --quick 3)"
+    )
     parser.add_argument("--quick", action="store_true", help="N = 10/100/1,000 and 3 s idle windows")
     args = parser.parse_args()
     sizes = (10, 100, 1000) if args.quick else (10, 1000, 10000)
@@ -280,24 +310,34 @@ def main() -> int:
             homes[n] = tmp / f"home-{n}"
             clone_store(homes[n], n, template)
         built = time.perf_counter() - started - ran
-        print(f"bench_local_watch: stores of {', '.join(f'{n:,}' for n in sizes)} finished jobs "
-              f"(1 real job in {ran:.1f} s, cloned {sum(sizes):,} job directories in {built:.1f} s)", flush=True)
+        print(
+            f"bench_local_watch: stores of {', '.join(f'{n:,}' for n in sizes)} finished jobs "
+            f"(1 real job in {ran:.1f} s, cloned {sum(sizes):,} job directories in {built:.1f} s)",
+            flush=True,
+        )
 
         # 1. idle CPU of a namespace watch
         idle = {n: measure_idle(homes[n], n, idle_seconds) for n in sizes}
-        print(f"1. idle namespace watch, {idle_seconds:g} s window after the initial listing "
-              "(CPU: process_time of the watching process)")
+        print(
+            f"1. idle namespace watch, {idle_seconds:g} s window after the initial listing "
+            "(CPU: process_time of the watching process)"
+        )
         for n, r in idle.items():
-            print(f"   {n:>6,} jobs: CPU {r['cpu'] * 1000:7.1f} ms over {r['wall']:.2f} s = "
-                  f"{100 * r['cpu'] / r['wall']:.3f} % of a core; {r['wakeups'] / r['wall']:.1f} wakeups/s; "
-                  f"initial listing drained in {r['drain']:.2f} s; {r['extra']} snapshot(s) while idle")
+            print(
+                f"   {n:>6,} jobs: CPU {r['cpu'] * 1000:7.1f} ms over {r['wall']:.2f} s = "
+                f"{100 * r['cpu'] / r['wall']:.3f} % of a core; {r['wakeups'] / r['wall']:.1f} wakeups/s; "
+                f"initial listing drained in {r['drain']:.2f} s; {r['extra']} snapshot(s) while idle"
+            )
         cost = {n: max(r["cpu"], CLOCK_TICK) for n, r in idle.items()}
         ratio = cost[big] / cost[small]
         raw_ratio = idle[big]["cpu"] / max(idle[small]["cpu"], 1e-9)
         goals.append(ratio <= GOAL_IDLE_RATIO)
-        print(f"   ratio cost({big:,})/cost({small:,}) = {ratio:.2f} (cost = CPU s over the window, floored at "
-              f"one clock tick = {CLOCK_TICK * 1000:.0f} ms); unfloored {raw_ratio:.2f}; "
-              f"goal <= {GOAL_IDLE_RATIO:g}: {'goal met' if goals[-1] else 'goal NOT met'}", flush=True)
+        print(
+            f"   ratio cost({big:,})/cost({small:,}) = {ratio:.2f} (cost = CPU s over the window, floored at "
+            f"one clock tick = {CLOCK_TICK * 1000:.0f} ms); unfloored {raw_ratio:.2f}; "
+            f"goal <= {GOAL_IDLE_RATIO:g}: {'goal met' if goals[-1] else 'goal NOT met'}",
+            flush=True,
+        )
 
         # 3 (run before 2: the store still holds finished jobs only). list()
         plain, listed = measure_list(homes[big], big)
@@ -307,8 +347,10 @@ def main() -> int:
         # 2. write -> watcher latency
         add_live_job(homes[big], template, first)
         latency = measure_latency(homes[big], big)
-        print(f"2. write -> watcher latency, {big:,} finished jobs + 1 live job, {WRITES} writes "
-              f"{PAUSE[0] * 1000:.0f}-{PAUSE[1] * 1000:.0f} ms apart (time before write_snapshot -> snapshot yielded)")
+        print(
+            f"2. write -> watcher latency, {big:,} finished jobs + 1 live job, {WRITES} writes "
+            f"{PAUSE[0] * 1000:.0f}-{PAUSE[1] * 1000:.0f} ms apart (time before write_snapshot -> snapshot yielded)"
+        )
         for label, r in latency.items():
             lat = r["lat"]
             if not lat:
@@ -317,15 +359,21 @@ def main() -> int:
                 continue
             p50 = percentile(lat, 50)
             goals.append(p50 <= GOAL_P50 and r["missed"] == 0)
-            print(f"   {label:<12} p50 {p50 * 1000:6.1f} ms  p95 {percentile(lat, 95) * 1000:6.1f} ms  "
-                  f"max {max(lat) * 1000:6.1f} ms  (n={len(lat)}, missed {r['missed']}); "
-                  f"goal p50 <= {GOAL_P50 * 1000:.0f} ms: {'goal met' if goals[-1] else 'goal NOT met'}")
+            print(
+                f"   {label:<12} p50 {p50 * 1000:6.1f} ms  p95 {percentile(lat, 95) * 1000:6.1f} ms  "
+                f"max {max(lat) * 1000:6.1f} ms  (n={len(lat)}, missed {r['missed']}); "
+                f"goal p50 <= {GOAL_P50 * 1000:.0f} ms: {'goal met' if goals[-1] else 'goal NOT met'}"
+            )
 
-        print(f"3. list() of {big:,} jobs: median {l_:.3f} s (runs {', '.join(f'{x:.3f}' for x in listed)}); "
-              f"anchor: plain loop json.load of the {big:,} status.json files, median {p:.3f} s "
-              f"(runs {', '.join(f'{x:.3f}' for x in plain)})")
-        print(f"   ratio list/plain = {l_ / p:.2f}; goal list() <= {GOAL_LIST:g} s: "
-              f"{'goal met' if goals[1] else 'goal NOT met'}")
+        print(
+            f"3. list() of {big:,} jobs: median {l_:.3f} s (runs {', '.join(f'{x:.3f}' for x in listed)}); "
+            f"anchor: plain loop json.load of the {big:,} status.json files, median {p:.3f} s "
+            f"(runs {', '.join(f'{x:.3f}' for x in plain)})"
+        )
+        print(
+            f"   ratio list/plain = {l_ / p:.2f}; goal list() <= {GOAL_LIST:g} s: "
+            f"{'goal met' if goals[1] else 'goal NOT met'}"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"all goals met: {'yes' if all(goals) else 'no'} (total {time.perf_counter() - started:.0f} s)")

@@ -48,8 +48,9 @@ def digits_model(base: Path) -> bytes:
     from kubeflow_jupyter.serving.export import export_image_classifier
 
     images, labels = load_data()
-    model = local_copy(train(tf.distribute.get_strategy(), None, images, labels, steps=50, batch_size=64,
-                             learning_rate=0.01))
+    model = local_copy(
+        train(tf.distribute.get_strategy(), None, images, labels, steps=50, batch_size=64, learning_rate=0.01)
+    )
     export_image_classifier(model, base, CLASS_NAMES, version=1, channels=1)
     buf = io.BytesIO()
     Image.fromarray(np.round(images[0, :, :, 0] * 255).astype(np.uint8)).save(buf, "PNG")
@@ -139,12 +140,21 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=16, help="gRPC thread pool of both servers")
-    parser.add_argument("--tensorflow-intra-op-parallelism", dest="intra_op", type=int, default=1,
-                        help="as `kubeflow-jupyter serve`'s flag, with its default (1)")
+    parser.add_argument(
+        "--tensorflow-intra-op-parallelism",
+        dest="intra_op",
+        type=int,
+        default=1,
+        help="as `kubeflow-jupyter serve`'s flag, with its default (1)",
+    )
     parser.add_argument("--tensorflow-inter-op-parallelism", dest="inter_op", type=int, default=0)
     parser.add_argument("--no-batching", action="store_true", help="as `kubeflow-jupyter serve --no-batching`")
-    parser.add_argument("--batch-timeout-micros", type=int, default=1000,
-                        help="as `kubeflow-jupyter serve`'s flag, with its default (1000)")
+    parser.add_argument(
+        "--batch-timeout-micros",
+        type=int,
+        default=1000,
+        help="as `kubeflow-jupyter serve`'s flag, with its default (1000)",
+    )
     args = parser.parse_args()
 
     import grpc
@@ -165,9 +175,16 @@ def main() -> int:
         request = predict_request([png], model="digits")
 
         def model_server():
-            return ModelServer(base, "digits", port=0, rest_port=None, workers=args.workers,
-                               batching=not args.no_batching, batch_timeout=args.batch_timeout_micros / 1e6,
-                               announce=lambda m: None).start()
+            return ModelServer(
+                base,
+                "digits",
+                port=0,
+                rest_port=None,
+                workers=args.workers,
+                batching=not args.no_batching,
+                batch_timeout=args.batch_timeout_micros / 1e6,
+                announce=lambda m: None,
+            ).start()
 
         server, stubbed = model_server(), model_server()
         version = server.core.resolve(request.model_spec)
@@ -188,12 +205,15 @@ def main() -> int:
 
         raw = request.SerializeToString()
         targets = {
-            "in-process (compute ceiling)": lambda: measure(lambda: version.run_now("predict_images", batch),
-                                                            args.requests, args.concurrency),
+            "in-process (compute ceiling)": lambda: measure(
+                lambda: version.run_now("predict_images", batch), args.requests, args.concurrency
+            ),
             "no-op gRPC servicer (transport ceiling)": lambda: remote_measure(
-                f"127.0.0.1:{noop_port}", raw, args.requests, args.concurrency),
+                f"127.0.0.1:{noop_port}", raw, args.requests, args.concurrency
+            ),
             "local server (gRPC Predict)": lambda: remote_measure(
-                f"127.0.0.1:{server.port}", raw, args.requests, args.concurrency),
+                f"127.0.0.1:{server.port}", raw, args.requests, args.concurrency
+            ),
             STUBBED: lambda: remote_measure(f"127.0.0.1:{stubbed.port}", raw, args.requests, args.concurrency),
         }
         # Rounds interleave them so that a busy spell of a shared machine hits them alike;
@@ -208,10 +228,12 @@ def main() -> int:
         server.stop()
         stubbed.stop()
 
-    print(f"\ndigits predict_images, 1 PNG per request, {args.requests} requests; "
-          f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds; gRPC workers {args.workers}; "
-          f"batching {'off' if args.no_batching else f'on (timeout {args.batch_timeout_micros} us)'}; "
-          f"TensorFlow intra-op {args.intra_op}, inter-op {args.inter_op} threads")
+    print(
+        f"\ndigits predict_images, 1 PNG per request, {args.requests} requests; "
+        f"concurrent = {args.concurrency} callers; best of {args.rounds} rounds; gRPC workers {args.workers}; "
+        f"batching {'off' if args.no_batching else f'on (timeout {args.batch_timeout_micros} us)'}; "
+        f"TensorFlow intra-op {args.intra_op}, inter-op {args.inter_op} threads"
+    )
     print(f"{'':42s} {'seq req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'conc req/s':>11s}")
     for name, r in results.items():
         print(f"{name:42s} {r['seq_rps']:10.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['conc_rps']:11.1f}")
@@ -219,14 +241,20 @@ def main() -> int:
     transport = results["no-op gRPC servicer (transport ceiling)"]
     compute = results["in-process (compute ceiling)"]
     conc_ratio = real["conc_rps"] / transport["conc_rps"]
-    print(f"\nserver / transport ceiling: sequential {real['seq_rps'] / transport['seq_rps']:.2f}, "
-          f"concurrent {conc_ratio:.2f}  (goal >= 0.70)")
-    print(f"server / compute ceiling:   sequential {real['seq_rps'] / compute['seq_rps']:.2f}, "
-          f"concurrent {real['conc_rps'] / compute['conc_rps']:.2f}")
+    print(
+        f"\nserver / transport ceiling: sequential {real['seq_rps'] / transport['seq_rps']:.2f}, "
+        f"concurrent {conc_ratio:.2f}  (goal >= 0.70)"
+    )
+    print(
+        f"server / compute ceiling:   sequential {real['seq_rps'] / compute['seq_rps']:.2f}, "
+        f"concurrent {real['conc_rps'] / compute['conc_rps']:.2f}"
+    )
     free = results[STUBBED]
-    print(f"server with the model call stubbed / transport ceiling: sequential "
-          f"{free['seq_rps'] / transport['seq_rps']:.2f}, concurrent {free['conc_rps'] / transport['conc_rps']:.2f}  "
-          "(what gRPC, Python and batching leave for TensorFlow)")
+    print(
+        f"server with the model call stubbed / transport ceiling: sequential "
+        f"{free['seq_rps'] / transport['seq_rps']:.2f}, concurrent {free['conc_rps'] / transport['conc_rps']:.2f}  "
+        "(what gRPC, Python and batching leave for TensorFlow)"
+    )
     return 0
 
 

@@ -23,7 +23,7 @@ import argparse
 import statistics
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,41 +44,77 @@ def iso(t: datetime) -> str:
 
 def job_snapshot(name: str, created: datetime, running: bool) -> JobSnapshot:
     start, end = created + timedelta(seconds=2), created + timedelta(minutes=5)
-    conditions = [Condition("Created", "True", "TFJobCreated", f"TFJob default/{name} is created.", iso(created), iso(created))]
+    conditions = [
+        Condition("Created", "True", "TFJobCreated", f"TFJob default/{name} is created.", iso(created), iso(created))
+    ]
     if running:
-        conditions.append(Condition("Running", "True", "TFJobRunning", f"TFJob default/{name} is running.", iso(start), iso(start)))
+        conditions.append(
+            Condition("Running", "True", "TFJobRunning", f"TFJob default/{name} is running.", iso(start), iso(start))
+        )
         phase, statuses = "Running", {"Worker": {"active": 2}, "PS": {"active": 1}}
     else:
         conditions += [
             Condition("Running", "False", "TFJobRunning", f"TFJob default/{name} is running.", iso(end), iso(start)),
-            Condition("Succeeded", "True", "TFJobSucceeded", f"TFJob default/{name} successfully completed.", iso(end), iso(end)),
+            Condition(
+                "Succeeded",
+                "True",
+                "TFJobSucceeded",
+                f"TFJob default/{name} successfully completed.",
+                iso(end),
+                iso(end),
+            ),
         ]
         phase, statuses = "Succeeded", {"Worker": {"succeeded": 2}, "PS": {"succeeded": 1}}
     replicas = [
-        ReplicaState(t, i, phase=phase, exit_code=None if running else 0, started_at=iso(start),
-                     finished_at=None if running else iso(end), pod_name=f"{name}-{t.lower()}-{i}")
-        for t, n in (("PS", 1), ("Worker", 2)) for i in range(n)
+        ReplicaState(
+            t,
+            i,
+            phase=phase,
+            exit_code=None if running else 0,
+            started_at=iso(start),
+            finished_at=None if running else iso(end),
+            pod_name=f"{name}-{t.lower()}-{i}",
+        )
+        for t, n in (("PS", 1), ("Worker", 2))
+        for i in range(n)
     ]
-    return JobSnapshot(name=name, uid=f"uid-{name}", created=iso(created), conditions=conditions,
-                       replica_statuses=statuses, start_time=iso(start),
-                       completion_time=None if running else iso(end), replicas=replicas, resource_version="3")
+    return JobSnapshot(
+        name=name,
+        uid=f"uid-{name}",
+        created=iso(created),
+        conditions=conditions,
+        replica_statuses=statuses,
+        start_time=iso(start),
+        completion_time=None if running else iso(end),
+        replicas=replicas,
+        resource_version="3",
+    )
 
 
 def write_jobs(home: Path, count: int) -> list[str]:
     """``count`` jobs in the local store; returns the names of the Running ones."""
     store = Store(home, "default")
     store.root.mkdir(parents=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     running = []
     for i in range(count):
         name = f"bench-{i:04d}"
         jobdir = JobDir(store.root / name)
         jobdir.path.mkdir()
         created = now - timedelta(minutes=i)
-        write_json_atomic(jobdir.manifest_file, {
-            "apiVersion": "kubeflow.org/v1", "kind": "TFJob",
-            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "creationTimestamp": iso(created)},
-        })
+        write_json_atomic(
+            jobdir.manifest_file,
+            {
+                "apiVersion": "kubeflow.org/v1",
+                "kind": "TFJob",
+                "metadata": {
+                    "name": name,
+                    "namespace": "default",
+                    "uid": f"uid-{name}",
+                    "creationTimestamp": iso(created),
+                },
+            },
+        )
         jobdir.write_snapshot(job_snapshot(name, created, running=i % 3 == 0))
         if i % 3 == 0:
             running.append(name)
@@ -142,22 +178,24 @@ def main() -> None:
         running = write_jobs(home, args.jobs)
         n = args.jobs
 
-        with running_lab(root, home, work) as lab, \
-                sync_playwright() as p, chromium(p) as browser:
+        with running_lab(root, home, work) as lab, sync_playwright() as p, chromium(p) as browser:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             context.add_init_script(SHELL_MARK)
             page = context.new_page()
             base = f"{lab.url}lab/workspaces"
             files_ready = f"document.querySelectorAll('.jp-DirListing-item').length >= {n}"
             # The sidebar's list is windowed: ready = it holds all n jobs and shows its first rows.
-            jobs_ready = (f"document.querySelector('#kubeflow-jupyter-sidebar .kfj-jobs')?.dataset.count === '{n}'"
-                          " && document.querySelectorAll('#kubeflow-jupyter-sidebar .kfj-job').length > 10")
+            jobs_ready = (
+                f"document.querySelector('#kubeflow-jupyter-sidebar .kfj-jobs')?.dataset.count === '{n}'"
+                " && document.querySelectorAll('#kubeflow-jupyter-sidebar .kfj-job').length > 10"
+            )
 
             # Workspace "jobs" restores with the TFJobs sidebar open: open it once and let Lab save that.
             page.goto(f"{base}/jobs?reset&token={lab.token}")
             page.locator('.lm-TabBar-tab[data-id="kubeflow-jupyter-sidebar"]').wait_for(timeout=TIMEOUT_MS)
-            with page.expect_request(lambda r: "/lab/api/workspaces/jobs" in r.url and r.method == "PUT",
-                                     timeout=TIMEOUT_MS):
+            with page.expect_request(
+                lambda r: "/lab/api/workspaces/jobs" in r.url and r.method == "PUT", timeout=TIMEOUT_MS
+            ):
                 page.locator('.lm-TabBar-tab[data-id="kubeflow-jupyter-sidebar"]').click()
             page.wait_for_function(jobs_ready, polling="raf", timeout=TIMEOUT_MS)
 
@@ -218,9 +256,11 @@ def main() -> None:
     print("  after Lab's shell is up:")
     print(f"    TFJobs sidebar          {sidebar_own:7.3f} s")
     print(f"    file browser (anchor)   {files_own:7.3f} s   ratio {sidebar_own / files_own:.2f}x")
-    print(f"  the sidebar itself: push channel opened → {n} jobs received {received:.3f} s; "
-          f"shown with data → rows painted {own_paint:.3f} s (goal ≤ {GOAL_FIRST_PAINT_S:.1f} s: "
-          f"{'met' if own_paint <= GOAL_FIRST_PAINT_S else 'NOT met'})")
+    print(
+        f"  the sidebar itself: push channel opened → {n} jobs received {received:.3f} s; "
+        f"shown with data → rows painted {own_paint:.3f} s (goal ≤ {GOAL_FIRST_PAINT_S:.1f} s: "
+        f"{'met' if own_paint <= GOAL_FIRST_PAINT_S else 'NOT met'})"
+    )
     print("  one change → shown:")
     print(f"    job status on disk → badge      {change * 1000:7.1f} ms")
     print(f"    Refresh → renamed file (anchor) {anchor_change * 1000:7.1f} ms   ratio {change / anchor_change:.2f}x")

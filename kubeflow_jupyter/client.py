@@ -1,10 +1,10 @@
 """The Python API every front end calls: magics, widgets, CLI, REST handlers.
 
-    from kubeflow_jupyter.client import TFJobClient
-    client = TFJobClient()                       # local, or Kubernetes when a cluster is configured
-    sub = client.submit(Path("examples/tf_sample.yaml"))
-    client.wait(sub.name)
-    print("\\n".join(client.logs(sub.name, "master-0")))
+from kubeflow_jupyter.client import TFJobClient
+client = TFJobClient()                       # local, or Kubernetes when a cluster is configured
+sub = client.submit(Path("examples/tf_sample.yaml"))
+client.wait(sub.name)
+print("\\n".join(client.logs(sub.name, "master-0")))
 """
 
 from __future__ import annotations
@@ -65,9 +65,15 @@ def check_timeout(timeout: float | None) -> float | None:
     """``--timeout``: None, or a finite number of seconds from 0 to MAX_TIMEOUT (OptionError otherwise)."""
     if timeout is None:
         return None
-    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
-            or not 0 <= timeout <= MAX_TIMEOUT):
-        raise OptionError(f"--timeout must be a number of seconds from 0 to {MAX_TIMEOUT:,.0f} (366 days) (got {timeout!r:.40})")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or not 0 <= timeout <= MAX_TIMEOUT
+    ):
+        raise OptionError(
+            f"--timeout must be a number of seconds from 0 to {MAX_TIMEOUT:,.0f} (366 days) (got {timeout!r:.40})"
+        )
     return float(timeout)
 
 
@@ -77,15 +83,25 @@ def namespace_problem(theirs: object, ours: str) -> FieldProblem | None:
     refuses such an object the same way when given ``--namespace``)."""
     if theirs in (None, "", ours):
         return None
-    return FieldProblem("metadata.namespace", f"{theirs!r} is not the namespace this client works in ({ours!r}): "
-                                              f"remove metadata.namespace, or use --namespace {theirs}")
+    return FieldProblem(
+        "metadata.namespace",
+        f"{theirs!r} is not the namespace this client works in ({ours!r}): "
+        f"remove metadata.namespace, or use --namespace {theirs}",
+    )
 
 
 class TFJobClient:
     """Submit, watch, read and delete TFJobs on one backend."""
 
-    def __init__(self, backend: str | Backend | None = None, *, namespace: str | None = None,
-                 request_timeout: float | None = None, watch_timeout: int | None = None, **options):
+    def __init__(
+        self,
+        backend: str | Backend | None = None,
+        *,
+        namespace: str | None = None,
+        request_timeout: float | None = None,
+        watch_timeout: int | None = None,
+        **options,
+    ):
         """``backend``: a name (see :func:`~kubeflow_jupyter.backends.get_backend`) or a backend.
         ``namespace``: where jobs go (else ``$KUBEFLOW_JUPYTER_NAMESPACE``, else the backend's default).
         ``request_timeout`` (seconds per API request) and ``watch_timeout`` (seconds one watch
@@ -94,8 +110,13 @@ class TFJobClient:
         if backend is None or isinstance(backend, str):
             name = resolve_backend_name(backend, context=options.get("context"), kubeconfig=options.get("kubeconfig"))
             if name == "kubernetes":
-                options.update({key: value for key, value in (("request_timeout", request_timeout),
-                                                              ("watch_timeout", watch_timeout)) if value is not None})
+                options.update(
+                    {
+                        key: value
+                        for key, value in (("request_timeout", request_timeout), ("watch_timeout", watch_timeout))
+                        if value is not None
+                    }
+                )
             backend = get_backend(name, namespace=namespace, **options)
         self.backend: Backend = backend
 
@@ -108,7 +129,9 @@ class TFJobClient:
         return self.backend.namespace
 
     # -- submit ----------------------------------------------------------
-    def prepare(self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None) -> ParseResult:
+    def prepare(
+        self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None
+    ) -> ParseResult:
         """Parse, convert and validate without side effects; apply ``--name``/``--command``; place
         the job in the client's namespace.
 
@@ -161,8 +184,15 @@ class TFJobClient:
         already yielded for that job is dropped (see :func:`tfjob.status.supersedes`)."""
         return newest_only(self.backend.watch(name, timeout=timeout, stop=stop))
 
-    def logs(self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None,
-             stop: threading.Event | None = None) -> Iterator[str]:
+    def logs(
+        self,
+        name: str,
+        replica: str | None = None,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
         """A replica's log lines; with ``follow``, live until the replica ends or ``stop`` is set."""
         tail = check_tail(tail)
         return self.backend.logs(name, replica, follow=follow, tail=tail, stop=stop)

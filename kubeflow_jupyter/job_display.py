@@ -8,11 +8,19 @@ formatters for ``JobSnapshot`` so that a snapshot shown in a cell renders as a t
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
-from .tfjob.status import (  # noqa: F401 (age, format_duration: re-exported for the front ends)
-    ENDED_PHASES, PENDING, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, STOPPED, JobSnapshot, age, format_duration,
+from .tfjob.status import (
+    ENDED_PHASES,
+    PENDING,
+    POD_FAILED,
+    POD_RUNNING,
+    POD_SUCCEEDED,
+    STOPPED,
+    JobSnapshot,
+    age,
+    format_duration,
     parse_iso,
 )
 
@@ -29,7 +37,11 @@ STATE_COLOURS = {
     "Unknown": "#6d4c41",  # the job's stored state cannot be read (its message says why)
 }
 PHASE_COLOURS = {
-    PENDING: "#607d8b", POD_RUNNING: "#1976d2", POD_SUCCEEDED: "#2e7d32", POD_FAILED: "#c62828", STOPPED: "#757575",
+    PENDING: "#607d8b",
+    POD_RUNNING: "#1976d2",
+    POD_SUCCEEDED: "#2e7d32",
+    POD_FAILED: "#c62828",
+    STOPPED: "#757575",
 }
 
 SUMMARY_COLUMNS = ("NAME", "STATE", "ACTIVE", "SUCCEEDED", "FAILED", "AGE", "BACKEND")
@@ -50,7 +62,7 @@ def elapsed(snapshot: JobSnapshot, now: datetime | None = None) -> str:
     start = parse_iso(snapshot.start_time) or parse_iso(snapshot.created)
     if start is None:
         return "-"
-    end = parse_iso(snapshot.completion_time) or now or datetime.now(timezone.utc)
+    end = parse_iso(snapshot.completion_time) or now or datetime.now(UTC)
     return format_duration((end - start).total_seconds())
 
 

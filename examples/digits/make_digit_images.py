@@ -1,7 +1,7 @@
 """Write a few digits of scikit-learn's bundled dataset as PNG files to query the served model with.
 
-    python examples/digits/make_digit_images.py --output-dir digit-images --count 5
-    -> digit-images/digit-0-label-0.png, ... (64x64 grey, light ink on black, as in the dataset)
+python examples/digits/make_digit_images.py --output-dir digit-images --count 5
+-> digit-images/digit-0-label-0.png, ... (64x64 grey, light ink on black, as in the dataset)
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="digit-images")
     parser.add_argument("--count", type=int, default=5)
-    parser.add_argument("--start", type=int, default=1500, help="dataset index of the first digit (the trainer holds out 1500 on)")
+    parser.add_argument(
+        "--start", type=int, default=1500, help="dataset index of the first digit (the trainer holds out 1500 on)"
+    )
     args = parser.parse_args()
     for path in write_digit_images(args.output_dir, args.count, args.start):
         print(path)

@@ -43,13 +43,15 @@ def load_data() -> tuple[np.ndarray, np.ndarray]:
 def build_model():
     import keras
 
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(len(CLASS_NAMES)),  # logits: the served scores, like the seed's Inception
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(len(CLASS_NAMES)),  # logits: the served scores, like the seed's Inception
+        ]
+    )
 
 
 def train(strategy, coordinator, images, labels, steps: int, batch_size: int, learning_rate: float):
@@ -101,8 +103,12 @@ def local_copy(model):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export-dir", default="models/digits", help="model base path: the export goes to EXPORT_DIR/<version>")
-    parser.add_argument("--version", type=int, default=None, help="version number (default: one more than the highest there)")
+    parser.add_argument(
+        "--export-dir", default="models/digits", help="model base path: the export goes to EXPORT_DIR/<version>"
+    )
+    parser.add_argument(
+        "--version", type=int, default=None, help="version number (default: one more than the highest there)"
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=0.01)
@@ -113,8 +119,9 @@ def main() -> None:
     role = tf_config.get("task", {}).get("type", "")
     if role in SERVER_ROLES:
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-        server = tf.distribute.Server(resolver.cluster_spec(), job_name=role, task_index=resolver.task_id,
-                                      protocol="grpc", start=True)
+        server = tf.distribute.Server(
+            resolver.cluster_spec(), job_name=role, task_index=resolver.task_id, protocol="grpc", start=True
+        )
         logging.info("%s %d serving at %s", role, resolver.task_id, server.target)
         server.join()
         return

@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --weights {args.weights}: no such file", file=sys.stderr)
         return 2
     if not args.weights:
-        print("warning: no --weights given: exporting InceptionV3 with RANDOM weights (ImageNet weights cannot be "
-              "downloaded here); its classes are meaningless until you export with --weights FILE", file=sys.stderr)
+        print(
+            "warning: no --weights given: exporting InceptionV3 with RANDOM weights (ImageNet weights cannot be "
+            "downloaded here); its classes are meaningless until you export with --weights FILE",
+            file=sys.stderr,
+        )
     model = build_inception(args.weights)
     path = export(model, args.output_dir, args.version)
     print(f"exported Inception v3 to {path} (signatures: predict_images, serving_default)")

@@ -18,8 +18,10 @@ def require_namespace(job: TFJob, namespace: str) -> None:
     """A backend creates only what :meth:`TFJobClient.prepare` made for its namespace: the client
     alone decides a job's namespace (and refuses a manifest that names another one)."""
     if job.namespace != namespace:
-        raise BackendError(f"TFJob {job.name!r} was prepared for namespace {job.namespace!r}, but this backend "
-                           f"works in {namespace!r}: submit it through TFJobClient, which sets the namespace")
+        raise BackendError(
+            f"TFJob {job.name!r} was prepared for namespace {job.namespace!r}, but this backend "
+            f"works in {namespace!r}: submit it through TFJobClient, which sets the namespace"
+        )
 
 
 @runtime_checkable

@@ -16,15 +16,24 @@ from traitlets.config import LoggingConfigurable
 class KubeflowJupyter(LoggingConfigurable):
     """How the server extension watches jobs (as kubespawner's reflector exposes its timeouts)."""
 
-    resync_seconds = Float(config=True, help=(
-        "Seconds between fresh lists of the namespace's jobs behind the sidebars' push channel: each "
-        "one restarts the watch and catches what a watch cannot see (a job deleted by another process, "
-        "a dropped cluster watch)."))
-    request_timeout = Float(config=True, help=(
-        "Seconds one Kubernetes API request may take (Kubernetes backend only)."))
-    watch_timeout = Int(config=True, help=(
-        "Seconds one Kubernetes watch request lives before it is renewed from its resourceVersion "
-        "(Kubernetes backend only): bounds how long a silently dropped connection goes unnoticed."))
+    resync_seconds = Float(
+        config=True,
+        help=(
+            "Seconds between fresh lists of the namespace's jobs behind the sidebars' push channel: each "
+            "one restarts the watch and catches what a watch cannot see (a job deleted by another process, "
+            "a dropped cluster watch)."
+        ),
+    )
+    request_timeout = Float(
+        config=True, help=("Seconds one Kubernetes API request may take (Kubernetes backend only).")
+    )
+    watch_timeout = Int(
+        config=True,
+        help=(
+            "Seconds one Kubernetes watch request lives before it is renewed from its resourceVersion "
+            "(Kubernetes backend only): bounds how long a silently dropped connection goes unnoticed."
+        ),
+    )
 
     # The defaults live where they are used; read there, when first needed.
     @default("resync_seconds")
@@ -63,5 +72,8 @@ def _load_jupyter_server_extension(serverapp) -> None:
     service = settings.job_service()
     setup_handlers(serverapp.web_app, service)
     serverapp.web_app.settings["kubeflow_jupyter_service"] = service  # for other extensions and tests to find
-    serverapp.log.info("kubeflow-jupyter: TFJob API at %skubeflow-jupyter/api/ (resync every %ss)",
-                       serverapp.base_url, settings.resync_seconds)
+    serverapp.log.info(
+        "kubeflow-jupyter: TFJob API at %skubeflow-jupyter/api/ (resync every %ss)",
+        serverapp.base_url,
+        settings.resync_seconds,
+    )

@@ -23,8 +23,9 @@ import asyncio
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -35,8 +36,8 @@ from tornado.iostream import StreamClosedError
 from ..client import MAX_TAIL
 from ..errors import KubeflowJupyterError, SpecError, http_status
 from ..tfjob.load import LIMIT_TEXT, MAX_BYTES, check_structure
-from .wire import job_json
 from .service import JobService
+from .wire import job_json
 
 API_PREFIX = ("kubeflow-jupyter", "api")
 AUTH_RESOURCE = "kubeflow-jupyter"
@@ -128,8 +129,10 @@ class BaseHandler(APIHandler):
 
     @staticmethod
     def body_too_large_message(size: int) -> str:
-        return (f"the request body is {size // 1024} KiB; it must be under {MAX_BODY_BYTES // 1024} KiB "
-                f"(a TFJob manifest must be under {LIMIT_TEXT})")
+        return (
+            f"the request body is {size // 1024} KiB; it must be under {MAX_BODY_BYTES // 1024} KiB "
+            f"(a TFJob manifest must be under {LIMIT_TEXT})"
+        )
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -224,11 +227,13 @@ class JobsHandler(BaseHandler):
     async def get(self) -> None:
         jobs = await self.service.call("list")
         client = await self.service.run(self.service.client)
-        self.write_json({
-            "backend": client.backend_name,
-            "namespace": client.namespace,
-            "jobs": [job_json(s) for s in jobs],
-        })
+        self.write_json(
+            {
+                "backend": client.backend_name,
+                "namespace": client.namespace,
+                "jobs": [job_json(s) for s in jobs],
+            }
+        )
 
     @tornado.web.authenticated
     @authorized
@@ -267,8 +272,11 @@ class JobsHandler(BaseHandler):
                 raise tornado.web.HTTPError(400, "request body must be a JSON object {spec|path, name, command}")
             unknown = [key for key in body if key not in SUBMIT_FIELDS]
             if unknown:
-                raise tornado.web.HTTPError(400, f"unknown field {short(unknown[0])} in the request body: "
-                                                 "send spec or path, and optionally name and command")
+                raise tornado.web.HTTPError(
+                    400,
+                    f"unknown field {short(unknown[0])} in the request body: "
+                    "send spec or path, and optionally name and command",
+                )
         else:
             body = {
                 "spec": raw.decode("utf-8", errors="replace"),
@@ -283,8 +291,9 @@ class JobsHandler(BaseHandler):
         path = text_field("path", body.get("path"))
         spec = body.get("spec")
         if spec is not None and not isinstance(spec, (str, dict)):
-            raise tornado.web.HTTPError(400, f"spec must be the TFJob as YAML text or as a JSON object, "
-                                             f"got {json_type(spec)}")
+            raise tornado.web.HTTPError(
+                400, f"spec must be the TFJob as YAML text or as a JSON object, got {json_type(spec)}"
+            )
         if isinstance(spec, str):
             spec = spec if spec.strip() else None
         if path is not None:
@@ -296,7 +305,7 @@ class JobsHandler(BaseHandler):
             options["workdir"] = self.settings.get("server_root_dir") or os.getcwd()
         else:
             raise tornado.web.HTTPError(
-                400, "nothing to submit: send the TFJob YAML as the body, or JSON {\"path\": \"<file>.yaml\"}"
+                400, 'nothing to submit: send the TFJob YAML as the body, or JSON {"path": "<file>.yaml"}'
             )
         return options
 
@@ -405,7 +414,9 @@ class LogStreamHandler(EventStreamMixin, BaseHandler):
                 return
 
 
-def pump_lines(lines: Iterator[str], queue: asyncio.Queue, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+def pump_lines(
+    lines: Iterator[str], queue: asyncio.Queue, loop: asyncio.AbstractEventLoop, stop: threading.Event
+) -> None:
     """Thread: hand each log line to the loop; ends with ("end"|"error", data)."""
 
     def put(item: tuple[str, Any]) -> bool:

@@ -41,8 +41,10 @@ class StreamSlots:
         """Take a slot: None, or why not (a 429's message)."""
         with self._lock:
             if self._open >= self.limit:
-                return (f"too many open log streams on this server ({self.limit}): "
-                        "close a log viewer (or another browser tab) and try again")
+                return (
+                    f"too many open log streams on this server ({self.limit}): "
+                    "close a log viewer (or another browser tab) and try again"
+                )
             self._open += 1
             return None
 
@@ -56,8 +58,9 @@ class StreamSlots:
 
 
 class JobService:
-    def __init__(self, client_factory: Callable[[], TFJobClient] = TFJobClient, *,
-                 resync_seconds: float = RESYNC_SECONDS):
+    def __init__(
+        self, client_factory: Callable[[], TFJobClient] = TFJobClient, *, resync_seconds: float = RESYNC_SECONDS
+    ):
         self._client_factory = client_factory
         self._client: TFJobClient | None = None
         self._client_lock = threading.Lock()

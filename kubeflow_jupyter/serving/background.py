@@ -51,22 +51,52 @@ class BackgroundServer:
             _running.remove(self)
 
 
-def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9000, rest_port: int | None = 8501,
-                 host: str = "127.0.0.1", timeout: float = 120.0, extra_args: Sequence[str] = ()) -> BackgroundServer:
+def start_server(
+    base_path: str | os.PathLike,
+    model_name: str,
+    *,
+    port: int = 9000,
+    rest_port: int | None = 8501,
+    host: str = "127.0.0.1",
+    timeout: float = 120.0,
+    extra_args: Sequence[str] = (),
+) -> BackgroundServer:
     """Start the server and return once it listens (ServingError with its output if it does not).
 
     ``extra_args`` go to ``kubeflow-jupyter serve`` as they are (e.g. ``["--max-request-tensor-bytes", "1048576"]``).
     """
     base = Path(base_path).expanduser()
     if not base.is_dir():
-        raise ServingError(f"MODEL_BASE_PATH {str(base)!r} is not a directory: give the directory holding the "
-                           "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)")
-    argv = [sys.executable, "-m", "kubeflow_jupyter.serving.cli", "serve", str(base.resolve()),
-            "--model-name", model_name, "--port", str(port), "--host", host, "--parent-pid", str(os.getpid())]
+        raise ServingError(
+            f"MODEL_BASE_PATH {str(base)!r} is not a directory: give the directory holding the "
+            "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)"
+        )
+    argv = [
+        sys.executable,
+        "-m",
+        "kubeflow_jupyter.serving.cli",
+        "serve",
+        str(base.resolve()),
+        "--model-name",
+        model_name,
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--parent-pid",
+        str(os.getpid()),
+    ]
     argv += ["--no-rest"] if rest_port is None else ["--rest-port", str(rest_port)]
     argv += list(extra_args)
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, bufsize=1, start_new_session=True)
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
     server = BackgroundServer(model_name, str(base), process)
     _running.append(server)
     ready = threading.Event()
@@ -89,7 +119,11 @@ def start_server(base_path: str | os.PathLike, model_name: str, *, port: int = 9
             server.stop()
             time.sleep(0.1)  # let the reader take the last lines
             said = "\n".join(line for line in server.output if line.strip() and not _is_tf_noise(line))[-2000:]
-            why = f"did not start within {timeout:g}s" if process.returncode in (None, -15) else f"exited ({process.returncode})"
+            why = (
+                f"did not start within {timeout:g}s"
+                if process.returncode in (None, -15)
+                else f"exited ({process.returncode})"
+            )
             raise ServingError(f"the model server {why}:\n{said}" if said else f"the model server {why}")
     return server
 

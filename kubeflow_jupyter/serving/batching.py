@@ -27,7 +27,8 @@ def is_batch_major(signature: meta_graph_pb2.SignatureDef) -> bool:
     """Every input and output has a leading dimension of unknown size: requests can be stacked along it."""
     infos = list(signature.inputs.values()) + list(signature.outputs.values())
     return bool(signature.inputs) and all(
-        not t.tensor_shape.unknown_rank and t.tensor_shape.dim and t.tensor_shape.dim[0].size == -1 for t in infos)
+        not t.tensor_shape.unknown_rank and t.tensor_shape.dim and t.tensor_shape.dim[0].size == -1 for t in infos
+    )
 
 
 class _Call:
@@ -86,7 +87,7 @@ class Batcher:
                 self._lingering = True
                 self._filled.wait(self.timeout)
                 self._lingering = False
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             self._crowded = len(batch) > 1
         try:
             self._execute(batch)
@@ -147,4 +148,4 @@ def _split(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict[str, n
     if any(v.ndim == 0 or v.shape[0] != total for v in outputs.values()):
         return None
     bounds = np.cumsum([0, *sizes])
-    return [{name: v[bounds[i]:bounds[i + 1]] for name, v in outputs.items()} for i in range(len(sizes))]
+    return [{name: v[bounds[i] : bounds[i + 1]] for name, v in outputs.items()} for i in range(len(sizes))]

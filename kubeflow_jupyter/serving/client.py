@@ -38,12 +38,23 @@ SERVER_ENV = "KUBEFLOW_JUPYTER_MODEL_SERVER"
 DEFAULT_GRPC = "localhost:9000"
 DEFAULT_REST = "localhost:8501"
 SERVED_MODELS_KEY = "x-served-models"  # the local server's hint on NOT_FOUND (see core.py)
-_HTTP_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-               409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
-               501: "UNIMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_HTTP_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 _SIGNATURE_MISSING = re.compile(
     r'Serving signature key "(.*)" not found\.|Serving signature name: "(.*)" not found in signature def'
-    r"|No signature was found with the name: (.*)")
+    r"|No signature was found with the name: (.*)"
+)
 _SERVABLE_MISSING = re.compile(r"Servable not found for request: (?:Latest\((.*)\)|Specific\((.*), (\d+)\))")
 _LABEL_MISSING = re.compile(r"Unrecognized servable version label: (.*)")
 
@@ -88,7 +99,9 @@ class _Target:
     label: str | None = None
 
     def describe(self) -> str:
-        pinned = f" version {self.version}" if self.version is not None else (f" label {self.label!r}" if self.label else "")
+        pinned = (
+            f" version {self.version}" if self.version is not None else (f" label {self.label!r}" if self.label else "")
+        )
         return f"model {self.model!r}{pinned}"
 
 
@@ -115,8 +128,16 @@ class PredictionClient:
             self._channel = None
 
     # -- the API ------------------------------------------------------------------
-    def predict(self, model: str, inputs: Mapping[str, Any], *, signature: str = "", version: int | None = None,
-                label: str | None = None, output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping[str, Any],
+        *,
+        signature: str = "",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: Sequence[str] = (),
+    ) -> dict[str, np.ndarray]:
         """Run a signature on named inputs (arrays, lists; bytes for DT_STRING); outputs as arrays."""
         target = _Target(model, signature, version, label)
         if self.rest:
@@ -128,20 +149,32 @@ class PredictionClient:
         request = predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec, target)
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(value if hasattr(value, "tensor_shape") else to_tensor_proto(_as_array(value)))
+            request.inputs[name].CopyFrom(
+                value if hasattr(value, "tensor_shape") else to_tensor_proto(_as_array(value))
+            )
         request.output_filter.extend(output_filter)
         response = self._grpc("prediction", "Predict", request, target)
         return {name: to_ndarray(proto) for name, proto in response.outputs.items()}
 
     def send(self, request, method: str = "Predict"):
         """Send a ready-made request message (PredictRequest, ...) over gRPC; the raw response message."""
-        target = _Target(request.model_spec.name, request.model_spec.signature_name,
-                         request.model_spec.version.value if request.model_spec.HasField("version") else None,
-                         request.model_spec.version_label or None)
+        target = _Target(
+            request.model_spec.name,
+            request.model_spec.signature_name,
+            request.model_spec.version.value if request.model_spec.HasField("version") else None,
+            request.model_spec.version_label or None,
+        )
         return self._grpc("prediction", method, request, target)
 
-    def classify(self, model: str, examples: Sequence[Mapping[str, Any]], *, signature: str = "",
-                 version: int | None = None, label: str | None = None) -> list[list[tuple[str, float]]]:
+    def classify(
+        self,
+        model: str,
+        examples: Sequence[Mapping[str, Any]],
+        *,
+        signature: str = "",
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[list[tuple[str, float]]]:
         """Classify tf.Examples given as ``{feature: value or list}`` (bytes, int, float); (label, score) lists."""
         target = _Target(model, signature, version, label)
         if self.rest:
@@ -175,9 +208,12 @@ class PredictionClient:
         from google.protobuf import json_format
 
         as_json = json.loads(json_format.MessageToJson(signature_map, preserving_proto_field_name=True))
-        return _metadata_from_json({"model_spec": {"name": response.model_spec.name,
-                                                   "version": str(response.model_spec.version.value)},
-                                    "metadata": {"signature_def": as_json}})
+        return _metadata_from_json(
+            {
+                "model_spec": {"name": response.model_spec.name, "version": str(response.model_spec.version.value)},
+                "metadata": {"signature_def": as_json},
+            }
+        )
 
     def status(self, model: str, *, version: int | None = None) -> list[VersionStatus]:
         """Every version the server knows of the model and its state (GetModelStatus, ``GET /v1/models/NAME``)."""
@@ -185,15 +221,21 @@ class PredictionClient:
         if self.rest:
             doc = self._http("GET", self._rest_path(target, ""), target)
             entries = doc.get("model_version_status", [])
-            return [VersionStatus(int(e["version"]), e["state"], e.get("status", {}).get("error_message", ""))
-                    for e in entries]
+            return [
+                VersionStatus(int(e["version"]), e["state"], e.get("status", {}).get("error_message", ""))
+                for e in entries
+            ]
         from tensorflow_serving.apis import get_model_status_pb2
 
         request = get_model_status_pb2.GetModelStatusRequest()
         self._fill_spec(request.model_spec, target)
         response = self._grpc("model", "GetModelStatus", request, target)
-        return [VersionStatus(s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
-                              s.status.error_message) for s in response.model_version_status]
+        return [
+            VersionStatus(
+                s.version, get_model_status_pb2.ModelVersionStatus.State.Name(s.state), s.status.error_message
+            )
+            for s in response.model_version_status
+        ]
 
     # -- gRPC ---------------------------------------------------------------------
     def _stub(self, service: str):
@@ -202,10 +244,18 @@ class PredictionClient:
             from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
             if self._channel is None:
-                self._channel = grpc.insecure_channel(self.server, options=[
-                    ("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)])
-            stub = (prediction_service_pb2_grpc.PredictionServiceStub if service == "prediction"
-                    else model_service_pb2_grpc.ModelServiceStub)
+                self._channel = grpc.insecure_channel(
+                    self.server,
+                    options=[
+                        ("grpc.max_receive_message_length", 256 << 20),
+                        ("grpc.max_send_message_length", 256 << 20),
+                    ],
+                )
+            stub = (
+                prediction_service_pb2_grpc.PredictionServiceStub
+                if service == "prediction"
+                else model_service_pb2_grpc.ModelServiceStub
+            )
             self._stubs[service] = stub(self._channel)
         return self._stubs[service]
 
@@ -215,7 +265,9 @@ class PredictionClient:
         try:
             return getattr(self._stub(service), method)(request, timeout=self.timeout)
         except grpc.RpcError as e:
-            served = dict(e.trailing_metadata() or ()).get(SERVED_MODELS_KEY) if hasattr(e, "trailing_metadata") else None
+            served = (
+                dict(e.trailing_metadata() or ()).get(SERVED_MODELS_KEY) if hasattr(e, "trailing_metadata") else None
+            )
             raise self._translate(e.code().name, e.details() or "", target, served) from None
 
     @staticmethod
@@ -241,8 +293,9 @@ class PredictionClient:
 
     def _http(self, method: str, path: str, target: _Target, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://{self.server}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://{self.server}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
@@ -252,8 +305,9 @@ class PredictionClient:
                 message = json.loads(text).get("error", text)
             except (ValueError, AttributeError):
                 message = text
-            raise self._translate(_HTTP_CODES.get(e.code, "UNKNOWN"), message, target,
-                                  e.headers.get(SERVED_MODELS_KEY)) from None
+            raise self._translate(
+                _HTTP_CODES.get(e.code, "UNKNOWN"), message, target, e.headers.get(SERVED_MODELS_KEY)
+            ) from None
         except TimeoutError:
             raise self._translate("DEADLINE_EXCEEDED", "timed out", target, None) from None
         except urllib.error.URLError as e:
@@ -263,7 +317,9 @@ class PredictionClient:
         except (ConnectionError, OSError) as e:
             raise self._translate("UNAVAILABLE", str(e), target, None) from None
 
-    def _rest_predict(self, target: _Target, inputs: Mapping[str, Any], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
+    def _rest_predict(
+        self, target: _Target, inputs: Mapping[str, Any], output_filter: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         # The columnar form keeps each tensor's exact shape; the signature's output
         # types (metadata) turn JSON back into the arrays gRPC would have given.
         body: dict[str, Any] = {"inputs": {name: _json_tensor(_as_array(v)) for name, v in inputs.items()}}
@@ -275,8 +331,11 @@ class PredictionClient:
         names = list(output_filter) or sorted(signature.outputs)
         if len(signature.outputs) == 1 or not isinstance(outputs, dict):
             outputs = {names[0]: outputs}
-        return {name: _from_json(value, signature.outputs[name].dtype) for name, value in outputs.items()
-                if not output_filter or name in output_filter}
+        return {
+            name: _from_json(value, signature.outputs[name].dtype)
+            for name, value in outputs.items()
+            if not output_filter or name in output_filter
+        }
 
     def _signature(self, target: _Target) -> Signature:
         key = (target.model, target.version, target.label)
@@ -293,32 +352,48 @@ class PredictionClient:
             return ServerUnavailable(
                 f"no model server answers at {self.server} ({'REST' if self.rest else 'gRPC'}): start one with "
                 "`%model serve MODEL_BASE_PATH --model-name NAME` (or `kubeflow-jupyter serve MODEL_BASE_PATH "
-                f"--model-name NAME`), or point --server / ${SERVER_ENV} at a running one", **kw)
+                f"--model-name NAME`), or point --server / ${SERVER_ENV} at a running one",
+                **kw,
+            )
         if code == "DEADLINE_EXCEEDED":
-            return ServingTimeout(f"the model server at {self.server} did not answer within {self.timeout:g}s "
-                                  f"for {target.describe()}: retry with a longer timeout", **kw)
+            return ServingTimeout(
+                f"the model server at {self.server} did not answer within {self.timeout:g}s "
+                f"for {target.describe()}: retry with a longer timeout",
+                **kw,
+            )
         if m := _SERVABLE_MISSING.search(message):
             latest_name, name, number = m.groups()
             if latest_name is not None:
                 return ModelNotFound(f"no model named {latest_name!r} {where}{self._what_is_served(served_hint)}", **kw)
             versions = self._versions_of(name)
             if versions:
-                return ModelNotFound(f"model {name!r} has no version {number} {where} "
-                                     f"(versions served: {', '.join(map(str, versions))})", **kw)
+                return ModelNotFound(
+                    f"model {name!r} has no version {number} {where} "
+                    f"(versions served: {', '.join(map(str, versions))})",
+                    **kw,
+                )
             return ModelNotFound(f"no model named {name!r} {where}{self._what_is_served(served_hint)}", **kw)
         if m := _LABEL_MISSING.search(message):
-            return ModelNotFound(f"{target.model!r} has no version label {m.group(1)!r} {where}: pin a version "
-                                 "number instead, or start the server with --label LABEL=VERSION", **kw)
+            return ModelNotFound(
+                f"{target.model!r} has no version label {m.group(1)!r} {where}: pin a version "
+                "number instead, or start the server with --label LABEL=VERSION",
+                **kw,
+            )
         if m := _SIGNATURE_MISSING.search(message):
             name = next(g for g in m.groups() if g is not None)
-            return SignatureNotFound(f"{target.describe()} has no signature {name!r}{self._signatures_of(target)}", **kw)
+            return SignatureNotFound(
+                f"{target.describe()} has no signature {name!r}{self._signatures_of(target)}", **kw
+            )
         if code == "NOT_FOUND":
             return ModelNotFound(f"{target.describe()} not found {where}: {message}", **kw)
         if code == "INVALID_ARGUMENT":
             sig = f" (signature {target.signature!r})" if target.signature else ""
-            return InvalidRequest(f"the model server rejected the request to {target.describe()}{sig}: "
-                                  f"{_essential(message)}", **kw)
-        return ServingError(f"the model server at {self.server} failed ({code}) for {target.describe()}: {message}", **kw)
+            return InvalidRequest(
+                f"the model server rejected the request to {target.describe()}{sig}: {_essential(message)}", **kw
+            )
+        return ServingError(
+            f"the model server at {self.server} failed ({code}) for {target.describe()}: {message}", **kw
+        )
 
     @staticmethod
     def _what_is_served(hint: str | None) -> str:
@@ -328,8 +403,10 @@ class PredictionClient:
             served = json.loads(hint)
         except ValueError:
             return ""
-        parts = [f"{name!r} (versions {', '.join(map(str, versions))})" if versions else f"{name!r} (no version loaded yet)"
-                 for name, versions in served.items()]
+        parts = [
+            f"{name!r} (versions {', '.join(map(str, versions))})" if versions else f"{name!r} (no version loaded yet)"
+            for name, versions in served.items()
+        ]
         return f"; it serves {', '.join(parts)}" if parts else ""
 
     def _versions_of(self, model: str) -> list[int]:
@@ -340,8 +417,11 @@ class PredictionClient:
 
     def _signatures_of(self, target: _Target) -> str:
         try:
-            names = sorted(n for n in self.metadata(target.model, version=target.version, label=target.label).signatures
-                           if not n.startswith("__"))
+            names = sorted(
+                n
+                for n in self.metadata(target.model, version=target.version, label=target.label).signatures
+                if not n.startswith("__")
+            )
         except ServingError:
             return ""
         return f"; its signatures: {', '.join(names)}" if names else ""
@@ -356,6 +436,7 @@ def _essential(message: str) -> str:
 
 
 # -- conversions ---------------------------------------------------------------------
+
 
 def _as_array(value: Any) -> np.ndarray:
     """Arrays keep their dtype; Python numbers become float32 / int32, as ``tf.make_tensor_proto`` makes them."""
@@ -402,8 +483,18 @@ def _from_json(value: Any, dtype: str) -> np.ndarray:
     return np.array(convert(value), dtype=object)
 
 
-_NUMPY_TYPES = {"float": "float32", "double": "float64", "int32": "int32", "int64": "int64", "int16": "int16",
-                "int8": "int8", "uint8": "uint8", "bool": "bool", "uint32": "uint32", "uint64": "uint64"}
+_NUMPY_TYPES = {
+    "float": "float32",
+    "double": "float64",
+    "int32": "int32",
+    "int64": "int64",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+    "uint32": "uint32",
+    "uint64": "uint64",
+}
 
 
 def _json_feature(value: Any) -> Any:
@@ -432,10 +523,16 @@ def _metadata_from_json(doc: dict) -> ModelMetadata:
         out = {}
         for name, info in entries.items():
             shape_doc = info.get("tensor_shape", {})
-            shape = None if shape_doc.get("unknown_rank") else tuple(int(d.get("size", 0)) for d in shape_doc.get("dim", []))
+            shape = (
+                None
+                if shape_doc.get("unknown_rank")
+                else tuple(int(d.get("size", 0)) for d in shape_doc.get("dim", []))
+            )
             out[name] = TensorInfo(info.get("dtype", "DT_INVALID").removeprefix("DT_").lower(), shape)
         return out
 
-    signatures = {name: Signature(infos(sig.get("inputs", {})), infos(sig.get("outputs", {})), sig.get("method_name", ""))
-                  for name, sig in raw.items()}
+    signatures = {
+        name: Signature(infos(sig.get("inputs", {})), infos(sig.get("outputs", {})), sig.get("method_name", ""))
+        for name, sig in raw.items()
+    }
     return ModelMetadata(spec.get("name", ""), int(spec.get("version", 0) or 0), signatures)

@@ -61,8 +61,12 @@ class ModelServerCore:
     billion-element tensor (TensorFlow repeats the last value to fill the shape).
     """
 
-    def __init__(self, store: ModelStore, max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
-                 memory: MemoryReturner | None = None):
+    def __init__(
+        self,
+        store: ModelStore,
+        max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+        memory: MemoryReturner | None = None,
+    ):
         self.store = store
         self.max_request_tensor_bytes = max_request_tensor_bytes
         self.memory = memory or MemoryReturner()
@@ -90,8 +94,9 @@ class ModelServerCore:
             raise not_found(f"Servable not found for request: {request}")
         return found
 
-    def predict_arrays(self, model_spec, decode_inputs: InputDecoder,
-                       output_filter: Any = ()) -> tuple[Version, str, dict[str, np.ndarray]]:
+    def predict_arrays(
+        self, model_spec, decode_inputs: InputDecoder, output_filter: Any = ()
+    ) -> tuple[Version, str, dict[str, np.ndarray]]:
         """Predict for both transports: resolve, find the signature, then decode the inputs, check and run.
 
         ``decode_inputs`` is called only once the servable and its signature are
@@ -110,7 +115,10 @@ class ModelServerCore:
         def decode(_info) -> dict[str, np.ndarray]:
             items = list(request.inputs.items())
             checked = [check_request_tensor(name, proto, budget) for name, proto in items]  # all, before any decoding
-            return {name: tensors.to_ndarray(proto, checked=facts) for (name, proto), facts in zip(items, checked, strict=True)}
+            return {
+                name: tensors.to_ndarray(proto, checked=facts)
+                for (name, proto), facts in zip(items, checked, strict=True)
+            }
 
         try:
             version, signature, outputs = self.predict_arrays(request.model_spec, decode, request.output_filter)
@@ -138,7 +146,11 @@ class ModelServerCore:
             for c in range(rows[1]):
                 cls = out.classes.add()
                 if classes is not None:
-                    cls.label = classes[i, c].decode("utf-8", "replace") if isinstance(classes[i, c], bytes) else str(classes[i, c])
+                    cls.label = (
+                        classes[i, c].decode("utf-8", "replace")
+                        if isinstance(classes[i, c], bytes)
+                        else str(classes[i, c])
+                    )
                 if scores is not None:
                     cls.score = float(scores[i, c])
         return response
@@ -157,7 +169,9 @@ class ModelServerCore:
             response.result.regressions.add(value=float(value))
         return response
 
-    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def metadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         if not request.metadata_field:
@@ -174,7 +188,9 @@ class ModelServerCore:
         response.metadata[SIGNATURE_DEF].Pack(signature_map)
         return response
 
-    def status(self, request: get_model_status_pb2.GetModelStatusRequest) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(
+        self, request: get_model_status_pb2.GetModelStatusRequest
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         spec = request.model_spec

@@ -16,8 +16,13 @@ BAR_WIDTH = 220
 
 def image_mime(data: bytes) -> str:
     """The MIME type from the file's magic bytes (what the browser needs for a data: URI)."""
-    signatures = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif", b"BM": "image/bmp",
-                  b"RIFF": "image/webp"}
+    signatures = {
+        b"\x89PNG": "image/png",
+        b"\xff\xd8\xff": "image/jpeg",
+        b"GIF8": "image/gif",
+        b"BM": "image/bmp",
+        b"RIFF": "image/webp",
+    }
     return next((mime for magic, mime in signatures.items() if data.startswith(magic)), "application/octet-stream")
 
 
@@ -55,15 +60,19 @@ class ImagePrediction:
         fractions, meaning = bar_fractions([s for _, s in self.top])
         rows = "".join(
             f"<tr><td>{rank}</td><td>{html.escape(cls)}</td><td style='text-align:right'>{score:.4f}</td></tr>"
-            for rank, (cls, score) in enumerate(self.top, 1))
+            for rank, (cls, score) in enumerate(self.top, 1)
+        )
         row_height = 22
         bars = "".join(
             f"<text x='0' y='{i * row_height + 15}' font-size='12'>{html.escape(_clip(cls))}</text>"
             f"<rect x='130' y='{i * row_height + 4}' width='{max(frac * BAR_WIDTH, 1):.1f}' height='14' fill='#3b82f6'>"
             f"<title>{html.escape(cls)}: {score:.4f}</title></rect>"
-            for i, ((cls, score), frac) in enumerate(zip(self.top, fractions, strict=True)))
-        svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{130 + BAR_WIDTH + 10}' "
-               f"height='{row_height * len(self.top) + 4}' role='img' aria-label='top classes'>{bars}</svg>")
+            for i, ((cls, score), frac) in enumerate(zip(self.top, fractions, strict=True))
+        )
+        svg = (
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{130 + BAR_WIDTH + 10}' "
+            f"height='{row_height * len(self.top) + 4}' role='img' aria-label='top classes'>{bars}</svg>"
+        )
         src = f"data:{image_mime(self.image)};base64,{base64.b64encode(self.image).decode()}"
         return (
             "<div class='kfj-prediction' style='display:flex;gap:16px;align-items:flex-start;margin:6px 0'>"

@@ -91,10 +91,14 @@ def export_image_classifier(
     module = ImageClassifier()
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=base))  # hidden, not an integer: pollers skip it
     try:
-        tf.saved_model.save(module, str(staging), signatures={
-            PREDICT_SIGNATURE: module.predict_images,
-            "serving_default": module.classify,
-        })
+        tf.saved_model.save(
+            module,
+            str(staging),
+            signatures={
+                PREDICT_SIGNATURE: module.predict_images,
+                "serving_default": module.classify,
+            },
+        )
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -35,6 +35,7 @@ def _grpc_call(method: Callable, core: ModelServerCore) -> Callable:
         except Exception as e:  # keep serving whatever one request hit
             log.exception("request failed")
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
     return handler
 
 
@@ -53,9 +54,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 def grpc_server(workers: int = 16, max_receive_bytes: int = 256 << 20) -> grpc.Server:
     """The gRPC server the model server runs on (the benchmark's no-op servicer uses the same)."""
-    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                       options=[("grpc.max_receive_message_length", max_receive_bytes),
-                                ("grpc.max_send_message_length", 256 << 20)])
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        options=[("grpc.max_receive_message_length", max_receive_bytes), ("grpc.max_send_message_length", 256 << 20)],
+    )
 
 
 def grpc_message_limit(max_request_tensor_bytes: int) -> int:

@@ -64,9 +64,17 @@ def json_payload(doc: dict) -> bytes:
 class HttpServer:
     """Serve ``app`` on ``host:port`` (0: a free port, known as ``port`` once constructed)."""
 
-    def __init__(self, host: str, port: int, app: App, *, threads: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: App,
+        *,
+        threads: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ):
         self.app = app
         self.threads = threads or default_threads()
         self.timeout = timeout
@@ -151,16 +159,23 @@ class HttpServer:
             if not (text.isascii() and text.isdigit()):
                 return 400, f"Content-Length: {text[:40]!r} is not a number of bytes"
             if len(text) > 19 or int(text) > self.max_body_bytes:
-                return 413, (f"the request body of {text[:40]} bytes is over the server's limit of "
-                             f"{self.max_body_bytes} bytes (--rest-max-body-bytes)")
+                return 413, (
+                    f"the request body of {text[:40]} bytes is over the server's limit of "
+                    f"{self.max_body_bytes} bytes (--rest-max-body-bytes)"
+                )
         return None
 
 
 def _response(status: int, message: str, headers: list[tuple[str, str]]) -> bytes:
     """A whole JSON error answer, for a connection refused before tornado parses anything on it."""
     payload = json_payload({"error": message})
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json",
-             f"Content-Length: {len(payload)}", *(f"{n}: {v}" for n, v in headers), "Connection: close"]
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        *(f"{n}: {v}" for n, v in headers),
+        "Connection: close",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
@@ -198,8 +213,10 @@ def _tornado_server(front: HttpServer):
             self._deadline = None
             if not self._finished:
                 front.timed_out += 1
-                self.send_error(408, message=f"the request did not arrive whole within {front.timeout:g}s "
-                                             "(--rest-api-timeout-in-ms)")
+                self.send_error(
+                    408,
+                    message=f"the request did not arrive whole within {front.timeout:g}s (--rest-api-timeout-in-ms)",
+                )
 
         def _cancel_deadline(self) -> None:
             if self._deadline is not None:
@@ -214,7 +231,8 @@ def _tornado_server(front: HttpServer):
             body = b"".join(self._chunks)
             self._chunks = []
             status, headers, payload = await IOLoop.current().run_in_executor(
-                front._pool, front._call_app, self.request.method, self.request.uri, body)
+                front._pool, front._call_app, self.request.method, self.request.uri, body
+            )
             del body
             self.set_status(status)
             for name, value in headers:
@@ -246,9 +264,15 @@ def _tornado_server(front: HttpServer):
         def handle_stream(self, stream: iostream.IOStream, address: tuple):
             if front.open_connections >= front.max_connections:
                 front.refused += 1
-                return self._refuse(stream, 503, (
-                    f"too many connections: the server takes at most {front.max_connections} at once "
-                    "(--rest-max-connections); retry later"), [("Retry-After", "1")])
+                return self._refuse(
+                    stream,
+                    503,
+                    (
+                        f"too many connections: the server takes at most {front.max_connections} at once "
+                        "(--rest-max-connections); retry later"
+                    ),
+                    [("Retry-After", "1")],
+                )
             front.open_connections += 1
             super().handle_stream(stream, address)
 
@@ -256,8 +280,9 @@ def _tornado_server(front: HttpServer):
             front.open_connections -= 1
             super().on_close(server_conn)
 
-        async def _refuse(self, stream: iostream.IOStream, status: int, message: str,
-                          headers: list[tuple[str, str]]) -> None:
+        async def _refuse(
+            self, stream: iostream.IOStream, status: int, message: str, headers: list[tuple[str, str]]
+        ) -> None:
             """Answer and close, reading (and dropping) what the client still sends for a moment: closing
             with unread bytes would reset the connection, and the client might miss the answer."""
             try:
@@ -265,14 +290,21 @@ def _tornado_server(front: HttpServer):
                 stream.socket.shutdown(socket.SHUT_WR)
                 deadline = IOLoop.current().time() + LINGER_SECONDS
                 while True:
-                    await gen.with_timeout(deadline, stream.read_bytes(1 << 16, partial=True),
-                                           quiet_exceptions=iostream.StreamClosedError)
+                    await gen.with_timeout(
+                        deadline, stream.read_bytes(1 << 16, partial=True), quiet_exceptions=iostream.StreamClosedError
+                    )
             except (iostream.StreamClosedError, gen.TimeoutError, OSError):
                 pass
             finally:
                 stream.close()
 
     application = web.Application([(r".*", Handler)], log_function=lambda handler: None)
-    return Server(application, max_body_size=front.max_body_bytes, max_header_size=2 * MAX_HEADER_BYTES,
-                  idle_connection_timeout=front.timeout, body_timeout=front.timeout,
-                  decompress_request=False, xheaders=False)
+    return Server(
+        application,
+        max_body_size=front.max_body_bytes,
+        max_header_size=2 * MAX_HEADER_BYTES,
+        idle_connection_timeout=front.timeout,
+        body_timeout=front.timeout,
+        decompress_request=False,
+        xheaders=False,
+    )

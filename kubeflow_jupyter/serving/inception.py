@@ -35,8 +35,14 @@ def read_image(image: ImageSource) -> bytes:
         raise ImageError(f"cannot read image {str(path)!r}: {e.strerror or e}") from None
 
 
-def predict_request(images: Sequence[bytes], *, model: str = MODEL, signature: str = SIGNATURE,
-                    version: int | None = None, label: str | None = None):
+def predict_request(
+    images: Sequence[bytes],
+    *,
+    model: str = MODEL,
+    signature: str = SIGNATURE,
+    version: int | None = None,
+    label: str | None = None,
+):
     """The seed's PredictRequest for a batch of encoded images, as a message (for raw gRPC callers and tests)."""
     import numpy as np
     from tensorflow_serving.apis import predict_pb2
@@ -56,14 +62,27 @@ def predict_request(images: Sequence[bytes], *, model: str = MODEL, signature: s
 
 def top_k(classes, scores) -> list[list[tuple[str, float]]]:
     """``classes`` [N, k] (bytes) and ``scores`` [N, k] -> one [(class, score), ...] per image."""
-    return [[(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c), float(s)) for c, s in zip(row_c, row_s, strict=False)]
-            for row_c, row_s in zip(classes, scores, strict=False)]
+    return [
+        [
+            (c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c), float(s))
+            for c, s in zip(row_c, row_s, strict=False)
+        ]
+        for row_c, row_s in zip(classes, scores, strict=False)
+    ]
 
 
-def classify_images(images: Sequence[ImageSource] | ImageSource, *, server: str | None = None,
-                    model: str = MODEL, signature: str = SIGNATURE, version: int | None = None,
-                    label: str | None = None, rest: bool = False, timeout: float = 30.0,
-                    client=None) -> list[list[tuple[str, float]]]:
+def classify_images(
+    images: Sequence[ImageSource] | ImageSource,
+    *,
+    server: str | None = None,
+    model: str = MODEL,
+    signature: str = SIGNATURE,
+    version: int | None = None,
+    label: str | None = None,
+    rest: bool = False,
+    timeout: float = 30.0,
+    client=None,
+) -> list[list[tuple[str, float]]]:
     """Top-5 ``(class, score)`` for each image (paths or bytes), in one request."""
     from .client import PredictionClient
 
@@ -84,6 +103,8 @@ def classify_images(images: Sequence[ImageSource] | ImageSource, *, server: str 
     if missing:
         from .errors import InvalidRequest
 
-        raise InvalidRequest(f"model {model!r} signature {signature!r} returned no {', '.join(sorted(missing))}: "
-                             "it is not an image classifier with the seed's outputs (classes, scores)")
+        raise InvalidRequest(
+            f"model {model!r} signature {signature!r} returned no {', '.join(sorted(missing))}: "
+            "it is not an image classifier with the seed's outputs (classes, scores)"
+        )
     return top_k(outputs["classes"], outputs["scores"])

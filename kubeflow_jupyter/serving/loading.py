@@ -87,8 +87,9 @@ class SessionBundle:
 
         intra = tf.config.threading.get_intra_op_parallelism_threads()
         inter = tf.config.threading.get_inter_op_parallelism_threads()
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter,
-                                          allow_soft_placement=True)
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter, allow_soft_placement=True
+        )
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=config)
         try:
@@ -101,8 +102,11 @@ class SessionBundle:
                 checkpoint = path / "variables" / "variables"
                 # A TF2 export lists no variables in the graph's collections, so the Python loader
                 # skips the restore op; TF Serving's C++ loader runs it whenever the saver has one.
-                if saver.restore_op_name and not tf.compat.v1.global_variables() and \
-                        checkpoint.with_suffix(".index").exists():
+                if (
+                    saver.restore_op_name
+                    and not tf.compat.v1.global_variables()
+                    and checkpoint.with_suffix(".index").exists()
+                ):
                     session.run(saver.restore_op_name, {saver.filename_tensor_name: str(checkpoint)})
                 missing = _uninitialized_variables(session, graph, meta_graph.signature_def)
         except BaseException:
@@ -113,7 +117,9 @@ class SessionBundle:
             raise UnrestoredVariables(missing)
         return cls(session, inline=inter == 0)
 
-    def run(self, name: str, signature: meta_graph_pb2.SignatureDef, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self, name: str, signature: meta_graph_pb2.SignatureDef, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         fed = tuple(sorted(inputs))
         entry = self._callables.get((name, fed))
         if entry is None:
@@ -128,8 +134,10 @@ class SessionBundle:
             entry = self._callables.get((name, fed))
             if entry is None:
                 outputs = sorted(signature.outputs)
-                options = config_pb2.CallableOptions(feed=[signature.inputs[alias].name for alias in fed],
-                                                     fetch=[signature.outputs[alias].name for alias in outputs])
+                options = config_pb2.CallableOptions(
+                    feed=[signature.inputs[alias].name for alias in fed],
+                    fetch=[signature.outputs[alias].name for alias in outputs],
+                )
                 if self.inline:
                     options.run_options.inter_op_thread_pool = -1  # the caller's thread
                 # The public make_callable with feeds goes through Session.run's Python
@@ -144,9 +152,11 @@ class UnrestoredVariables(Exception):
 
     def __init__(self, names: list[str]):
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        super().__init__(f"its restore op leaves {len(names)} variable(s) empty ({shown}); TF Serving would answer "
-                         f"'Could not find variable {names[0]}'. A Keras 3 model saved inside a tf.Module needs "
-                         "its tf.Variables tracked by the module (kubeflow_jupyter.serving.export does this)")
+        super().__init__(
+            f"its restore op leaves {len(names)} variable(s) empty ({shown}); TF Serving would answer "
+            f"'Could not find variable {names[0]}'. A Keras 3 model saved inside a tf.Module needs "
+            "its tf.Variables tracked by the module (kubeflow_jupyter.serving.export does this)"
+        )
         self.names = names
 
 
@@ -154,8 +164,12 @@ def _uninitialized_variables(session, graph, signatures) -> list[str]:
     """Resource variables the signatures read that hold no value (checked without running a signature)."""
     import tensorflow as tf
 
-    pending = [graph.get_operation_by_name(info.name.split(":")[0]) for name, signature in signatures.items()
-               if name != INIT_OP_SIGNATURE for info in signature.outputs.values()]
+    pending = [
+        graph.get_operation_by_name(info.name.split(":")[0])
+        for name, signature in signatures.items()
+        if name != INIT_OP_SIGNATURE
+        for info in signature.outputs.values()
+    ]
     seen, handles = set(), []
     while pending:  # everything the outputs depend on
         op = pending.pop()
@@ -173,8 +187,16 @@ def _uninitialized_variables(session, graph, signatures) -> list[str]:
     return [op.get_attr("shared_name").decode() or op.name for op, ok in zip(handles, flags, strict=True) if not ok]
 
 
-def load_version(number: int, path: Path, stamp: float, *, batching: bool = True, batch_timeout: float = 0.001,
-                 say: Callable[[str], None] = print, model: str = "") -> Version:
+def load_version(
+    number: int,
+    path: Path,
+    stamp: float,
+    *,
+    batching: bool = True,
+    batch_timeout: float = 0.001,
+    say: Callable[[str], None] = print,
+    model: str = "",
+) -> Version:
     """Version ``number`` from ``path``: AVAILABLE, or END with the reason; ``say`` tells what happened."""
     import tensorflow as tf
 
@@ -184,19 +206,26 @@ def load_version(number: int, path: Path, stamp: float, *, batching: bool = True
         try:
             version.bundle = SessionBundle.load(path)
         except UnrestoredVariables as e:
-            say(f"model {model!r}: version {number}: {e}. Serving it with TensorFlow's "
-                "object loader instead, as real TF Serving could not.")
+            say(
+                f"model {model!r}: version {number}: {e}. Serving it with TensorFlow's "
+                "object loader instead, as real TF Serving could not."
+            )
             version.loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
             version.functions = dict(version.loaded.signatures)
-        names = (version.functions if version.bundle is None
-                 else [name for name in version.signature_defs if name != INIT_OP_SIGNATURE])
+        names = (
+            version.functions
+            if version.bundle is None
+            else [name for name in version.signature_defs if name != INIT_OP_SIGNATURE]
+        )
         version.callable = frozenset(names)
         if batching:
-            version.batchers = {name: Batcher(version, name, timeout=batch_timeout) for name in names
-                                if is_batch_major(version.signature_defs.get(name, meta_graph_pb2.SignatureDef()))}
+            version.batchers = {
+                name: Batcher(version, name, timeout=batch_timeout)
+                for name in names
+                if is_batch_major(version.signature_defs.get(name, meta_graph_pb2.SignatureDef()))
+            }
         version.state = "AVAILABLE"
-        say(f"model {model!r}: serving version {number} from {path} "
-            f"(signatures: {', '.join(sorted(names)) or 'none'})")
+        say(f"model {model!r}: serving version {number} from {path} (signatures: {', '.join(sorted(names)) or 'none'})")
     except Exception as e:  # a broken export must not take the server down
         version.state, version.error = "END", f"could not load {path}: {e}"
         say(f"model {model!r}: version {number} failed to load: {e}")

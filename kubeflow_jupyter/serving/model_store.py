@@ -36,9 +36,17 @@ def version_dirs(base: Path) -> dict[int, Path]:
 class ModelStore:
     """The versions of one model under ``base_path``, kept in step with the disk."""
 
-    def __init__(self, name: str, base_path: str | os.PathLike, *, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, on_change: Callable[[str], None] | None = None, batching: bool = True,
-                 batch_timeout: float = 0.001):
+    def __init__(
+        self,
+        name: str,
+        base_path: str | os.PathLike,
+        *,
+        labels: dict[str, int] | None = None,
+        poll_seconds: float = 1.0,
+        on_change: Callable[[str], None] | None = None,
+        batching: bool = True,
+        batch_timeout: float = 0.001,
+    ):
         self.name = name
         self.batching = batching
         self.batch_timeout = batch_timeout
@@ -67,8 +75,15 @@ class ModelStore:
             current = known.get(number)
             if current is not None and current.stamp == stamp:
                 continue
-            version = load_version(number, path, stamp, batching=self.batching, batch_timeout=self.batch_timeout,
-                                   say=self.on_change, model=self.name)
+            version = load_version(
+                number,
+                path,
+                stamp,
+                batching=self.batching,
+                batch_timeout=self.batch_timeout,
+                say=self.on_change,
+                model=self.name,
+            )
             with self._lock:
                 self._versions[number] = version
 

@@ -28,12 +28,16 @@ def parse_json(body: bytes) -> dict:
         raise invalid("JSON Parse error: The document is empty")
     depth = json_depth(body)
     if depth > MAX_JSON_DEPTH:
-        raise invalid(f"JSON Parse error: the document nests arrays and objects {depth} levels deep; at most "
-                      f"{MAX_JSON_DEPTH} are allowed")
+        raise invalid(
+            f"JSON Parse error: the document nests arrays and objects {depth} levels deep; at most "
+            f"{MAX_JSON_DEPTH} are allowed"
+        )
     try:
         doc = json.loads(body)
     except RecursionError:
-        raise invalid(f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+        raise invalid(
+            f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+        ) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from None
     if not isinstance(doc, dict):
@@ -65,7 +69,7 @@ def json_depth(body: bytes) -> int:
     depth = deepest = 0
     chunk = 1 << 20
     for start in range(0, len(steps), chunk):
-        levels = np.cumsum(steps[start:start + chunk], dtype=np.int64)
+        levels = np.cumsum(steps[start : start + chunk], dtype=np.int64)
         deepest = max(deepest, depth + int(levels.max()))
         depth += int(levels[-1])
     return deepest
@@ -87,7 +91,9 @@ def instances(items: Any, info: dict, budget: tensors.Budget) -> dict[str, np.nd
         raise invalid("No values in 'instances' array")
     as_objects = isinstance(items[0], dict) and not tensors.is_b64(items[0])
     if not as_objects and len(info) > 1:
-        raise invalid("instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map")
+        raise invalid(
+            "instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map"
+        )
     columns: dict[str, list] = {name: [] for name in info}
     for index, item in enumerate(items):
         is_object = isinstance(item, dict) and not tensors.is_b64(item)
@@ -96,8 +102,10 @@ def instances(items: Any, info: dict, budget: tensors.Budget) -> dict[str, np.nd
             raise invalid(f"Expecting {kind} at item {index} of input list")
         if as_objects:
             if set(item) != set(info):
-                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON object: {short(item)} "
-                              f"keys must be equal to: {','.join(sorted(info))}")
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. JSON object: {short(item)} "
+                    f"keys must be equal to: {','.join(sorted(info))}"
+                )
             for name, value in item.items():
                 columns[name].append(value)
         else:
@@ -109,7 +117,9 @@ def columns(value: Any, info: dict, budget: tensors.Budget) -> dict[str, np.ndar
     """Columnar format: ``inputs`` is the one tensor, or an object of named tensors."""
     if not isinstance(value, dict) or tensors.is_b64(value):
         if len(info) > 1:
-            raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
+            raise invalid(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map"
+            )
         name = next(iter(info))
         return {name: _to_array(name, value, info[name].dtype, budget, batched=False)}
     arrays = {}

@@ -34,10 +34,22 @@ log = logging.getLogger(__name__)
 
 # TF Serving's ToHTTPStatusCode.
 HTTP_STATUS = {
-    "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
-    "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501,
-    "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
 }
 
 _PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)", re.I)
@@ -48,8 +60,10 @@ def _spec_from_path(spec, name: str, version: str | None, label: str | None) -> 
     spec.name = unquote(name)
     if version:
         if len(version) > 19 or int(version) > INT64_MAX:  # \d+: digits only, so int() is safe once short
-            raise invalid(f"Failed to convert version: {version[:40]}{'...' if len(version) > 40 else ''} to numeric: "
-                          f"the version must be a whole number from 0 to {INT64_MAX} (int64)")
+            raise invalid(
+                f"Failed to convert version: {version[:40]}{'...' if len(version) > 40 else ''} to numeric: "
+                f"the version must be a whole number from 0 to {INT64_MAX} (int64)"
+            )
         spec.version.value = int(version)
     if label:
         spec.version_label = unquote(label)
@@ -73,8 +87,10 @@ class RestApi:
         except ServingStatus as status:
             return HTTP_STATUS.get(status.code, 500), {"error": status.message}
         except RecursionError:  # the depth check should make this impossible; never a 500 for it
-            return 400, {"error": f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} "
-                                  "levels of arrays and objects)"}
+            return 400, {
+                "error": f"JSON Parse error: the document is nested too deeply (at most {MAX_JSON_DEPTH} "
+                "levels of arrays and objects)"
+            }
         except MemoryError:
             log.exception("REST request failed")
             return 503, {"error": "the server ran out of memory for this request"}
@@ -101,7 +117,9 @@ class RestApi:
                 return _metadata_json(self.core.metadata(request))
             request = get_model_status_pb2.GetModelStatusRequest()
             _spec_from_path(request.model_spec, name, version, label)
-            return json.loads(json_format.MessageToJson(self.core.status(request), always_print_fields_with_no_presence=True))
+            return json.loads(
+                json_format.MessageToJson(self.core.status(request), always_print_fields_with_no_presence=True)
+            )
         raise invalid(f"Malformed request: {method} {path}")
 
     def _predict(self, name: str, version: str | None, label: str | None, doc: dict) -> dict:
@@ -115,8 +133,10 @@ class RestApi:
             if not info:
                 raise invalid(f"Failed to get input map for signature: {spec.signature_name or 'DEFAULT'}")
             if "instances" in doc and "inputs" in doc:
-                raise invalid(f"JSON Value: {short(doc)} Not formatted correctly expecting only one of 'inputs' or "
-                              "'instances' keys to exist ")
+                raise invalid(
+                    f"JSON Value: {short(doc)} Not formatted correctly expecting only one of 'inputs' or "
+                    "'instances' keys to exist "
+                )
             if "instances" in doc:
                 return rest_json.instances(doc["instances"], info, budget)
             if "inputs" in doc:
@@ -129,7 +149,7 @@ class RestApi:
             raise invalid(f'Serving signature name: "{e.signature}" not found in signature def') from None
         if "instances" not in doc:
             if len(outputs) == 1:
-                (alias, array), = outputs.items()
+                ((alias, array),) = outputs.items()
                 return {"outputs": tensors.ndarray_to_json(array, alias)}
             return {"outputs": {a: tensors.ndarray_to_json(v, a) for a, v in outputs.items()}}
         batch = {a: v.shape[0] if v.ndim else None for a, v in outputs.items()}
@@ -146,15 +166,18 @@ class RestApi:
         return {"predictions": [{a: as_json[a][i] for a in as_json} for i in range(n)]}
 
     def _classify_or_regress(self, verb: str, name: str, version: str | None, label: str | None, doc: dict) -> dict:
-        request = (classification_pb2.ClassificationRequest() if verb == "classify"
-                   else regression_pb2.RegressionRequest())
+        request = (
+            classification_pb2.ClassificationRequest() if verb == "classify" else regression_pb2.RegressionRequest()
+        )
         _spec_from_path(request.model_spec, name, version, label)
         signature = rest_json.signature_name(doc)
         if signature:
             request.model_spec.signature_name = signature
         examples = doc.get("examples")
         if examples is None:
-            raise invalid(f"JSON Value: {short(doc)} When method is {verb}, key 'examples' is expected and was not found")
+            raise invalid(
+                f"JSON Value: {short(doc)} When method is {verb}, key 'examples' is expected and was not found"
+            )
         if not isinstance(examples, list):
             raise invalid(f"JSON Value: {short(doc)} Expecting 'examples' value to be an list/array")
         if not examples:
@@ -177,8 +200,11 @@ def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) ->
     response.metadata[SIGNATURE_DEF].Unpack(signature_map)
 
     def as_json(message) -> dict:
-        return json.loads(json_format.MessageToJson(message, preserving_proto_field_name=True,
-                                                    always_print_fields_with_no_presence=True))
+        return json.loads(
+            json_format.MessageToJson(
+                message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+        )
 
     return {"model_spec": as_json(response.model_spec), "metadata": {SIGNATURE_DEF: as_json(signature_map)}}
 

@@ -52,17 +52,36 @@ class ModelServer:
     arrive, ``rest_max_connections`` open at once, ``rest_max_body_bytes`` per body.
     """
 
-    def __init__(self, model_base_path: str | Path, model_name: str, *, host: str = "127.0.0.1",
-                 port: int = 9000, rest_port: int | None = 8501, labels: dict[str, int] | None = None,
-                 poll_seconds: float = 1.0, workers: int = 16, batching: bool = True, batch_timeout: float = 0.001,
-                 announce: Callable[[str], None] | None = None,
-                 max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
-                 rest_threads: int | None = None, rest_timeout: float = httpd.DEFAULT_TIMEOUT,
-                 rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
-                 rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES):
+    def __init__(
+        self,
+        model_base_path: str | Path,
+        model_name: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        rest_port: int | None = 8501,
+        labels: dict[str, int] | None = None,
+        poll_seconds: float = 1.0,
+        workers: int = 16,
+        batching: bool = True,
+        batch_timeout: float = 0.001,
+        announce: Callable[[str], None] | None = None,
+        max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+        rest_threads: int | None = None,
+        rest_timeout: float = httpd.DEFAULT_TIMEOUT,
+        rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
+        rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES,
+    ):
         self.announce = announce or (lambda message: print(message, flush=True))
-        self.store = ModelStore(model_name, model_base_path, labels=labels, poll_seconds=poll_seconds,
-                                on_change=self.announce, batching=batching, batch_timeout=batch_timeout)
+        self.store = ModelStore(
+            model_name,
+            model_base_path,
+            labels=labels,
+            poll_seconds=poll_seconds,
+            on_change=self.announce,
+            batching=batching,
+            batch_timeout=batch_timeout,
+        )
         self.core = ModelServerCore(self.store, max_request_tensor_bytes=max_request_tensor_bytes)
         self.host = host
         self._grpc = grpc_server(workers, grpc_message_limit(max_request_tensor_bytes))
@@ -72,9 +91,15 @@ class ModelServer:
             raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
         self._rest: httpd.HttpServer | None = None
         if rest_port is not None:
-            self._rest = httpd.HttpServer(host, rest_port, rest_app(RestApi(self.core)), threads=rest_threads,
-                                          timeout=rest_timeout, max_connections=rest_max_connections,
-                                          max_body_bytes=rest_max_body_bytes)
+            self._rest = httpd.HttpServer(
+                host,
+                rest_port,
+                rest_app(RestApi(self.core)),
+                threads=rest_threads,
+                timeout=rest_timeout,
+                max_connections=rest_max_connections,
+                max_body_bytes=rest_max_body_bytes,
+            )
         self.rest_port = self._rest.port if self._rest else None
 
     def start(self) -> ModelServer:
@@ -82,11 +107,15 @@ class ModelServer:
         self._grpc.start()
         if self._rest is not None:
             self._rest.start()
-        rest = f", REST on http://{_bracket(self.host)}:{self.rest_port}/v1/models/{self.store.name}" if self._rest else ""
+        rest = (
+            f", REST on http://{_bracket(self.host)}:{self.rest_port}/v1/models/{self.store.name}" if self._rest else ""
+        )
         versions = self.store.available()
         what = f"versions {', '.join(map(str, versions))}" if versions else "no version yet: waiting for one to appear"
-        self.announce(f"serving model {self.store.name!r} from {self.store.base_path} ({what}); "
-                      f"gRPC on {_bracket(self.host)}:{self.port}{rest}")
+        self.announce(
+            f"serving model {self.store.name!r} from {self.store.base_path} ({what}); "
+            f"gRPC on {_bracket(self.host)}:{self.port}{rest}"
+        )
         return self
 
     def stop(self, grace: float = 1.0) -> None:
@@ -109,27 +138,54 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def serve(model_base_path: str, model_name: str, *, host: str = "127.0.0.1", port: int = 9000,
-          rest_port: int | None = 8501, labels: dict[str, int] | None = None, poll_seconds: float = 1.0,
-          batching: bool = True, batch_timeout: float = 0.001, parent_pid: int | None = None, intra_op: int = 1,
-          inter_op: int = 0, max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
-          rest_threads: int | None = None, rest_timeout: float = httpd.DEFAULT_TIMEOUT,
-          rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
-          rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES) -> int:
+def serve(
+    model_base_path: str,
+    model_name: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    rest_port: int | None = 8501,
+    labels: dict[str, int] | None = None,
+    poll_seconds: float = 1.0,
+    batching: bool = True,
+    batch_timeout: float = 0.001,
+    parent_pid: int | None = None,
+    intra_op: int = 1,
+    inter_op: int = 0,
+    max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+    rest_threads: int | None = None,
+    rest_timeout: float = httpd.DEFAULT_TIMEOUT,
+    rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
+    rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES,
+) -> int:
     """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
     import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
-              "this address can query the model", file=sys.stderr)
+        print(
+            f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
+            "this address can query the model",
+            file=sys.stderr,
+        )
     configure_tensorflow(intra_op, inter_op)
     try:
-        server = ModelServer(model_base_path, model_name, host=host, port=port, rest_port=rest_port,
-                             labels=labels, poll_seconds=poll_seconds, batching=batching,
-                             batch_timeout=batch_timeout, max_request_tensor_bytes=max_request_tensor_bytes,
-                             rest_threads=rest_threads, rest_timeout=rest_timeout,
-                             rest_max_connections=rest_max_connections, rest_max_body_bytes=rest_max_body_bytes).start()
+        server = ModelServer(
+            model_base_path,
+            model_name,
+            host=host,
+            port=port,
+            rest_port=rest_port,
+            labels=labels,
+            poll_seconds=poll_seconds,
+            batching=batching,
+            batch_timeout=batch_timeout,
+            max_request_tensor_bytes=max_request_tensor_bytes,
+            rest_threads=rest_threads,
+            rest_timeout=rest_timeout,
+            rest_max_connections=rest_max_connections,
+            rest_max_body_bytes=rest_max_body_bytes,
+        ).start()
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -48,14 +48,19 @@ class SignatureFacts:
         facts = version.facts.get(name)
         if facts is None:
             signature = signature_for_predict(version, name)
-            facts = cls(frozenset(signature.inputs), {k: v.dtype for k, v in signature.inputs.items()},
-                        frozenset(signature.outputs), bool(signature.defaults))
+            facts = cls(
+                frozenset(signature.inputs),
+                {k: v.dtype for k, v in signature.inputs.items()},
+                frozenset(signature.outputs),
+                bool(signature.defaults),
+            )
             version.facts[name] = facts
         return facts
 
 
-def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray],
-            output_filter: Any = ()) -> dict[str, np.ndarray]:
+def predict(
+    version: Version, signature_name: str, inputs: dict[str, np.ndarray], output_filter: Any = ()
+) -> dict[str, np.ndarray]:
     """TF Serving's RunPredict: validate names, feed the signature, return the asked outputs."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     facts = SignatureFacts.of(version, signature_name)
@@ -66,21 +71,28 @@ def predict(version: Version, signature_name: str, inputs: dict[str, np.ndarray]
             f"input size does not match signature: {len(sent)}!={len(expected)} "
             f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
-            f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
+            f"Missing but required: {{{','.join(sorted(expected - sent))}}}."
+        )
     for name in sorted(sent):
         if name not in expected:
-            raise invalid(f"input tensor alias not found in signature: {name}. "
-                          f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}.")
+            raise invalid(
+                f"input tensor alias not found in signature: {name}. "
+                f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
+            )
         _check_input(name, inputs[name], facts.dtypes[name])
     wanted = list(output_filter)
     for alias in wanted:
         if alias not in facts.outputs:
-            raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                          f"in the set {{{','.join(sorted(facts.outputs))}}}.")
+            raise invalid(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{','.join(sorted(facts.outputs))}}}."
+            )
     if len(set(wanted)) != len(wanted):
         raise invalid(f"duplicate output tensor alias: {next(a for a in wanted if wanted.count(a) > 1)}")
     if signature_name not in version.callable:
-        raise invalid(f'signature "{signature_name}" cannot be called (it is not a function signature of the SavedModel)')
+        raise invalid(
+            f'signature "{signature_name}" cannot be called (it is not a function signature of the SavedModel)'
+        )
     outputs = version.run(signature_name, inputs)
     return {alias: outputs[alias] for alias in (wanted or sorted(outputs))}
 
@@ -108,7 +120,9 @@ def _example_signature(version: Version, signature_name: str):
     return signature_name, signature
 
 
-def classify(version: Version, signature_name: str, examples: list[bytes]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def classify(
+    version: Version, signature_name: str, examples: list[bytes]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """TF Serving's RunClassify on serialized tf.Examples: (classes [N,K] or None, scores [N,K] or None)."""
     signature_name, signature = _example_signature(version, signature_name)
     if len(signature.outputs) not in (1, 2):
@@ -116,8 +130,10 @@ def classify(version: Version, signature_name: str, examples: list[bytes]) -> tu
     if CLASSIFY_INPUTS not in signature.inputs:
         raise invalid(f"No classification inputs found in SignatureDef: {signature}")
     if CLASSIFY_CLASSES not in signature.outputs and CLASSIFY_SCORES not in signature.outputs:
-        raise invalid('Expected classification signature outputs to contain at least one of "classes" or '
-                      f'"scores". Signature was: {signature}')
+        raise invalid(
+            'Expected classification signature outputs to contain at least one of "classes" or '
+            f'"scores". Signature was: {signature}'
+        )
     if not examples:
         raise invalid("Input is empty.")
     outputs = version.run(signature_name, {CLASSIFY_INPUTS: np.array(examples, dtype=object)})
@@ -134,7 +150,9 @@ def classify(version: Version, signature_name: str, examples: list[bytes]) -> tu
     if scores is not None and scores.dtype != np.float32:
         raise invalid(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise invalid(f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}")
+        raise invalid(
+            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+        )
     return classes, scores
 
 
@@ -151,7 +169,9 @@ def regress(version: Version, signature_name: str, examples: list[bytes]) -> np.
         raise invalid("Input is empty.")
     values = version.run(signature_name, {CLASSIFY_INPUTS: np.array(examples, dtype=object)})[REGRESS_OUTPUTS]
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
-        raise invalid(f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(values.shape)}")
+        raise invalid(
+            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(values.shape)}"
+        )
     if values.shape[0] != len(examples):
         raise invalid(f"Input batch size did not match output batch size: {len(examples)} vs. {values.shape[0]}")
     if values.dtype != np.float32:

@@ -29,7 +29,9 @@ _FIELDS: dict[int, tuple[str, Any]] = {
     types_pb2.DT_BOOL: ("bool_val", np.bool_),
     types_pb2.DT_STRING: ("string_val", object),
 }
-_DTYPE_OF_NUMPY = {np.dtype(np_type): dt for dt, (_, np_type) in _FIELDS.items() if np_type is not object and dt != types_pb2.DT_UINT16}
+_DTYPE_OF_NUMPY = {
+    np.dtype(np_type): dt for dt, (_, np_type) in _FIELDS.items() if np_type is not object and dt != types_pb2.DT_UINT16
+}
 _DTYPE_OF_NUMPY[np.dtype(np.uint16)] = types_pb2.DT_UINT16
 
 
@@ -49,8 +51,10 @@ DEFAULT_MAX_REQUEST_TENSOR_BYTES = 64 << 20
 # What a string element costs besides its bytes: the Python object holding it and
 # its slot in the array here, TensorFlow's tstring once it is fed.
 STRING_ELEMENT_BYTES = 48
-_ITEMSIZE = {dt: (STRING_ELEMENT_BYTES if np_type is object else np.dtype(np_type).itemsize)
-             for dt, (_, np_type) in _FIELDS.items()}
+_ITEMSIZE = {
+    dt: (STRING_ELEMENT_BYTES if np_type is object else np.dtype(np_type).itemsize)
+    for dt, (_, np_type) in _FIELDS.items()
+}
 MAX_DIMS = 64  # numpy's limit (TensorFlow's TensorShape allows 254, which numpy cannot represent)
 # Decoded arrays from this size up are 64-byte aligned: TensorFlow then feeds them as they
 # are, where it would otherwise copy them into its allocator (whose oneDNN pool keeps the
@@ -83,9 +87,11 @@ class TensorTooLarge(ValueError):
     """The request's input tensors, decoded, would take more than the server allows."""
 
     def __init__(self, needed: int, limit: int | float, what: str, at_least: bool = False):
-        super().__init__(f"{what} would take {'at least ' if at_least else ''}{needed} bytes once decoded, over the "
-                         f"server's limit of {limit} bytes for a request's input tensors (--max-request-tensor-bytes): "
-                         "send fewer or smaller values per request, e.g. split the batch")
+        super().__init__(
+            f"{what} would take {'at least ' if at_least else ''}{needed} bytes once decoded, over the "
+            f"server's limit of {limit} bytes for a request's input tensors (--max-request-tensor-bytes): "
+            "send fewer or smaller values per request, e.g. split the batch"
+        )
         self.needed, self.limit = needed, limit
 
 
@@ -123,22 +129,25 @@ def aligned_empty(shape: tuple[int, ...] | list[int], dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)
     raw = np.empty(nbytes + _ALIGN, np.uint8)
     start = -raw.ctypes.data % _ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 def request_shape(proto: tensor_pb2.TensorProto) -> tuple[list[int], int]:
     """The dimensions and element count of a request tensor; ValueError unless every dimension is known and >= 0."""
     shape = proto.tensor_shape
     if shape.unknown_rank:
-        raise ValueError("its shape has unknown rank (unknown_rank is set): a request tensor needs a fully "
-                         "defined shape")
+        raise ValueError(
+            "its shape has unknown rank (unknown_rank is set): a request tensor needs a fully defined shape"
+        )
     dims = [d.size for d in shape.dim]
     if len(dims) > MAX_DIMS:
         raise ValueError(f"its shape has {len(dims)} dimensions, more than the {MAX_DIMS} a tensor may have")
     for i, size in enumerate(dims):
         if size < 0:
-            raise ValueError(f"dimension {i} of its shape {dims} is {size}: every dimension of a request tensor "
-                             "must be known and 0 or more")
+            raise ValueError(
+                f"dimension {i} of its shape {dims} is {size}: every dimension of a request tensor "
+                "must be known and 0 or more"
+            )
     return dims, math.prod(dims)
 
 
@@ -195,8 +204,10 @@ def _inspect(proto: tensor_pb2.TensorProto, budget: Budget | None) -> TensorChec
         if np_type is object:
             raise ValueError("a string tensor carries its values in string_val, not in tensor_content")
         if len(content) != n * itemsize:
-            raise ValueError(f"tensor_content holds {len(content)} bytes where shape {dims} of {_type_name(dtype)} "
-                             f"needs {n} x {itemsize} = {n * itemsize}")
+            raise ValueError(
+                f"tensor_content holds {len(content)} bytes where shape {dims} of {_type_name(dtype)} "
+                f"needs {n} x {itemsize} = {n * itemsize}"
+            )
         return TensorCheck(dims, n, n * itemsize, content)
     values = getattr(proto, field)
     count = len(values)
@@ -226,8 +237,9 @@ class _What:
         return f"a tensor of shape {self.dims} of {_type_name(self.dtype)}"
 
 
-def to_ndarray(proto: tensor_pb2.TensorProto, budget: Budget | None = None, *,
-               checked: TensorCheck | None = None) -> np.ndarray:
+def to_ndarray(
+    proto: tensor_pb2.TensorProto, budget: Budget | None = None, *, checked: TensorCheck | None = None
+) -> np.ndarray:
     """Decode a request tensor (typed fields or ``tensor_content``), checking it first (``check_tensor``).
 
     ValueError if malformed, TensorTooLarge if over ``budget``; ``checked``:
@@ -325,6 +337,7 @@ def _dtype_of(array: np.ndarray) -> int:
 
 # -- JSON (REST API) ---------------------------------------------------------
 
+
 def json_to_ndarray(value: Any, dtype: int, budget: Budget | None = None, what: str = "the tensor") -> np.ndarray:
     """One JSON value (scalar or nested lists) as an array of ``dtype``; ``{"b64": ...}`` for bytes.
 
@@ -342,9 +355,11 @@ def json_to_ndarray(value: Any, dtype: int, budget: Budget | None = None, what: 
     # integers (in the type's range) for integer types, true/false for bool only.
     np_dtype = np.dtype(np_type)
     if np_dtype.kind == "f":
+
         def fits(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool)
     elif np_dtype.kind == "b":
+
         def fits(v: Any) -> bool:
             return isinstance(v, bool)
     else:
@@ -352,6 +367,7 @@ def json_to_ndarray(value: Any, dtype: int, budget: Budget | None = None, what: 
 
         def fits(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
     count = [0]
     bad = _first_leaf(value, lambda v: not fits(v), count)
     if bad is not _NONE:
@@ -361,11 +377,15 @@ def json_to_ndarray(value: Any, dtype: int, budget: Budget | None = None, what: 
         # JSON integers may be bigger than int64: a float tensor reads every number as a float
         array = np.array(value, dtype=np_dtype) if np_dtype.kind == "f" else np.array(value)
     except OverflowError:
-        raise ValueError(f"JSON Value: {_short(value)} holds a number out of the range of {dtype_name(dtype)}") from None
+        raise ValueError(
+            f"JSON Value: {_short(value)} holds a number out of the range of {dtype_name(dtype)}"
+        ) from None
     except ValueError:  # ragged nesting
         array = np.empty(0, dtype=object)
     if array.dtype == object:
-        raise ValueError(f"JSON Value: {_short(value)} is not a dense list: every list of a level must have the same length")
+        raise ValueError(
+            f"JSON Value: {_short(value)} is not a dense list: every list of a level must have the same length"
+        )
     if array.nbytes < _ALIGN_FROM:
         return array.astype(np_type, copy=False)
     out = aligned_empty(array.shape, np_type)

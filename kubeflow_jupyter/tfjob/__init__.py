@@ -13,6 +13,17 @@ from .status import Condition, JobSnapshot, ReplicaState
 from .tfconfig import cluster_dns_resolver, tf_config, tf_config_json
 
 __all__ = [
-    "Condition", "JobSnapshot", "ParseResult", "ReplicaSpec", "ReplicaState", "RunPolicy", "TFJob",
-    "cluster_dns_resolver", "parse_tfjob", "pod_name", "replica_id", "tf_config", "tf_config_json",
+    "Condition",
+    "JobSnapshot",
+    "ParseResult",
+    "ReplicaSpec",
+    "ReplicaState",
+    "RunPolicy",
+    "TFJob",
+    "cluster_dns_resolver",
+    "parse_tfjob",
+    "pod_name",
+    "replica_id",
+    "tf_config",
+    "tf_config_json",
 ]

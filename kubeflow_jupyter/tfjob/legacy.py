@@ -41,9 +41,7 @@ def is_legacy(data: dict) -> bool:
 def plain_ps_template() -> dict:
     return {
         "spec": {
-            "containers": [
-                {"name": DEFAULT_CONTAINER, "image": PS_IMAGE, "command": ["python", "-c", PS_PROGRAM]}
-            ]
+            "containers": [{"name": DEFAULT_CONTAINER, "image": PS_IMAGE, "command": ["python", "-c", PS_PROGRAM]}]
         }
     }
 
@@ -55,8 +53,13 @@ def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]
     plain_ps = False
 
     if data.get("apiVersion") != LEGACY_API_VERSION:
-        problems.append(FieldProblem("apiVersion", f"a TfJob must have apiVersion {LEGACY_API_VERSION} "
-                                     f"(got {data.get('apiVersion')!r}); or write it as {API_VERSION} TFJob"))
+        problems.append(
+            FieldProblem(
+                "apiVersion",
+                f"a TfJob must have apiVersion {LEGACY_API_VERSION} "
+                f"(got {data.get('apiVersion')!r}); or write it as {API_VERSION} TFJob",
+            )
+        )
     spec = data.get("spec")
     if not isinstance(spec, dict):
         problems.append(FieldProblem("spec", "required: a mapping with replicaSpecs"))
@@ -69,8 +72,13 @@ def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]
     term = spec.get("terminationPolicy")
     if isinstance(term, dict):
         chief = term.get("chief") or {}
-        if isinstance(chief, dict) and (chief.get("replicaName", "MASTER"), chief.get("replicaIndex", 0)) != ("MASTER", 0):
-            warnings.append("spec.terminationPolicy: only the default (chief MASTER 0) exists in kubeflow.org/v1; ignored")
+        if isinstance(chief, dict) and (chief.get("replicaName", "MASTER"), chief.get("replicaIndex", 0)) != (
+            "MASTER",
+            0,
+        ):
+            warnings.append(
+                "spec.terminationPolicy: only the default (chief MASTER 0) exists in kubeflow.org/v1; ignored"
+            )
 
     replica_list = spec.get("replicaSpecs")
     if not isinstance(replica_list, list) or not replica_list:
@@ -89,20 +97,33 @@ def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]
         raw_type = item.get("tfReplicaType")
         rtype = LEGACY_TYPES.get(str(raw_type).upper()) if isinstance(raw_type, str) else None
         if rtype is None:
-            problems.append(FieldProblem(f"{path}.tfReplicaType", f"must be one of MASTER, WORKER, PS (got {raw_type!r})"))
+            problems.append(
+                FieldProblem(f"{path}.tfReplicaType", f"must be one of MASTER, WORKER, PS (got {raw_type!r})")
+            )
             continue
         if rtype in tf_specs:
-            problems.append(FieldProblem(f"{path}.tfReplicaType", f"{raw_type} is listed twice: merge them into one entry with replicas: N"))
+            problems.append(
+                FieldProblem(
+                    f"{path}.tfReplicaType", f"{raw_type} is listed twice: merge them into one entry with replicas: N"
+                )
+            )
             continue
         replicas = item.get("replicas")
         if rtype == "Master" and replicas is not None and (isinstance(replicas, bool) or replicas != 1):
             # The v1alpha1 operator's own rule (ValidateTfJobSpec), word for word.
-            problems.append(FieldProblem(f"{path}.replicas", f"The MASTER must have Replicas = 1 (got {replicas!r}): "
-                                         "run the other replicas as WORKER (or leave replicas out)"))
+            problems.append(
+                FieldProblem(
+                    f"{path}.replicas",
+                    f"The MASTER must have Replicas = 1 (got {replicas!r}): "
+                    "run the other replicas as WORKER (or leave replicas out)",
+                )
+            )
         template = item.get("template")
         if template is None:
             if rtype != "PS":
-                problems.append(FieldProblem(f"{path}.template", f"required for {raw_type} replicas (only a PS may omit it)"))
+                problems.append(
+                    FieldProblem(f"{path}.template", f"required for {raw_type} replicas (only a PS may omit it)")
+                )
                 continue
             template = plain_ps_template()
             plain_ps = True
@@ -150,5 +171,7 @@ def _set_port(template: dict, port) -> None:
     for c in pod_spec["containers"]:
         if isinstance(c, dict) and c.get("name") == DEFAULT_CONTAINER:
             ports = c.setdefault("ports", [])
-            if isinstance(ports, list) and not any(isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME for p in ports):
+            if isinstance(ports, list) and not any(
+                isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME for p in ports
+            ):
                 ports.append({"name": DEFAULT_PORT_NAME, "containerPort": port})

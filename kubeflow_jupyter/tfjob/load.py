@@ -62,8 +62,10 @@ def read_stream(stream: BinaryIO, what: str = "standard input") -> bytes:
     """At most ``MAX_BYTES`` bytes from a binary stream; more is refused without reading it."""
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise SpecError(f"{what} is larger than {LIMIT_TEXT}: a TFJob manifest must be under {LIMIT_TEXT}; "
-                        "check that this is the right file")
+        raise SpecError(
+            f"{what} is larger than {LIMIT_TEXT}: a TFJob manifest must be under {LIMIT_TEXT}; "
+            "check that this is the right file"
+        )
     return data
 
 
@@ -155,9 +157,7 @@ def load_yaml(text: str | bytes) -> object:
         while loader.check_data():
             docs.append(loader.get_data())
             if len(docs) > 1:
-                raise SpecError(
-                    "the YAML holds more than one document (---): submit one TFJob at a time"
-                )
+                raise SpecError("the YAML holds more than one document (---): submit one TFJob at a time")
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -177,6 +177,5 @@ def load_yaml(text: str | bytes) -> object:
 
 def _too_large(size: int) -> str:
     return (
-        f"the document is {_kib(size)}; a TFJob manifest must be under "
-        f"{LIMIT_TEXT}: check that this is the right file"
+        f"the document is {_kib(size)}; a TFJob manifest must be under {LIMIT_TEXT}: check that this is the right file"
     )

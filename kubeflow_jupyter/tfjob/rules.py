@@ -14,8 +14,19 @@ from dataclasses import dataclass, replace
 
 from .model import CHIEF_TYPES, DEFAULT_NAMESPACE, TFJob, replica_id
 from .status import (
-    CREATED, FAILED, POD_FAILED, POD_RUNNING, POD_SUCCEEDED, RESTARTING, RUNNING, SUCCEEDED, SUSPENDED,
-    Condition, ReplicaState, now_iso, parse_iso,
+    CREATED,
+    FAILED,
+    POD_FAILED,
+    POD_RUNNING,
+    POD_SUCCEEDED,
+    RESTARTING,
+    RUNNING,
+    SUCCEEDED,
+    SUSPENDED,
+    Condition,
+    ReplicaState,
+    now_iso,
+    parse_iso,
 )
 
 KIND = "TFJob"
@@ -60,6 +71,7 @@ def exit_outcome(restart_policy: str, exit_code: int) -> str:
 
 # -- conditions --------------------------------------------------------------
 
+
 def has_condition(conditions: list[Condition], type_: str) -> bool:
     return any(c.type == type_ and c.status == "True" for c in conditions)
 
@@ -69,7 +81,11 @@ def is_finished(conditions: list[Condition]) -> bool:
 
 
 def set_condition(
-    conditions: list[Condition], type_: str, reason_: str, message: str, now: str | None = None,
+    conditions: list[Condition],
+    type_: str,
+    reason_: str,
+    message: str,
+    now: str | None = None,
     status: str = "True",
 ) -> list[Condition]:
     """The operator's ``UpdateJobConditions``: a new list, the input is not mutated.
@@ -105,6 +121,7 @@ def created_condition(job: TFJob, now: str | None = None) -> list[Condition]:
 
 # -- replica counts ------------------------------------------------------------
 
+
 def replica_statuses(job: TFJob, replicas: list[ReplicaState]) -> dict[str, dict]:
     """``status.replicaStatuses`` from the replicas' phases, keyed by CamelCase type."""
     out = {t: {"active": 0, "succeeded": 0, "failed": 0} for t in job.replica_specs}
@@ -120,11 +137,13 @@ def replica_statuses(job: TFJob, replicas: list[ReplicaState]) -> dict[str, dict
 
 
 def worker0_completed(replicas: list[ReplicaState]) -> bool:
-    return any(r.type == "Worker" and r.index == 0 and r.phase == POD_SUCCEEDED and (r.exit_code or 0) == 0
-               for r in replicas)
+    return any(
+        r.type == "Worker" and r.index == 0 and r.phase == POD_SUCCEEDED and (r.exit_code or 0) == 0 for r in replicas
+    )
 
 
 # -- run policy ----------------------------------------------------------------
+
 
 def past_backoff_limit(job: TFJob, replicas: list[ReplicaState]) -> bool:
     """``PastBackoffLimit``: restarts of running OnFailure/Always replicas reach ``backoffLimit``."""
@@ -132,7 +151,8 @@ def past_backoff_limit(job: TFJob, replicas: list[ReplicaState]) -> bool:
     if limit is None:
         return False
     total = sum(
-        r.restarts for r in replicas
+        r.restarts
+        for r in replicas
         if r.phase == POD_RUNNING
         and job.replica_specs.get(r.type) is not None
         and job.replica_specs[r.type].restart_policy in ("OnFailure", "Always")
@@ -148,8 +168,9 @@ def past_active_deadline(job: TFJob, start_time: str | None, now: str | None = N
     return elapsed >= deadline
 
 
-def run_policy_failure(job: TFJob, replicas: list[ReplicaState], start_time: str | None,
-                       now: str | None = None) -> str | None:
+def run_policy_failure(
+    job: TFJob, replicas: list[ReplicaState], start_time: str | None, now: str | None = None
+) -> str | None:
     """The failure message when the job exceeds its backoff limit or active deadline, else None."""
     if past_backoff_limit(job, replicas):
         return f"Job {job.name} has failed because it has reached the specified backoff limit"
@@ -159,6 +180,7 @@ def run_policy_failure(job: TFJob, replicas: list[ReplicaState], start_time: str
 
 
 # -- the status update -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StatusUpdate:
@@ -219,26 +241,37 @@ def update_job_status(
                 if st["active"] > 0:
                     running()
                 if expected == 0:
-                    conds = set_condition(conds, SUCCEEDED, reason("Succeeded"),
-                                          f"TFJob {ns_name} successfully completed.", now)
+                    conds = set_condition(
+                        conds, SUCCEEDED, reason("Succeeded"), f"TFJob {ns_name} successfully completed.", now
+                    )
         elif rtype == "Worker":
             all_workers = job.success_policy == "AllWorkers"
             if expected == 0 or (worker0_completed(replicas) and not all_workers):
-                conds = set_condition(conds, SUCCEEDED, reason("Succeeded"),
-                                      f"TFJob {ns_name} successfully completed.", now)
+                conds = set_condition(
+                    conds, SUCCEEDED, reason("Succeeded"), f"TFJob {ns_name} successfully completed.", now
+                )
             elif st["active"] > 0:
                 running()
         # A failed replica fails the job unless it is the one waiting to be started again.
         failed = sum(1 for r in replicas if r.type == rtype and r.phase == POD_FAILED and r.id not in restarting)
         if failed > 0 and not has_condition(conds, SUCCEEDED):
             conds = set_condition(
-                conds, FAILED, reason("Failed"),
-                f"TFJob {ns_name} has failed because {failed} {rtype} replica(s) failed.", now)
+                conds,
+                FAILED,
+                reason("Failed"),
+                f"TFJob {ns_name} has failed because {failed} {rtype} replica(s) failed.",
+                now,
+            )
 
     if waiting and not is_finished(conds):
         counts = " and ".join(f"{n} {rtype}" for rtype, n in waiting.items())
-        conds = set_condition(conds, RESTARTING, reason("Restarting"),
-                              f"TFJob {ns_name} is restarting because {counts} replica(s) failed.", now)
+        conds = set_condition(
+            conds,
+            RESTARTING,
+            reason("Restarting"),
+            f"TFJob {ns_name} is restarting because {counts} replica(s) failed.",
+            now,
+        )
 
     done = FAILED if has_condition(conds, FAILED) else SUCCEEDED if has_condition(conds, SUCCEEDED) else None
     return StatusUpdate(conds, statuses, done, now if done else None)
@@ -247,8 +280,9 @@ def update_job_status(
 def restarting_counts(job: TFJob, restarting: Collection[str]) -> dict[str, int]:
     """``{"Worker": 1}``: how many replicas of each type (in the spec's order) wait to run again."""
     ids = set(restarting)
-    counts = {t: sum(1 for i in range(spec.replicas) if replica_id(t, i) in ids)
-              for t, spec in job.replica_specs.items()}
+    counts = {
+        t: sum(1 for i in range(spec.replicas) if replica_id(t, i) in ids) for t, spec in job.replica_specs.items()
+    }
     return {t: n for t, n in counts.items() if n}
 
 

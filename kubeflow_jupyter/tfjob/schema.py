@@ -80,7 +80,9 @@ def check(value, schema: dict, path: str, problems: list[FieldProblem], unknown:
         return value
     type_ = schema.get("type")
     if type_ and not _type_ok(value, type_):
-        problems.append(FieldProblem(path, f"must be {_TYPE_NAMES.get(type_, type_)} (got {_describe(value)}){_hint(value, type_)}"))
+        problems.append(
+            FieldProblem(path, f"must be {_TYPE_NAMES.get(type_, type_)} (got {_describe(value)}){_hint(value, type_)}")
+        )
         return value
     if isinstance(value, dict):
         props = schema.get("properties")

@@ -71,8 +71,13 @@ def _context(obj: dict) -> dict | None:
 def _restrict_pod(pod: dict) -> None:
     if isinstance(pod.get("os"), dict) and pod["os"].get("name") == "windows":
         return
-    containers = [c for key in ("initContainers", "containers") if isinstance(pod.get(key), list)
-                  for c in pod[key] if isinstance(c, dict)]
+    containers = [
+        c
+        for key in ("initContainers", "containers")
+        if isinstance(pod.get(key), list)
+        for c in pod[key]
+        if isinstance(c, dict)
+    ]
     for container in containers:
         _restrict_container(container)
     ctx = _context(pod)

@@ -41,8 +41,18 @@ _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _CANONICAL = {t.lower(): t for t in REPLICA_TYPES}
 #: Written by the API server or the local store, not by the user: not measured against the
 #: manifest limit (so a stored manifest parses again), and small (the local store adds ~100 bytes).
-SERVER_METADATA = frozenset({"uid", "creationTimestamp", "resourceVersion", "generation", "managedFields",
-                             "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"})
+SERVER_METADATA = frozenset(
+    {
+        "uid",
+        "creationTimestamp",
+        "resourceVersion",
+        "generation",
+        "managedFields",
+        "selfLink",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    }
+)
 
 
 def parse_tfjob(
@@ -67,8 +77,10 @@ def parse_tfjob(
     else:
         data = load_yaml(source)
     if not isinstance(data, dict):
-        raise SpecError(f"expected a TFJob manifest (a YAML mapping with apiVersion, kind, metadata, spec), "
-                        f"got {type(data).__name__}")
+        raise SpecError(
+            f"expected a TFJob manifest (a YAML mapping with apiVersion, kind, metadata, spec), "
+            f"got {type(data).__name__}"
+        )
 
     notices: list[str] = []
     warnings: list[str] = []
@@ -127,13 +139,19 @@ def split_command(command: str | list[str] | tuple[str, ...] | None) -> list[str
     if "\0" in command:
         raise SpecError(FieldProblem("--command", "must not contain NUL characters"))
     if len(command) > MAX_BYTES:
-        raise SpecError(FieldProblem("--command", f"is longer than {MAX_BYTES // 1024} KiB: "
-                                                  "put the program in a file and run that"))
+        raise SpecError(
+            FieldProblem("--command", f"is longer than {MAX_BYTES // 1024} KiB: put the program in a file and run that")
+        )
     try:
         return shlex.split(command)
     except ValueError as e:  # "No closing quotation", "No escaped character"
-        raise SpecError(FieldProblem("--command", f"cannot split {_short(command)} like a shell: {e}: balance the "
-                                                  "quotes, e.g. --command \"python -c 'print(1)'\"")) from None
+        raise SpecError(
+            FieldProblem(
+                "--command",
+                f"cannot split {_short(command)} like a shell: {e}: balance the "
+                "quotes, e.g. --command \"python -c 'print(1)'\"",
+            )
+        ) from None
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -143,6 +161,7 @@ def _short(value: object, limit: int = 80) -> str:
 
 
 # -- steps ------------------------------------------------------------------------
+
 
 def _check_kind(data: dict, problems: list[FieldProblem]) -> None:
     api, kind = data.get("apiVersion"), data.get("kind")
@@ -164,7 +183,9 @@ def _apply_overrides(data: dict, *, name, command, problems) -> None:
         metadata["name"] = name
     if command is not None:
         if not command or not all(isinstance(a, str) and a and "\0" not in a for a in command):
-            problems.append(FieldProblem("--command", "must be a non-empty command line, e.g. --command \"python train.py\""))
+            problems.append(
+                FieldProblem("--command", 'must be a non-empty command line, e.g. --command "python train.py"')
+            )
             return
         for container in _tensorflow_containers(data):
             container["command"] = list(command)
@@ -202,7 +223,9 @@ def _normalise_replica_types(data: dict, problems: list[FieldProblem]) -> None:
         return
     specs = spec.get("tfReplicaSpecs")
     if specs is None:
-        problems.append(FieldProblem("spec.tfReplicaSpecs", "required: a mapping like {Worker: {replicas: 2, template: ...}}"))
+        problems.append(
+            FieldProblem("spec.tfReplicaSpecs", "required: a mapping like {Worker: {replicas: 2, template: ...}}")
+        )
         return
     if not isinstance(specs, dict):
         return
@@ -210,12 +233,18 @@ def _normalise_replica_types(data: dict, problems: list[FieldProblem]) -> None:
     for key, value in specs.items():
         canonical = _CANONICAL.get(str(key).lower())
         if canonical is None:
-            problems.append(FieldProblem(f"spec.tfReplicaSpecs.{key}",
-                                         f"unknown replica type: use one of {', '.join(REPLICA_TYPES)}"))
+            problems.append(
+                FieldProblem(
+                    f"spec.tfReplicaSpecs.{key}", f"unknown replica type: use one of {', '.join(REPLICA_TYPES)}"
+                )
+            )
             continue
         if canonical in normalised:
-            problems.append(FieldProblem(f"spec.tfReplicaSpecs.{key}",
-                                         f"{canonical} is given twice (keys are case-insensitive): keep one"))
+            problems.append(
+                FieldProblem(
+                    f"spec.tfReplicaSpecs.{key}", f"{canonical} is given twice (keys are case-insensitive): keep one"
+                )
+            )
             continue
         normalised[canonical] = value
     spec["tfReplicaSpecs"] = {t: normalised[t] for t in REPLICA_TYPES if t in normalised}
@@ -243,7 +272,9 @@ def _apply_defaults(data: dict) -> None:
         ports = container.get("ports")
         if ports is None:
             ports = container["ports"] = []
-        if isinstance(ports, list) and not any(isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME for p in ports):
+        if isinstance(ports, list) and not any(
+            isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME for p in ports
+        ):
             ports.append({"name": DEFAULT_PORT_NAME, "containerPort": DEFAULT_PORT})
 
 
@@ -255,11 +286,18 @@ def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
             hint = " (generateName is not supported here)" if metadata.get("generateName") else ""
             problems.append(FieldProblem("metadata.name", f"required: give the job a name, or use --name{hint}"))
         elif isinstance(name, str) and not (_DNS1035.match(name) and len(name) <= 63):
-            problems.append(FieldProblem("metadata.name", f"{_short(name)} is not a DNS-1035 label: use lowercase letters, digits "
-                                         "and '-', starting with a letter, ending with a letter or digit, at most 63 characters"))
+            problems.append(
+                FieldProblem(
+                    "metadata.name",
+                    f"{_short(name)} is not a DNS-1035 label: use lowercase letters, digits "
+                    "and '-', starting with a letter, ending with a letter or digit, at most 63 characters",
+                )
+            )
         ns = metadata.get("namespace")
         if isinstance(ns, str) and ns and not (_DNS1123.match(ns) and len(ns) <= 63):
-            problems.append(FieldProblem("metadata.namespace", f"{_short(ns)} is not a valid namespace (a DNS-1123 label)"))
+            problems.append(
+                FieldProblem("metadata.namespace", f"{_short(ns)} is not a valid namespace (a DNS-1123 label)")
+            )
 
     spec = data.get("spec")
     if not isinstance(spec, dict):
@@ -267,7 +305,7 @@ def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
     _check_run_policy(spec.get("runPolicy"), problems)
     policy = spec.get("successPolicy")
     if isinstance(policy, str) and policy not in SUCCESS_POLICIES:
-        problems.append(FieldProblem("spec.successPolicy", f"must be \"\" (default) or AllWorkers (got {policy!r})"))
+        problems.append(FieldProblem("spec.successPolicy", f'must be "" (default) or AllWorkers (got {policy!r})'))
 
     specs = spec.get("tfReplicaSpecs")
     if not isinstance(specs, dict):
@@ -276,7 +314,9 @@ def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
         problems.append(FieldProblem("spec.tfReplicaSpecs", "needs at least one replica type, e.g. Worker"))
         return
     if sum(1 for t in specs if t in CHIEF_TYPES) > 1:
-        problems.append(FieldProblem("spec.tfReplicaSpecs", "must not have more than 1 Chief or Master role: keep one of them"))
+        problems.append(
+            FieldProblem("spec.tfReplicaSpecs", "must not have more than 1 Chief or Master role: keep one of them")
+        )
     total = 0
     for rtype, rspec in specs.items():
         path = f"spec.tfReplicaSpecs.{rtype}"
@@ -292,11 +332,14 @@ def _check_semantics(data: dict, problems: list[FieldProblem]) -> None:
                 total += replicas
         restart = rspec.get("restartPolicy")
         if isinstance(restart, str) and restart not in RESTART_POLICIES:
-            problems.append(FieldProblem(f"{path}.restartPolicy",
-                                         f"must be one of {', '.join(RESTART_POLICIES)} (got {restart!r})"))
+            problems.append(
+                FieldProblem(f"{path}.restartPolicy", f"must be one of {', '.join(RESTART_POLICIES)} (got {restart!r})")
+            )
         _check_template(rspec.get("template"), f"{path}.template", problems)
     if total == 0 and not any(p.path.endswith(".replicas") for p in problems):
-        problems.append(FieldProblem("spec.tfReplicaSpecs", "every replica type has replicas: 0: the job would run nothing"))
+        problems.append(
+            FieldProblem("spec.tfReplicaSpecs", "every replica type has replicas: 0: the job would run nothing")
+        )
 
 
 def _check_run_policy(run_policy, problems: list[FieldProblem]) -> None:
@@ -304,8 +347,11 @@ def _check_run_policy(run_policy, problems: list[FieldProblem]) -> None:
         return
     clean = run_policy.get("cleanPodPolicy")
     if isinstance(clean, str) and clean not in CLEAN_POD_POLICIES:
-        problems.append(FieldProblem("spec.runPolicy.cleanPodPolicy",
-                                     f"must be one of {', '.join(CLEAN_POD_POLICIES)} (got {clean!r})"))
+        problems.append(
+            FieldProblem(
+                "spec.runPolicy.cleanPodPolicy", f"must be one of {', '.join(CLEAN_POD_POLICIES)} (got {clean!r})"
+            )
+        )
     for key, minimum in (("backoffLimit", 0), ("activeDeadlineSeconds", 1), ("ttlSecondsAfterFinished", 0)):
         value = run_policy.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < minimum:
@@ -323,7 +369,9 @@ def _check_template(template, path: str, problems: list[FieldProblem]) -> None:
     cpath = f"{path}.spec.containers"
     if not containers:
         if pod_spec is None or isinstance(pod_spec, dict):
-            problems.append(FieldProblem(cpath, f"must be specified: a list with a container named {DEFAULT_CONTAINER}"))
+            problems.append(
+                FieldProblem(cpath, f"must be specified: a list with a container named {DEFAULT_CONTAINER}")
+            )
         return
     if not isinstance(containers, list):
         return
@@ -339,17 +387,26 @@ def _check_template(template, path: str, problems: list[FieldProblem]) -> None:
                 if isinstance(p, dict) and p.get("name") == DEFAULT_PORT_NAME:
                     port = p.get("containerPort")
                     if isinstance(port, int) and not isinstance(port, bool) and not 1 <= port <= 65535:
-                        problems.append(FieldProblem(f"{cpath}[{i}].ports", f"{DEFAULT_PORT_NAME} must be 1-65535 (got {port})"))
+                        problems.append(
+                            FieldProblem(f"{cpath}[{i}].ports", f"{DEFAULT_PORT_NAME} must be 1-65535 (got {port})")
+                        )
     if not found:
-        problems.append(FieldProblem(cpath, f"must have at least one container with name {DEFAULT_CONTAINER} "
-                                     "(the operator injects TF_CONFIG and the port into that container)"))
+        problems.append(
+            FieldProblem(
+                cpath,
+                f"must have at least one container with name {DEFAULT_CONTAINER} "
+                "(the operator injects TF_CONFIG and the port into that container)",
+            )
+        )
 
 
 def _build(data: dict) -> TFJob:
     spec = data["spec"]
     rp = spec.get("runPolicy") or {}
     replica_specs = {
-        rtype: ReplicaSpec(type=rtype, replicas=r["replicas"], restart_policy=r["restartPolicy"], template=r["template"])
+        rtype: ReplicaSpec(
+            type=rtype, replicas=r["replicas"], restart_policy=r["restartPolicy"], template=r["template"]
+        )
         for rtype, r in spec["tfReplicaSpecs"].items()
     }
     return TFJob(

@@ -8,13 +8,18 @@ list is what ``kubectl get pods -l training.kubeflow.org/job-name=...`` would ad
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .model import CHIEF_TYPES, DEFAULT_NAMESPACE, replica_id
 
 # Condition types and the operator's reasons (training-operator 1.9, TFJob).
 CREATED, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED = (
-    "Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended",
+    "Created",
+    "Running",
+    "Restarting",
+    "Succeeded",
+    "Failed",
+    "Suspended",
 )
 FINISHED_STATES = (SUCCEEDED, FAILED)
 #: The state of a job whose stored status cannot be read (``JobSnapshot.problem`` says why).
@@ -31,7 +36,7 @@ ENDED_PHASES = (POD_SUCCEEDED, POD_FAILED, STOPPED)
 
 def now_iso() -> str:
     """RFC 3339 UTC timestamp, second precision, like the API server writes."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -64,7 +69,7 @@ def age(timestamp: str | None, now: datetime | None = None) -> str:
     when = parse_iso(timestamp)
     if when is None:
         return "-"
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return format_duration((now - when).total_seconds())
 
 
@@ -89,7 +94,7 @@ class Condition:
     lastTransitionTime: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Condition":
+    def from_dict(cls, d: dict) -> Condition:
         return cls(**{k: d.get(k, "") or "" for k in cls.__dataclass_fields__})
 
 
@@ -117,7 +122,7 @@ class ReplicaState:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ReplicaState":
+    def from_dict(cls, d: dict) -> ReplicaState:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -227,7 +232,7 @@ class JobSnapshot:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "JobSnapshot":
+    def from_dict(cls, d: dict) -> JobSnapshot:
         st = d.get("status") or {}
         return cls(
             name=d["name"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from .model import DEFAULT_NAMESPACE, TFJob, pod_name
 
@@ -30,8 +30,7 @@ def tf_config(job: TFJob, replica_type: str, index: int, host: HostResolver) -> 
     if job.total_replicas <= 1:
         return None
     cluster = {
-        rtype.lower(): [host(rtype, i) for i in range(spec.replicas)]
-        for rtype, spec in job.replica_specs.items()
+        rtype.lower(): [host(rtype, i) for i in range(spec.replicas)] for rtype, spec in job.replica_specs.items()
     }
     return {
         "cluster": dict(sorted(cluster.items())),

@@ -1,7 +1,7 @@
 """ModelQuery: upload images, see each one classified by the model server (table and bar chart).
 
-    from kubeflow_jupyter.widgets.model_query import ModelQuery
-    ModelQuery(server="localhost:9000", model="digits")
+from kubeflow_jupyter.widgets.model_query import ModelQuery
+ModelQuery(server="localhost:9000", model="digits")
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ from ..errors import KubeflowJupyterError
 class ModelQuery(widgets.VBox):
     """A FileUpload and the same display as ``%model predict``; the request runs on upload."""
 
-    def __init__(self, server: str | None = None, model: str = "inception", signature: str = "predict_images",
-                 *, rest: bool = False, timeout: float = 30.0, **kwargs):
+    def __init__(
+        self,
+        server: str | None = None,
+        model: str = "inception",
+        signature: str = "predict_images",
+        *,
+        rest: bool = False,
+        timeout: float = 30.0,
+        **kwargs,
+    ):
         from ..serving.client import default_server
 
         self.upload = widgets.FileUpload(accept="image/*", multiple=True, description="Images")
@@ -27,8 +35,10 @@ class ModelQuery(widgets.VBox):
         self.rest = rest
         self.timeout = timeout
         self.result = widgets.HTML()
-        super().__init__([widgets.HBox([self.upload, self.server]), widgets.HBox([self.model, self.signature]),
-                          self.result], **kwargs)
+        super().__init__(
+            [widgets.HBox([self.upload, self.server]), widgets.HBox([self.model, self.signature]), self.result],
+            **kwargs,
+        )
         self.upload.observe(self._on_upload, names="value")
 
     def _on_upload(self, change) -> None:
@@ -43,9 +53,19 @@ class ModelQuery(widgets.VBox):
 
         self.result.value = "<i>classifying…</i>"
         try:
-            tops = classify_images([data for _, data in files], server=self.server.value, model=self.model.value,
-                                   signature=self.signature.value, rest=self.rest, timeout=self.timeout)
+            tops = classify_images(
+                [data for _, data in files],
+                server=self.server.value,
+                model=self.model.value,
+                signature=self.signature.value,
+                rest=self.rest,
+                timeout=self.timeout,
+            )
         except KubeflowJupyterError as e:
-            self.result.value = f"<pre class='kfj-error' style='color:#b91c1c;white-space:pre-wrap'>{html.escape(str(e))}</pre>"
+            self.result.value = (
+                f"<pre class='kfj-error' style='color:#b91c1c;white-space:pre-wrap'>{html.escape(str(e))}</pre>"
+            )
             return
-        self.result.value = predictions_html([ImagePrediction(name, data, top) for (name, data), top in zip(files, tops, strict=True)])
+        self.result.value = predictions_html(
+            [ImagePrediction(name, data, top) for (name, data), top in zip(files, tops, strict=True)]
+        )

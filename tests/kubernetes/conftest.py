@@ -78,9 +78,11 @@ def job_name(request) -> str:
     return f"t{next(_counter)}-{base}".strip("-")
 
 
-def tfjob_yaml(name: str, *, workers: int = 2, chief: bool = False, restart_policy: str = "Never",
-               image: str = "python:3.11-slim") -> str:
+def tfjob_yaml(
+    name: str, *, workers: int = 2, chief: bool = False, restart_policy: str = "Never", image: str = "python:3.11-slim"
+) -> str:
     """A small TFJob that also runs on a real cluster (python prints and exits)."""
+
     def replica(kind: str, count: int) -> str:
         return f"""    {kind}:
       replicas: {count}
@@ -92,6 +94,7 @@ def tfjob_yaml(name: str, *, workers: int = 2, chief: bool = False, restart_poli
             image: {image}
             command: ["python", "-c", "import os; print('TF_CONFIG', os.environ.get('TF_CONFIG', '')); print('done')"]
 """
+
     specs = (replica("Chief", 1) if chief else "") + (replica("Worker", workers) if workers else "")
     return f"""apiVersion: kubeflow.org/v1
 kind: TFJob

@@ -22,14 +22,20 @@ REPO = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO / "jupyterhub_config" / "k8s" / "tfjob-policy.yaml"
 USERS = "kubeflow-user"
 POLICY, BINDING = "tfjob-pod-security", "tfjob-pod-security-kubeflow-user"
-SA_MESSAGE = ("serviceAccountName: TFJob replicas may run only as the ServiceAccount tfjob-runner (or the namespace's "
-              "token-less default): set serviceAccountName: tfjob-runner in every replica template, or leave it out")
-HOST_MESSAGE = ("hostNetwork/hostPID/hostIPC/hostPort: TFJob replicas may not use the node's network, process or IPC "
-                "namespaces or its ports: remove hostNetwork, hostPID, hostIPC and every hostPort from the replica "
-                "templates (replicas find each other through TF_CONFIG)")
-ESCALATION_MESSAGE = ("securityContext.allowPrivilegeEscalation: TFJob containers may not gain privileges (Pod "
-                      "Security restricted): set allowPrivilegeEscalation: false in the securityContext of every "
-                      "container and initContainer")
+SA_MESSAGE = (
+    "serviceAccountName: TFJob replicas may run only as the ServiceAccount tfjob-runner (or the namespace's "
+    "token-less default): set serviceAccountName: tfjob-runner in every replica template, or leave it out"
+)
+HOST_MESSAGE = (
+    "hostNetwork/hostPID/hostIPC/hostPort: TFJob replicas may not use the node's network, process or IPC "
+    "namespaces or its ports: remove hostNetwork, hostPID, hostIPC and every hostPort from the replica "
+    "templates (replicas find each other through TF_CONFIG)"
+)
+ESCALATION_MESSAGE = (
+    "securityContext.allowPrivilegeEscalation: TFJob containers may not gain privileges (Pod "
+    "Security restricted): set allowPrivilegeEscalation: false in the securityContext of every "
+    "container and initContainer"
+)
 
 
 def policy_objects() -> list[dict]:
@@ -55,13 +61,19 @@ def tfjob(name: str, *, service_account: str | None = None, restricted: bool = T
     spec: dict = {"containers": [container], **pod}
     if restricted:
         container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-        spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000,
-                                   "seccompProfile": {"type": "RuntimeDefault"}}
+        spec["securityContext"] = {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
     if service_account:
         spec["serviceAccountName"] = service_account
-    return {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": name},
-            "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never",
-                                                   "template": {"spec": spec}}}}}
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": name},
+        "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never", "template": {"spec": spec}}}},
+    }
 
 
 def submit(kubeconfig, manifest: dict, **options):
@@ -78,8 +90,9 @@ def raw_api(kubeconfig):
 def test_a_refused_tfjob_reads_as_one_line_naming_policy_rule_and_fix(cluster, kubeconfig):
     with pytest.raises(PolicyDenied) as err:
         submit(kubeconfig, tfjob("as-the-hub", service_account="tf-hub"))
-    assert str(err.value) == (f"the cluster's admission policy '{POLICY}' refused TFJob 'as-the-hub' in namespace "
-                              f"'{USERS}': {SA_MESSAGE}")
+    assert str(err.value) == (
+        f"the cluster's admission policy '{POLICY}' refused TFJob 'as-the-hub' in namespace '{USERS}': {SA_MESSAGE}"
+    )
     assert "\n" not in str(err.value)
     assert isinstance(err.value, SpecError)  # the spec must change; nothing was created
     assert (err.value.policy, err.value.binding) == (POLICY, BINDING)
@@ -97,7 +110,10 @@ def test_the_denial_is_kube_apiservers_status(cluster, kubeconfig):
     assert err.value.status == 422
     denial = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{BINDING}' denied request: {HOST_MESSAGE}"
     assert json.loads(err.value.body) == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
         "message": f'tfjobs.kubeflow.org "raw" is forbidden: {denial}',
         "reason": "Invalid",
         "details": {"name": "raw", "group": "kubeflow.org", "kind": "tfjobs", "causes": [{"message": denial}]},
@@ -107,8 +123,11 @@ def test_the_denial_is_kube_apiservers_status(cluster, kubeconfig):
 
 def test_a_dry_run_is_refused_too(cluster, kubeconfig):
     """The finding: the escaping TFJob passed `--dry-run`. Admission runs on dry runs."""
-    escape = tfjob("escape", service_account="tf-hub",
-                   volumes=[{"name": "hub-db", "persistentVolumeClaim": {"claimName": "hub-db-tf-hub-0"}}])
+    escape = tfjob(
+        "escape",
+        service_account="tf-hub",
+        volumes=[{"name": "hub-db", "persistentVolumeClaim": {"claimName": "hub-db-tf-hub-0"}}],
+    )
     container = escape["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
     container["securityContext"]["privileged"] = True
     with pytest.raises(PolicyDenied, match="serviceAccountName: TFJob replicas may run only as"):
@@ -122,8 +141,9 @@ def test_a_job_without_security_context_is_told_what_pod_security_needs(cluster,
     from kubernetes.client.exceptions import ApiException
 
     with pytest.raises(ApiException) as raw:
-        raw_api(kubeconfig).create_namespaced_custom_object("kubeflow.org", "v1", USERS, "tfjobs",
-                                                            tfjob("seed-as-is", restricted=False))
+        raw_api(kubeconfig).create_namespaced_custom_object(
+            "kubeflow.org", "v1", USERS, "tfjobs", tfjob("seed-as-is", restricted=False)
+        )
     assert raw.value.status == 422 and ESCALATION_MESSAGE in json.loads(raw.value.body)["message"]
     escalating = tfjob("escalating", restricted=False)
     container = escalating["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
@@ -156,8 +176,14 @@ def test_an_update_that_breaks_a_rule_is_refused_and_changes_nothing(cluster, ku
             api.replace_namespaced_custom_object("kubeflow.org", "v1", USERS, "tfjobs", "to-update", changed)
         assert err.value.status == 422 and HOST_MESSAGE in json.loads(err.value.body)["message"]
         with pytest.raises(ApiException) as err:  # a merge patch is an UPDATE to admission
-            api.patch_namespaced_custom_object("kubeflow.org", "v1", USERS, "tfjobs", "to-update", {
-                "spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"serviceAccountName": "tf-hub"}}}}}})
+            api.patch_namespaced_custom_object(
+                "kubeflow.org",
+                "v1",
+                USERS,
+                "tfjobs",
+                "to-update",
+                {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"serviceAccountName": "tf-hub"}}}}}},
+            )
         assert err.value.status == 422 and SA_MESSAGE in json.loads(err.value.body)["message"]
         after = api.get_namespaced_custom_object("kubeflow.org", "v1", USERS, "tfjobs", "to-update")
         assert after["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
@@ -175,20 +201,41 @@ def test_a_validation_with_reason_forbidden_answers_403_and_reads_the_same(tmp_p
     """A policy may choose the reason; the code follows it (Forbidden → 403) and the notebook user
     still reads the policy's message, not an RBAC hint."""
     policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "two-workers-at-most"},
-        "spec": {"failurePolicy": "Fail",
-                 "matchConstraints": {"resourceRules": [{"apiGroups": ["kubeflow.org"], "apiVersions": ["v1"],
-                                                         "operations": ["CREATE"], "resources": ["tfjobs"]}]},
-                 "validations": [{"expression": "object.spec.tfReplicaSpecs.all(k, k != 'Worker' || "
-                                                "object.spec.tfReplicaSpecs[k].replicas <= 2)",
-                                  "message": "replicas: at most 2 workers here: ask for fewer",
-                                  "reason": "Forbidden"}]},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["kubeflow.org"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["tfjobs"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "object.spec.tfReplicaSpecs.all(k, k != 'Worker' || "
+                    "object.spec.tfReplicaSpecs[k].replicas <= 2)",
+                    "message": "replicas: at most 2 workers here: ask for fewer",
+                    "reason": "Forbidden",
+                }
+            ],
+        },
     }
-    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-               "metadata": {"name": "small-teams"},
-               "spec": {"policyName": "two-workers-at-most", "validationActions": ["Deny"],
-                        "matchResources": {"namespaceSelector": {"matchLabels": {"size": "small"}}}}}
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "small-teams"},
+        "spec": {
+            "policyName": "two-workers-at-most",
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"size": "small"}}},
+        },
+    }
     with FakeKubeCluster(namespace="team-b", admission_policies=[policy, binding]) as small:
         small.label_namespace("team-b", {"size": "small"})
         kubeconfig = small.write_kubeconfig(tmp_path / "kc")
@@ -201,7 +248,9 @@ def test_a_validation_with_reason_forbidden_answers_403_and_reads_the_same(tmp_p
         assert raw.value.status == 403 and json.loads(raw.value.body)["reason"] == "Forbidden"
         with pytest.raises(PolicyDenied) as err:
             submit(kubeconfig, job)
-        assert str(err.value) == ("the cluster's admission policy 'two-workers-at-most' refused TFJob 'big' in "
-                                  "namespace 'team-b': replicas: at most 2 workers here: ask for fewer")
+        assert str(err.value) == (
+            "the cluster's admission policy 'two-workers-at-most' refused TFJob 'big' in "
+            "namespace 'team-b': replicas: at most 2 workers here: ask for fewer"
+        )
         job["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = 2
         submit(kubeconfig, job, dry_run=True)

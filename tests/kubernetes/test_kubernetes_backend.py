@@ -19,8 +19,11 @@ from kubeflow_jupyter.tfjob.schema import crd_schema
 
 
 def _sent_bodies(fake, name):
-    return [r.body for r in fake.requests
-            if r.verb == "create" and "/tfjobs" in r.path and (r.body or {}).get("metadata", {}).get("name") == name]
+    return [
+        r.body
+        for r in fake.requests
+        if r.verb == "create" and "/tfjobs" in r.path and (r.body or {}).get("metadata", {}).get("name") == name
+    ]
 
 
 def test_submit_watch_to_success_shows_every_replica_from_the_start(kube, job_name, make_tfjob):
@@ -31,8 +34,11 @@ def test_submit_watch_to_success_shows_every_replica_from_the_start(kube, job_na
     # Every replica of the spec is listed before any pod exists.
     assert [r.id for r in first.replicas] == ["chief-0", "worker-0", "worker-1"]
     assert {r.phase for r in first.replicas} == {"Pending"}
-    assert [r.pod_name for r in first.replicas] == [f"{job_name}-chief-0", f"{job_name}-worker-0",
-                                                    f"{job_name}-worker-1"]
+    assert [r.pod_name for r in first.replicas] == [
+        f"{job_name}-chief-0",
+        f"{job_name}-worker-0",
+        f"{job_name}-worker-1",
+    ]
 
     seen = list(client.watch(job_name, timeout=120))
     states = [s.state for s in seen]
@@ -89,8 +95,10 @@ def test_failed_replica_fails_the_job_and_wait_says_why(kube, job_name, make_tfj
         client.wait(job_name, timeout=60)
     snap = err.value.snapshot
     assert snap.state == "Failed"
-    assert str(err.value) == (f"TFJob {job_name!r} failed: TFJobFailed: TFJob {client.namespace}/{job_name} "
-                              "has failed because 1 Worker replica(s) failed.")
+    assert str(err.value) == (
+        f"TFJob {job_name!r} failed: TFJobFailed: TFJob {client.namespace}/{job_name} "
+        "has failed because 1 Worker replica(s) failed."
+    )
     worker1 = snap.replica("worker-1")
     assert worker1.phase == "Failed" and worker1.exit_code == 3 and worker1.message == "Error"
 
@@ -154,8 +162,10 @@ def test_logs_of_a_replica_without_a_pod_or_not_started(kube, job_name, make_tfj
     client.submit(make_tfjob(job_name, workers=2))
     with pytest.raises(ReplicaNotFound) as err:
         client.logs(job_name, "worker-0")
-    assert str(err.value) == (f"replica worker-0 of TFJob {job_name!r} has no pod ({job_name}-worker-0) yet: the "
-                              "operator has not created it — try again in a moment, or use --follow to wait")
+    assert str(err.value) == (
+        f"replica worker-0 of TFJob {job_name!r} has no pod ({job_name}-worker-0) yet: the "
+        "operator has not created it — try again in a moment, or use --follow to wait"
+    )
     client.delete(job_name)
     kube.fake.pause_operator(False)
     client.submit(make_tfjob(job_name, workers=2))
@@ -164,8 +174,10 @@ def test_logs_of_a_replica_without_a_pod_or_not_started(kube, job_name, make_tfj
             break
     with pytest.raises(KubeflowJupyterError) as err:
         client.logs(job_name, "worker-1")
-    assert str(err.value) == (f"replica worker-1 of TFJob {job_name!r} has not started yet (ImagePullBackOff): "
-                              "no log to show — use --follow to wait for it")
+    assert str(err.value) == (
+        f"replica worker-1 of TFJob {job_name!r} has not started yet (ImagePullBackOff): "
+        "no log to show — use --follow to wait for it"
+    )
 
 
 def _job_whose_worker_never_starts(kube, job_name, make_tfjob):
@@ -200,8 +212,10 @@ def test_following_a_replica_that_never_starts_ends_when_the_job_goes(kube, job_
     b = client.backend
     assert [str(e) for e in raised] in (
         [f"replica worker-0 of TFJob {job_name!r}: its pod {job_name}-worker-0 was deleted before it started"],
-        [f"no TFJob named {job_name!r} in namespace {b.namespace!r} at {b.connection.host} ({b.connection.source}): "
-         "it was deleted (see `kubeflow-jupyter list`)"],
+        [
+            f"no TFJob named {job_name!r} in namespace {b.namespace!r} at {b.connection.host} ({b.connection.source}): "
+            "it was deleted (see `kubeflow-jupyter list`)"
+        ],
     )
     with pytest.raises(JobNotFound):
         client.logs(job_name, follow=True)
@@ -272,8 +286,10 @@ def test_server_side_validation_errors_name_the_field(kube, job_name, make_tfjob
     job.manifest["spec"]["runPolicy"]["backoffLimit"] = "three"  # past our parser: only the server sees it
     with pytest.raises(SpecError) as err:
         client.backend.create(job)
-    assert str(err.value) == ('invalid TFJob: spec.runPolicy.backoffLimit: Invalid value: "string": '
-                              'spec.runPolicy.backoffLimit in body must be of type integer: "string"')
+    assert str(err.value) == (
+        'invalid TFJob: spec.runPolicy.backoffLimit: Invalid value: "string": '
+        'spec.runPolicy.backoffLimit in body must be of type integer: "string"'
+    )
     assert err.value.problems[0].path == "spec.runPolicy.backoffLimit"
 
 
@@ -285,15 +301,21 @@ def test_second_submit_of_the_same_name_already_exists(kube, job_name, make_tfjo
     b = client.backend
     assert str(err.value) == (
         f"a TFJob named {job_name!r} already exists in namespace {b.namespace!r} at {b.connection.host} "
-        f"({b.connection.source}): delete it first or choose another --name")
+        f"({b.connection.source}): delete it first or choose another --name"
+    )
 
 
 def test_missing_job_errors(kube, job_name):
     client = kube.client()
     b = client.backend
     where = f"in namespace {b.namespace!r} at {b.connection.host} ({b.connection.source})"
-    for call in (lambda: client.get(job_name), lambda: client.delete(job_name),
-                 lambda: list(client.watch(job_name)), lambda: client.logs(job_name), lambda: client.manifest(job_name)):
+    for call in (
+        lambda: client.get(job_name),
+        lambda: client.delete(job_name),
+        lambda: list(client.watch(job_name)),
+        lambda: client.logs(job_name),
+        lambda: client.manifest(job_name),
+    ):
         with pytest.raises(JobNotFound) as err:
             call()
         assert str(err.value) == f"no TFJob named {job_name!r} {where} (see `kubeflow-jupyter list`)"
@@ -309,7 +331,10 @@ def test_delete_removes_the_job_and_its_pods_in_the_foreground(kube, job_name, m
     if kube.fake is not None:
         assert kube.fake.pods(job_name) == []
         (delete,) = [r for r in kube.fake.requests if r.verb == "delete" and job_name in r.path]
-        assert "propagationPolicy=Foreground" in delete.path or (delete.body or {}).get("propagationPolicy") == "Foreground"
+        assert (
+            "propagationPolicy=Foreground" in delete.path
+            or (delete.body or {}).get("propagationPolicy") == "Foreground"
+        )
     client.submit(make_tfjob(job_name))  # the name is free again at once
 
 
@@ -319,8 +344,10 @@ def test_namespace_in_the_spec_must_match_the_clients(kube, job_name, make_tfjob
     text = make_tfjob(job_name).replace(f"name: {job_name}\n", f"name: {job_name}\n  namespace: {other}\n", 1)
     with pytest.raises(SpecError) as err:
         client.submit(text)
-    assert str(err.value) == (f"invalid TFJob: metadata.namespace: {other!r} is not the namespace this client works "
-                              f"in ({client.namespace!r}): remove metadata.namespace, or use --namespace {other}")
+    assert str(err.value) == (
+        f"invalid TFJob: metadata.namespace: {other!r} is not the namespace this client works "
+        f"in ({client.namespace!r}): remove metadata.namespace, or use --namespace {other}"
+    )
     with pytest.raises(JobNotFound):
         client.get(job_name)
 
@@ -334,8 +361,10 @@ def test_namespace_rule_is_the_same_on_every_backend(fake, job_name, make_tfjob,
     from kubeflow_jupyter.tfjob import parse_tfjob
 
     text = make_tfjob(job_name).replace(f"name: {job_name}\n", f"name: {job_name}\n  namespace: elsewhere\n", 1)
-    expected = ("invalid TFJob: metadata.namespace: 'elsewhere' is not the namespace this client works in "
-                "('team-a'): remove metadata.namespace, or use --namespace elsewhere")
+    expected = (
+        "invalid TFJob: metadata.namespace: 'elsewhere' is not the namespace this client works in "
+        "('team-a'): remove metadata.namespace, or use --namespace elsewhere"
+    )
     kube_backend = KubernetesBackend(kubeconfig=str(fake.kubeconfig_path))
     local_backend = LocalBackend(namespace="team-a")
     assert kube_backend.namespace == local_backend.namespace == "team-a"
@@ -345,14 +374,17 @@ def test_namespace_rule_is_the_same_on_every_backend(fake, job_name, make_tfjob,
             with pytest.raises(SpecError) as err:
                 client.submit(text, dry_run=dry_run, workdir=tmp_path)
             assert str(err.value) == expected, backend.name
-            assert [(p.path, p.message) for p in err.value.problems] == [("metadata.namespace", expected.split(": ", 2)[2])]
+            assert [(p.path, p.message) for p in err.value.problems] == [
+                ("metadata.namespace", expected.split(": ", 2)[2])
+            ]
         # A backend creates only what a client prepared for its namespace: nothing else reaches the store/API.
         for unprepared in (parse_tfjob(text).job, parse_tfjob(make_tfjob(job_name)).job):
             with pytest.raises(BackendError) as err:
                 backend.create(unprepared, workdir=str(tmp_path))
             assert str(err.value) == (
                 f"TFJob {job_name!r} was prepared for namespace {unprepared.namespace!r}, but this backend works "
-                "in 'team-a': submit it through TFJobClient, which sets the namespace"), backend.name
+                "in 'team-a': submit it through TFJobClient, which sets the namespace"
+            ), backend.name
         assert job_name not in [s.name for s in client.list()], f"{backend.name}: nothing is created"
     assert fake.tfjob(job_name) is None and fake.tfjob(job_name, namespace="elsewhere") is None
     assert not [r for r in fake.requests if r.verb == "create" and job_name in str(r.body)]
@@ -366,14 +398,18 @@ def test_a_restarted_replica_shows_restarting_until_it_runs_again(fake, job_name
     fake.script(job_name, "worker-0", run_seconds=0.3)
     client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=2, restart_policy="OnFailure"))
-    seen = [(s.state, {c.type: c for c in s.conditions if c.status == "True"}) for s in client.watch(job_name, timeout=60)]
+    seen = [
+        (s.state, {c.type: c for c in s.conditions if c.status == "True"}) for s in client.watch(job_name, timeout=60)
+    ]
     states = [state for state, _ in seen]
     assert states[-1] == "Succeeded"
     first = states.index("Restarting")
     assert "Running" in states[first:], "Running replaces Restarting once the replica runs again"
     restarting = next(conds["Restarting"] for state, conds in seen if state == "Restarting")
     assert (restarting.reason, restarting.message) == (
-        "TFJobRestarting", f"TFJob team-a/{job_name} is restarting because 1 Worker replica(s) failed.")
+        "TFJobRestarting",
+        f"TFJob team-a/{job_name} is restarting because 1 Worker replica(s) failed.",
+    )
     assert all("Running" not in conds for state, conds in seen if state == "Restarting")
 
 
@@ -390,8 +426,10 @@ def test_run_policy_deadline_and_ttl_are_enforced_by_the_operator(kube, job_name
     kube.fake.script(job_name, "worker-0", run_seconds=30)
     client = kube.client()
     text = make_tfjob(job_name, workers=1).replace(
-        "spec:\n  tfReplicaSpecs:", "spec:\n  runPolicy:\n    activeDeadlineSeconds: 1\n    ttlSecondsAfterFinished: 0\n"
-        "  tfReplicaSpecs:", 1)
+        "spec:\n  tfReplicaSpecs:",
+        "spec:\n  runPolicy:\n    activeDeadlineSeconds: 1\n    ttlSecondsAfterFinished: 0\n  tfReplicaSpecs:",
+        1,
+    )
     client.submit(text)
     final = list(client.watch(job_name, timeout=30))[-1]
     assert final.state == "Failed"

@@ -34,7 +34,8 @@ def test_forbidden_create_names_verb_resource_identity_and_the_rule_to_add(fake,
     message = str(err.value)
     assert message.startswith(
         "Kubernetes refused: system:serviceaccount:team-a:jupyter may not create tfjobs (API group kubeflow.org) "
-        "in namespace 'team-a'. Ask a cluster admin to grant it, for example with:\n\n")
+        "in namespace 'team-a'. Ask a cluster admin to grant it, for example with:\n\n"
+    )
     role, binding = _rbac_docs(message)
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "team-a"
     assert role["rules"] == [{"apiGroups": ["kubeflow.org"], "resources": ["tfjobs"], "verbs": ["create"]}]
@@ -51,12 +52,14 @@ def test_forbidden_logs_for_a_human_user_names_the_subresource(fake, tmp_path, j
     with pytest.raises(BackendError) as err:
         list(client.logs(job_name))
     message = str(err.value)
-    assert message.startswith("Kubernetes refused: alice@example.com may not get pods/log (API group core) in "
-                              "namespace 'team-a'.")
+    assert message.startswith(
+        "Kubernetes refused: alice@example.com may not get pods/log (API group core) in namespace 'team-a'."
+    )
     role, binding = _rbac_docs(message)
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]
-    assert binding["subjects"] == [{"kind": "User", "name": "alice@example.com",
-                                    "apiGroup": "rbac.authorization.k8s.io"}]
+    assert binding["subjects"] == [
+        {"kind": "User", "name": "alice@example.com", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
 
 
 def test_forbidden_watch_surfaces_from_the_stream(fake, job_name, make_tfjob):
@@ -74,8 +77,10 @@ def test_missing_crd_says_to_install_training_operator(tmp_path, job_name, make_
         for call in (lambda: client.submit(make_tfjob(job_name)), client.list):
             with pytest.raises(BackendError) as err:
                 call()
-            assert str(err.value) == ("the TFJob CRD (kubeflow.org/v1) is not installed on this cluster "
-                                      f"({bare.url}) — install Kubeflow training-operator: {INSTALL}")
+            assert str(err.value) == (
+                "the TFJob CRD (kubeflow.org/v1) is not installed on this cluster "
+                f"({bare.url}) — install Kubeflow training-operator: {INSTALL}"
+            )
 
 
 def test_server_errors_say_which_server_failed(fake, job_name):
@@ -87,7 +92,8 @@ def test_server_errors_say_which_server_failed(fake, job_name):
     assert str(err.value) == (
         f"the Kubernetes API server at {fake.url} ({b.connection.source}) failed (500 Internal Server Error): "
         "Internal error occurred: etcdserver: request timed out — try again; if it persists, the cluster needs "
-        "attention")
+        "attention"
+    )
 
 
 def test_bad_request_shows_the_servers_message(fake):
@@ -100,9 +106,11 @@ def test_bad_request_shows_the_servers_message(fake):
 
 def _unreachable(port: int, kubeconfig, context: str, why: str) -> str:
     """The message for an API server that cannot be reached, as users read it."""
-    return (f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
-            f"'{context}'): {why}. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
-            "at a reachable cluster, or run on this machine with --backend local")
+    return (
+        f"cannot reach the Kubernetes API server at https://127.0.0.1:{port} (kubeconfig {kubeconfig}, context "
+        f"'{context}'): {why}. Point --kubeconfig or $KUBECONFIG (and --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) "
+        "at a reachable cluster, or run on this machine with --backend local"
+    )
 
 
 def test_a_server_that_never_answers_times_out(fake, tmp_path):
@@ -132,7 +140,8 @@ def test_conflict_on_a_stale_update(fake, job_name, make_tfjob):
     assert err.value.status == 409
     assert yaml.safe_load(err.value.body)["message"] == (
         f'Operation cannot be fulfilled on tfjobs.kubeflow.org "{job_name}": the object has been modified; please '
-        "apply your changes to the latest version and try again")
+        "apply your changes to the latest version and try again"
+    )
 
 
 def _closed_port() -> int:
@@ -160,7 +169,8 @@ def test_untrusted_certificate_is_a_tls_error(fake, tmp_path):
         f"cannot reach the Kubernetes API server at {fake.url} (kubeconfig {kubeconfig}, context 'fake-cluster'): "
         "TLS verification failed (self-signed certificate in certificate chain) — the server's certificate does not "
         "match the cluster CA in the configuration. Point --kubeconfig or $KUBECONFIG (and "
-        "--context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) at a reachable cluster, or run on this machine with --backend local")
+        "--context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT) at a reachable cluster, or run on this machine with --backend local"
+    )
 
 
 def test_rejected_token_is_a_401_message(fake, tmp_path):
@@ -174,7 +184,8 @@ def test_rejected_token_is_a_401_message(fake, tmp_path):
     assert str(err.value) == (
         f"the Kubernetes API server at {fake.url} (kubeconfig {kubeconfig}, context 'fake-cluster') rejected the "
         "credentials (401 Unauthorized): the token or certificate is invalid or expired — refresh your kubeconfig, "
-        "or run locally with --backend local")
+        "or run locally with --backend local"
+    )
 
 
 def test_no_kubeconfig_at_all(monkeypatch):
@@ -183,12 +194,16 @@ def test_no_kubeconfig_at_all(monkeypatch):
     with pytest.raises(BackendError) as err:
         KubernetesBackend()  # the test session's KUBECONFIG is /dev/null
     assert str(err.value).startswith(f"no usable Kubernetes configuration in kubeconfig {os.devnull} (")
-    assert str(err.value).endswith("point --kubeconfig or $KUBECONFIG at a kubeconfig with a current context (or "
-                                   "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT), or run on this machine with --backend local")
+    assert str(err.value).endswith(
+        "point --kubeconfig or $KUBECONFIG at a kubeconfig with a current context (or "
+        "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT), or run on this machine with --backend local"
+    )
 
 
 def test_unknown_context_lists_the_known_ones(fake):
     with pytest.raises(BackendError) as err:
         KubernetesBackend(kubeconfig=str(fake.kubeconfig_path), context="prod")
-    assert str(err.value) == (f"no context 'prod' in kubeconfig {fake.kubeconfig_path} (contexts: fake-cluster): "
-                              "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT")
+    assert str(err.value) == (
+        f"no context 'prod' in kubeconfig {fake.kubeconfig_path} (contexts: fake-cluster): "
+        "choose one with --context or $KUBEFLOW_JUPYTER_KUBE_CONTEXT"
+    )

@@ -32,11 +32,23 @@ class Raw:
             f.write(fake.tls.ca_pem)
         self.ctx = ssl.create_default_context(cafile=f.name)
 
-    def __call__(self, method: str, path: str, body: dict | None = None, *, content_type: str = "application/json",
-                 token: str | None = None, parse: bool = True) -> tuple[int, str, object]:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        content_type: str = "application/json",
+        token: str | None = None,
+        parse: bool = True,
+    ) -> tuple[int, str, object]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.fake.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {token or self.token}", "Content-Type": content_type})
+        req = urllib.request.Request(
+            self.fake.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {token or self.token}", "Content-Type": content_type},
+        )
         try:
             with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
                 status, ctype, raw = resp.status, resp.headers.get("Content-Type", ""), resp.read()
@@ -56,8 +68,14 @@ def _manifest(name: str, make_tfjob, **kw) -> dict:
 
 
 def _status(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
     if details is not None:
         body["details"] = details
     body["code"] = code
@@ -78,28 +96,51 @@ def test_create_stamps_metadata_prunes_unknown_fields_and_ignores_status(fake, r
     assert int(second["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
 
     code, _, again = raw("POST", TFJOBS, _manifest(job_name, make_tfjob, workers=1))
-    assert (code, again) == (409, _status(409, "AlreadyExists", f'tfjobs.kubeflow.org "{job_name}" already exists',
-                                           {"name": job_name, "group": "kubeflow.org", "kind": "tfjobs"}))
+    assert (code, again) == (
+        409,
+        _status(
+            409,
+            "AlreadyExists",
+            f'tfjobs.kubeflow.org "{job_name}" already exists',
+            {"name": job_name, "group": "kubeflow.org", "kind": "tfjobs"},
+        ),
+    )
     code, _, missing = raw("GET", f"{TFJOBS}/nope")
-    assert (code, missing) == (404, _status(404, "NotFound", 'tfjobs.kubeflow.org "nope" not found',
-                                            {"name": "nope", "group": "kubeflow.org", "kind": "tfjobs"}))
+    assert (code, missing) == (
+        404,
+        _status(
+            404,
+            "NotFound",
+            'tfjobs.kubeflow.org "nope" not found',
+            {"name": "nope", "group": "kubeflow.org", "kind": "tfjobs"},
+        ),
+    )
 
 
 def test_invalid_objects_get_422_with_causes(fake, raw, job_name, make_tfjob):
-    code, _, body = raw("POST", TFJOBS, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob",
-                                         "metadata": {"name": job_name}, "spec": {}})
+    code, _, body = raw(
+        "POST", TFJOBS, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": job_name}, "spec": {}}
+    )
     assert code == 422
-    assert body == _status(422, "Invalid", f'TFJob.kubeflow.org "{job_name}" is invalid: spec.tfReplicaSpecs: '
-                                           "Required value",
-                           {"name": job_name, "group": "kubeflow.org", "kind": "TFJob", "causes": [
-                               {"reason": "FieldValueRequired", "message": "Required value",
-                                "field": "spec.tfReplicaSpecs"}]})
+    assert body == _status(
+        422,
+        "Invalid",
+        f'TFJob.kubeflow.org "{job_name}" is invalid: spec.tfReplicaSpecs: Required value',
+        {
+            "name": job_name,
+            "group": "kubeflow.org",
+            "kind": "TFJob",
+            "causes": [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.tfReplicaSpecs"}],
+        },
+    )
     bad = _manifest(job_name, make_tfjob, workers=1)
     bad["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = "two"
     bad["metadata"]["name"] = "Bad_Name"
     code, _, body = raw("POST", TFJOBS, bad)
-    assert code == 422 and body["message"].startswith('TFJob.kubeflow.org "Bad_Name" is invalid: [metadata.name: '
-                                                      'Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain')
+    assert code == 422 and body["message"].startswith(
+        'TFJob.kubeflow.org "Bad_Name" is invalid: [metadata.name: '
+        'Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain'
+    )
     assert [c["field"] for c in body["details"]["causes"]] == ["metadata.name", "spec.tfReplicaSpecs.Worker.replicas"]
 
 
@@ -107,12 +148,21 @@ def test_forbidden_and_unauthorized_bodies(fake, raw, job_name, make_tfjob):
     fake.deny("create", "tfjobs", group="kubeflow.org")
     fake.deny("get", "tfjobs", group="kubeflow.org")
     code, _, body = raw("POST", TFJOBS, _manifest(job_name, make_tfjob))
-    assert (code, body) == (403, _status(
-        403, "Forbidden", f'tfjobs.kubeflow.org is forbidden: User "{SA}" cannot create resource "tfjobs" in API '
-                          f'group "kubeflow.org" in the namespace "{NS}"', {"group": "kubeflow.org", "kind": "tfjobs"}))
+    assert (code, body) == (
+        403,
+        _status(
+            403,
+            "Forbidden",
+            f'tfjobs.kubeflow.org is forbidden: User "{SA}" cannot create resource "tfjobs" in API '
+            f'group "kubeflow.org" in the namespace "{NS}"',
+            {"group": "kubeflow.org", "kind": "tfjobs"},
+        ),
+    )
     code, _, body = raw("GET", f"{TFJOBS}/{job_name}")
-    assert body["message"] == (f'tfjobs.kubeflow.org "{job_name}" is forbidden: User "{SA}" cannot get resource '
-                               f'"tfjobs" in API group "kubeflow.org" in the namespace "{NS}"')
+    assert body["message"] == (
+        f'tfjobs.kubeflow.org "{job_name}" is forbidden: User "{SA}" cannot get resource '
+        f'"tfjobs" in API group "kubeflow.org" in the namespace "{NS}"'
+    )
     code, _, body = raw("GET", TFJOBS, token="not-a-token")
     assert (code, body) == (401, _status(401, "Unauthorized", "Unauthorized"))
 
@@ -138,8 +188,12 @@ def test_status_subresource_and_stale_updates(fake, raw, job_name, make_tfjob):
     assert spec_changed["status"] == updated["status"]  # the main resource does not write status
     code, _, body = raw("PUT", f"{TFJOBS}/{job_name}", stale)  # stale resourceVersion now
     assert code == 409 and body["reason"] == "Conflict"
-    code, _, patched = raw("PATCH", f"{TFJOBS}/{job_name}", {"metadata": {"labels": {"team": "a"}}},
-                           content_type="application/merge-patch+json")
+    code, _, patched = raw(
+        "PATCH",
+        f"{TFJOBS}/{job_name}",
+        {"metadata": {"labels": {"team": "a"}}},
+        content_type="application/merge-patch+json",
+    )
     assert code == 200 and patched["metadata"]["labels"] == {"team": "a"}
 
 
@@ -158,7 +212,9 @@ def test_watch_replays_from_a_resource_version_and_expires_after_compaction(fake
     assert job_name + "-b" in names and job_name not in names  # only what came after rv
     bookmark = events[-1]  # nothing else happened for a second: the server says how far it got
     assert bookmark["type"] == "BOOKMARK" and bookmark["object"]["kind"] == "TFJob"
-    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(events[-2]["object"]["metadata"]["resourceVersion"])
+    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(
+        events[-2]["object"]["metadata"]["resourceVersion"]
+    )
     selected = _events(raw, f"{TFJOBS}?watch=true&fieldSelector=metadata.name%3D{job_name}&timeoutSeconds=1")
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in selected] == [("ADDED", job_name)]
     fake.compact()
@@ -170,27 +226,54 @@ def test_watch_replays_from_a_resource_version_and_expires_after_compaction(fake
 
 def test_pods_follow_the_operators_conventions(fake, raw, job_name, make_tfjob):
     _, _, job = raw("POST", TFJOBS, _manifest(job_name, make_tfjob, workers=2, chief=True))
-    fake.wait_for(lambda: len(fake.server.store.list(
-        PODS_RESOURCE, NS, lambda p: p["metadata"]["labels"].get("training.kubeflow.org/job-name") == job_name)) == 3)
+    fake.wait_for(
+        lambda: (
+            len(
+                fake.server.store.list(
+                    PODS_RESOURCE,
+                    NS,
+                    lambda p: p["metadata"]["labels"].get("training.kubeflow.org/job-name") == job_name,
+                )
+            )
+            == 3
+        )
+    )
     _, _, pods = raw("GET", f"{PODS}?labelSelector=training.kubeflow.org%2Fjob-name%3D{job_name}")
     by_name = {p["metadata"]["name"]: p for p in pods["items"]}
     assert sorted(by_name) == [f"{job_name}-chief-0", f"{job_name}-worker-0", f"{job_name}-worker-1"]
     chief = by_name[f"{job_name}-chief-0"]
     assert chief["metadata"]["labels"] == {
-        "training.kubeflow.org/job-name": job_name, "training.kubeflow.org/operator-name": "tfjob-controller",
-        "training.kubeflow.org/replica-type": "chief", "training.kubeflow.org/replica-index": "0",
-        "training.kubeflow.org/job-role": "master"}
-    assert chief["metadata"]["ownerReferences"] == [{
-        "apiVersion": "kubeflow.org/v1", "kind": "TFJob", "name": job_name, "uid": job["metadata"]["uid"],
-        "controller": True, "blockOwnerDeletion": True}]
+        "training.kubeflow.org/job-name": job_name,
+        "training.kubeflow.org/operator-name": "tfjob-controller",
+        "training.kubeflow.org/replica-type": "chief",
+        "training.kubeflow.org/replica-index": "0",
+        "training.kubeflow.org/job-role": "master",
+    }
+    assert chief["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "TFJob",
+            "name": job_name,
+            "uid": job["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     worker1 = by_name[f"{job_name}-worker-1"]
     env = {e["name"]: e["value"] for e in worker1["spec"]["containers"][0]["env"]}
     assert json.loads(env["TF_CONFIG"]) == {
-        "cluster": {"chief": [f"{job_name}-chief-0.{NS}.svc:2222"],
-                    "worker": [f"{job_name}-worker-0.{NS}.svc:2222", f"{job_name}-worker-1.{NS}.svc:2222"]},
-        "task": {"type": "worker", "index": 1}, "environment": "cloud"}
-    _, _, chosen = raw("GET", f"{PODS}?labelSelector=training.kubeflow.org%2Fjob-name%3D{job_name},"
-                              "training.kubeflow.org%2Freplica-type+in+(worker)")
+        "cluster": {
+            "chief": [f"{job_name}-chief-0.{NS}.svc:2222"],
+            "worker": [f"{job_name}-worker-0.{NS}.svc:2222", f"{job_name}-worker-1.{NS}.svc:2222"],
+        },
+        "task": {"type": "worker", "index": 1},
+        "environment": "cloud",
+    }
+    _, _, chosen = raw(
+        "GET",
+        f"{PODS}?labelSelector=training.kubeflow.org%2Fjob-name%3D{job_name},"
+        "training.kubeflow.org%2Freplica-type+in+(worker)",
+    )
     assert len(chosen["items"]) == 2
 
 
@@ -201,11 +284,16 @@ def test_pod_logs_as_the_kubelet_serves_them(fake, raw, job_name, make_tfjob):
     fake.script(job_name, "worker-0", logs=["one", "two", "three"], run_seconds=0.2)
     raw("POST", TFJOBS, manifest)
     pod = f"{PODS}/{job_name}-worker-0/log"
-    fake.wait_for(lambda: (fake.server.store.find(PODS_RESOURCE, NS, f"{job_name}-worker-0") or {})
-                  .get("spec", {}).get("nodeName"))
+    fake.wait_for(
+        lambda: (
+            (fake.server.store.find(PODS_RESOURCE, NS, f"{job_name}-worker-0") or {}).get("spec", {}).get("nodeName")
+        )
+    )
     code, _, body = raw("GET", pod)
-    assert (code, body["message"]) == (400, f"a container name must be specified for pod {job_name}-worker-0, "
-                                             "choose one of: [tensorflow sidecar]")
+    assert (code, body["message"]) == (
+        400,
+        f"a container name must be specified for pod {job_name}-worker-0, choose one of: [tensorflow sidecar]",
+    )
     code, _, body = raw("GET", pod + "?container=nope")
     assert body["message"] == f"container nope is not valid for pod {job_name}-worker-0"
     code, ctype, text = raw("GET", pod + "?container=tensorflow&follow=true")
@@ -217,11 +305,16 @@ def test_pod_logs_as_the_kubelet_serves_them(fake, raw, job_name, make_tfjob):
 def test_logs_of_a_container_that_has_not_started(fake, raw, job_name, make_tfjob):
     fake.script(job_name, "worker-0", never_starts=True, waiting_reason="ImagePullBackOff")
     raw("POST", TFJOBS, _manifest(job_name, make_tfjob, workers=1))
-    fake.wait_for(lambda: (fake.server.store.find(PODS_RESOURCE, NS, f"{job_name}-worker-0") or {})
-                  .get("spec", {}).get("nodeName"))
+    fake.wait_for(
+        lambda: (
+            (fake.server.store.find(PODS_RESOURCE, NS, f"{job_name}-worker-0") or {}).get("spec", {}).get("nodeName")
+        )
+    )
     code, _, body = raw("GET", f"{PODS}/{job_name}-worker-0/log?container=tensorflow")
     assert (code, body["message"]) == (
-        400, f'container "tensorflow" in pod "{job_name}-worker-0" is waiting to start: ImagePullBackOff')
+        400,
+        f'container "tensorflow" in pod "{job_name}-worker-0" is waiting to start: ImagePullBackOff',
+    )
 
 
 kubectl = shutil.which("kubectl")
@@ -238,8 +331,9 @@ def test_kubectl_reads_tfjobs_pods_and_logs(fake, job_name, make_tfjob):
     client.wait(job_name, timeout=60)
 
     def run(*args: str) -> str:
-        done = subprocess.run([kubectl, "--kubeconfig", str(fake.kubeconfig_path), *args],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [kubectl, "--kubeconfig", str(fake.kubeconfig_path), *args], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -247,8 +341,10 @@ def test_kubectl_reads_tfjobs_pods_and_logs(fake, job_name, make_tfjob):
     assert rows[0] == ["NAME", "STATE", "AGE"] and [job_name, "Succeeded"] in [r[:2] for r in rows]
     as_json = json.loads(run("get", "tfjob", job_name, "-o", "json"))
     assert as_json["status"]["conditions"][-1]["type"] == "Succeeded"
-    pods = [line.split()[:3] for line in run("get", "pods", "-l", f"training.kubeflow.org/job-name={job_name}")
-            .splitlines()[1:]]
+    pods = [
+        line.split()[:3]
+        for line in run("get", "pods", "-l", f"training.kubeflow.org/job-name={job_name}").splitlines()[1:]
+    ]
     assert pods == [[f"{job_name}-worker-0", "0/1", "Completed"], [f"{job_name}-worker-1", "0/1", "Completed"]]
     assert run("logs", f"{job_name}-worker-0") == "hello from worker 0\n"
     assert run("logs", f"{job_name}-worker-1", "-c", "tensorflow", "--tail", "1").endswith("exiting\n")

@@ -22,11 +22,18 @@ POLICY_FILE = REPO / "jupyterhub_config" / "k8s" / "tfjob-policy.yaml"
 USERS = "kubeflow-user"
 POLICY = "tfjob-pod-security"
 SEED_COMMAND = "python examples/tf_sample/tf_sample.py"  # README: the seed's job needs --command
-POD_DEFAULTS = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
-                "seccompProfile": {"type": "RuntimeDefault"}}
+POD_DEFAULTS = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 100,
+    "fsGroup": 100,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 CONTAINER_DEFAULTS = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-PRIVILEGED_MESSAGE = ("securityContext.privileged: TFJob containers may not run privileged: remove privileged: true "
-                      "from every container and initContainer")
+PRIVILEGED_MESSAGE = (
+    "securityContext.privileged: TFJob containers may not run privileged: remove privileged: true "
+    "from every container and initContainer"
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +46,19 @@ def cluster():
 @pytest.fixture
 def client(cluster, tmp_path) -> TFJobClient:
     # The notebook's identity on the hub's cluster.
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig",
-                                          user=f"system:serviceaccount:{USERS}:jupyter-notebook")
+    kubeconfig = cluster.write_kubeconfig(
+        tmp_path / "kubeconfig", user=f"system:serviceaccount:{USERS}:jupyter-notebook"
+    )
     return TFJobClient(KubernetesBackend(kubeconfig=str(kubeconfig)))
 
 
 def sent_body(cluster, name: str) -> dict:
     """The TFJob the client sent in its (last) create request for ``name``."""
-    bodies = [r.body for r in cluster.requests if r.verb == "create" and "/tfjobs" in r.path
-              and ((r.body or {}).get("metadata") or {}).get("name") == name]
+    bodies = [
+        r.body
+        for r in cluster.requests
+        if r.verb == "create" and "/tfjobs" in r.path and ((r.body or {}).get("metadata") or {}).get("name") == name
+    ]
     assert bodies, f"no create request for {name}"
     return bodies[-1]
 
@@ -70,16 +81,20 @@ def test_the_seed_example_is_created_and_runs_under_the_policy(cluster, client):
     stored = cluster.tfjob("seed-sample")
     assert_restricted_defaults(stored)  # kept by the API server: nothing pruned
     assert {t: p["containers"][0]["command"] for t, p in templates(stored).items()} == {
-        t: ["python", "examples/tf_sample/tf_sample.py"] for t in ("Master", "Worker", "PS")}
+        t: ["python", "examples/tf_sample/tf_sample.py"] for t in ("Master", "Worker", "PS")
+    }
     assert client.wait("seed-sample", timeout=60).state == "Succeeded"
     client.delete("seed-sample")
 
 
-@pytest.mark.parametrize("example, command", [
-    ("tfjob-legacy.yaml", SEED_COMMAND),  # v1alpha1: its PS template is the converter's
-    ("tf_sample.yaml", SEED_COMMAND),
-    ("digits/tfjob.yaml", None),
-])
+@pytest.mark.parametrize(
+    "example, command",
+    [
+        ("tfjob-legacy.yaml", SEED_COMMAND),  # v1alpha1: its PS template is the converter's
+        ("tf_sample.yaml", SEED_COMMAND),
+        ("digits/tfjob.yaml", None),
+    ],
+)
 def test_every_example_passes_a_dry_run(cluster, client, example, command):
     name = "dry-" + example.split("/")[0].split(".")[0].replace("_", "-")
     sub = client.submit(EXAMPLES / example, name=name, command=command, dry_run=True)
@@ -93,17 +108,26 @@ def test_every_example_passes_a_dry_run(cluster, client, example, command):
 def test_what_the_user_set_is_sent_as_set(cluster, client):
     job = yaml.safe_load((EXAMPLES / "tf_sample.yaml").read_text())
     worker = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
-    worker["securityContext"] = {"runAsUser": 2000, "seccompProfile": {"type": "Localhost",
-                                                                       "localhostProfile": "tf.json"}}
-    worker["containers"][0]["securityContext"] = {"readOnlyRootFilesystem": True,
-                                                  "capabilities": {"add": ["NET_BIND_SERVICE"]}}
+    worker["securityContext"] = {
+        "runAsUser": 2000,
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
+    }
+    worker["containers"][0]["securityContext"] = {
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"add": ["NET_BIND_SERVICE"]},
+    }
     client.submit(yaml.safe_dump(job), name="users-own", dry_run=True)
     sent = templates(sent_body(cluster, "users-own"))
-    assert sent["Worker"]["securityContext"] == {"runAsUser": 2000, "runAsNonRoot": True, "seccompProfile": {
-        "type": "Localhost", "localhostProfile": "tf.json"}}
+    assert sent["Worker"]["securityContext"] == {
+        "runAsUser": 2000,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
+    }
     assert sent["Worker"]["containers"][0]["securityContext"] == {
-        "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
-        "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+    }
     assert sent["Master"]["securityContext"] == POD_DEFAULTS  # the other templates get the defaults
 
 
@@ -119,11 +143,11 @@ def test_an_explicit_privileged_container_is_still_refused_in_one_line(cluster, 
     name = f"privileged-{where.lower()}-{int(dry_run)}"
     with pytest.raises(PolicyDenied) as err:
         client.submit(yaml.safe_dump(job), name=name, command=SEED_COMMAND, dry_run=dry_run)
-    assert str(err.value) == (f"the cluster's admission policy '{POLICY}' refused TFJob '{name}' in namespace "
-                              f"'{USERS}': {PRIVILEGED_MESSAGE}")
+    assert str(err.value) == (
+        f"the cluster's admission policy '{POLICY}' refused TFJob '{name}' in namespace '{USERS}': {PRIVILEGED_MESSAGE}"
+    )
     assert "\n" not in str(err.value)
     assert cluster.tfjob(name) is None
     sent = templates(sent_body(cluster, name))["Worker"]
     (container,) = [c for c in sent.get(where) or [] if c["securityContext"].get("privileged")]
     assert container["securityContext"]["privileged"] is True  # sent as the user wrote it
-

@@ -42,8 +42,9 @@ def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, m
     assert fake.drop_watches() == 2  # the TFJob stream and the pod stream
     rest = list(it)
     assert rest[-1].state == "Succeeded" and rest[-1].replica("worker-0").phase == "Succeeded"
-    resumed = [r for r in _watch_requests(fake, job_name)
-               if "resourceVersion=" in r.path and "resourceVersion=0" not in r.path]
+    resumed = [
+        r for r in _watch_requests(fake, job_name) if "resourceVersion=" in r.path and "resourceVersion=0" not in r.path
+    ]
     assert len(resumed) >= 4  # two opened from the lists, two resumed after the drop
     reconnects = [r.getMessage() for r in caplog.records if "connection lost" in r.getMessage()]
     assert len(reconnects) >= 2 and all("resuming from resourceVersion" in m for m in reconnects), reconnects
@@ -156,7 +157,8 @@ def test_watch_gives_up_on_a_server_that_stays_down(fake, job_name, make_tfjob):
     b = client.backend
     assert str(err.value) == (
         f"the Kubernetes API server at {fake.url} ({b.connection.source}) failed (503 Service Unavailable): the "
-        "server is shutting down — try again; if it persists, the cluster needs attention")
+        "server is shutting down — try again; if it persists, the cluster needs attention"
+    )
 
 
 def test_timeout_ends_an_unfinished_watch(fake, job_name, make_tfjob):

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_helpers import HELLO, tfjob_yaml
 
 # pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) and its async test hooks, for this directory only.
-from pytest_jupyter.jupyter_server import *  # noqa: F401,F403
-from lab_helpers import HELLO, tfjob_yaml
+from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 
 @pytest.fixture

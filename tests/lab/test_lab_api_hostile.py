@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
 from lab_helpers import HELLO, tfjob_yaml
 
 pytestmark = pytest.mark.timeout(240)
@@ -69,24 +68,27 @@ async def assert_nothing_created(jp_fetch, home: Path) -> None:
 
 
 # -- the reviewer's findings, one by one ------------------------------------------------------
-@pytest.mark.parametrize("body, needles", [
-    ({"path": 5}, ["path", "string"]),
-    ({"name": 5, "path": "ok.yaml"}, ["name", "string"]),
-    ({"command": 5, "path": "ok.yaml"}, ["command", "string"]),
-    ({"command": ["python", "x"], "path": "ok.yaml"}, ["command", "string"]),
-    ({"command": 'python "-c', "path": "ok.yaml"}, ["--command", "No closing quotation"]),
-    ({"command": "python \\", "path": "ok.yaml"}, ["--command"]),
-    ({"spec": 5}, ["spec", "YAML text or as a JSON object"]),
-    ({"spec": [1, 2]}, ["spec", "array"]),
-    ({"spec": True}, ["spec"]),
-    ({"path": "ok\x00.yaml"}, ["path", "NUL"]),
-    ({"name": "a\x00b", "path": "ok.yaml"}, ["name", "NUL"]),
-    ({"command": "python\x00", "path": "ok.yaml"}, ["command", "NUL"]),
-    ({"path": "\ud800.yaml"}, ["path", "surrogate"]),
-    ({"path": "x" * 5000}, ["path"]),
-    ({"path": "ok.yaml", "dry_run": True}, ["unknown field 'dry_run'"]),
-    ({"spec": {"apiVersion": "kubeflow.org/v1", "kind": "TFJob"}}, ["invalid TFJob"]),
-])
+@pytest.mark.parametrize(
+    "body, needles",
+    [
+        ({"path": 5}, ["path", "string"]),
+        ({"name": 5, "path": "ok.yaml"}, ["name", "string"]),
+        ({"command": 5, "path": "ok.yaml"}, ["command", "string"]),
+        ({"command": ["python", "x"], "path": "ok.yaml"}, ["command", "string"]),
+        ({"command": 'python "-c', "path": "ok.yaml"}, ["--command", "No closing quotation"]),
+        ({"command": "python \\", "path": "ok.yaml"}, ["--command"]),
+        ({"spec": 5}, ["spec", "YAML text or as a JSON object"]),
+        ({"spec": [1, 2]}, ["spec", "array"]),
+        ({"spec": True}, ["spec"]),
+        ({"path": "ok\x00.yaml"}, ["path", "NUL"]),
+        ({"name": "a\x00b", "path": "ok.yaml"}, ["name", "NUL"]),
+        ({"command": "python\x00", "path": "ok.yaml"}, ["command", "NUL"]),
+        ({"path": "\ud800.yaml"}, ["path", "surrogate"]),
+        ({"path": "x" * 5000}, ["path"]),
+        ({"path": "ok.yaml", "dry_run": True}, ["unknown field 'dry_run'"]),
+        ({"spec": {"apiVersion": "kubeflow.org/v1", "kind": "TFJob"}}, ["invalid TFJob"]),
+    ],
+)
 async def test_lab_bad_fields_are_400_naming_the_field(jp_fetch, jp_root_dir, isolated_home, body, needles):
     (Path(jp_root_dir) / "ok.yaml").write_text(tfjob_yaml("ok", HELLO))
     code, reply, raw = await post_json(jp_fetch, body)
@@ -112,8 +114,13 @@ async def test_lab_path_is_read_up_to_the_limit_only_and_must_be_a_file(jp_fetch
     (root / "adir").mkdir()
     (root / "zero").symlink_to("/dev/zero")
     os.mkfifo(root / "fifo")
-    for path, needle in (("big.yaml", "512 KiB"), ("huge.yaml", "512 KiB"), ("adir", "no such file"),
-                         ("zero", "outside the server's root"), ("fifo", "no such file")):
+    for path, needle in (
+        ("big.yaml", "512 KiB"),
+        ("huge.yaml", "512 KiB"),
+        ("adir", "no such file"),
+        ("zero", "outside the server's root"),
+        ("fifo", "no such file"),
+    ):
         code, reply, raw = await post_json(jp_fetch, {"path": path})
         assert code == 400, (path, raw)
         assert_json_error(code, reply, raw, needle)
@@ -135,10 +142,29 @@ async def test_lab_bad_tail_is_400_on_logs_and_on_the_stream(jp_fetch, write_job
 # -- sizes: the limit holds for YAML, JSON objects, files and the request body -----------------
 def env_spec(name: str, value_size: int) -> dict:
     return {
-        "apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": name},
-        "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {
-            "containers": [{"name": "tensorflow", "image": "python:3.11", "command": HELLO,
-                            "env": [{"name": "BIG", "value": "x" * value_size}]}]}}}}},
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": name},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 1,
+                    "restartPolicy": "Never",
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "tensorflow",
+                                    "image": "python:3.11",
+                                    "command": HELLO,
+                                    "env": [{"name": "BIG", "value": "x" * value_size}],
+                                }
+                            ]
+                        }
+                    },
+                }
+            }
+        },
     }
 
 
@@ -149,11 +175,16 @@ async def test_lab_a_10_mb_json_spec_is_refused_naming_the_limit_and_creates_not
     await assert_nothing_created(jp_fetch, isolated_home)
 
 
-async def test_lab_a_body_announced_over_64_mib_is_413_before_it_is_read(jp_http_port, jp_base_url, jp_auth_header,
-                                                                     jp_fetch, isolated_home):
+async def test_lab_a_body_announced_over_64_mib_is_413_before_it_is_read(
+    jp_http_port, jp_base_url, jp_auth_header, jp_fetch, isolated_home
+):
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-    head = [f"POST {jp_base_url}kubeflow-jupyter/api/jobs HTTP/1.1", f"Host: 127.0.0.1:{jp_http_port}",
-            "Content-Type: application/json", f"Content-Length: {100 * 1024 * 1024}"]
+    head = [
+        f"POST {jp_base_url}kubeflow-jupyter/api/jobs HTTP/1.1",
+        f"Host: 127.0.0.1:{jp_http_port}",
+        "Content-Type: application/json",
+        f"Content-Length: {100 * 1024 * 1024}",
+    ]
     head += [f"{k}: {v}" for k, v in jp_auth_header.items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + b'{"spec": "')  # and never the rest
     status = await asyncio.wait_for(reader.readline(), 30)
@@ -165,11 +196,16 @@ async def test_lab_a_body_announced_over_64_mib_is_413_before_it_is_read(jp_http
     await assert_nothing_created(jp_fetch, isolated_home)
 
 
-async def test_lab_a_chunked_body_over_the_limit_is_413(jp_http_port, jp_base_url, jp_auth_header, jp_fetch,
-                                                       isolated_home):
+async def test_lab_a_chunked_body_over_the_limit_is_413(
+    jp_http_port, jp_base_url, jp_auth_header, jp_fetch, isolated_home
+):
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-    head = [f"POST {jp_base_url}kubeflow-jupyter/api/jobs HTTP/1.1", f"Host: 127.0.0.1:{jp_http_port}",
-            "Content-Type: application/yaml", "Transfer-Encoding: chunked"]
+    head = [
+        f"POST {jp_base_url}kubeflow-jupyter/api/jobs HTTP/1.1",
+        f"Host: 127.0.0.1:{jp_http_port}",
+        "Content-Type: application/yaml",
+        "Transfer-Encoding: chunked",
+    ]
     head += [f"{k}: {v}" for k, v in jp_auth_header.items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
     chunk = b"#" + b"x" * (64 * 1024 - 2) + b"\n"
@@ -208,16 +244,18 @@ async def test_lab_command_and_spec_share_one_budget(jp_fetch, isolated_home):
 
 async def test_lab_a_yaml_body_over_the_limit_is_413(jp_fetch, isolated_home):
     body = tfjob_yaml("yaml-body", HELLO) + "#" + "x" * (3 * 1024 * 1024) + "\n"
-    code, reply, raw = await fetch(jp_fetch, "jobs", method="POST", body=body,
-                                   headers={"Content-Type": "application/yaml"})
+    code, reply, raw = await fetch(
+        jp_fetch, "jobs", method="POST", body=body, headers={"Content-Type": "application/yaml"}
+    )
     assert code == 413, raw
     assert_json_error(code, reply, raw, "512 KiB")
     await assert_nothing_created(jp_fetch, isolated_home)
 
 
 # -- live log streams are capped --------------------------------------------------------------
-async def test_lab_open_log_streams_are_capped_with_a_429(jp_fetch, write_job, open_stream, jp_http_port,
-                                                          jp_base_url, jp_auth_header):
+async def test_lab_open_log_streams_are_capped_with_a_429(
+    jp_fetch, write_job, open_stream, jp_http_port, jp_base_url, jp_auth_header
+):
     from kubeflow_jupyter.serverext.service import MAX_LOG_STREAMS
 
     # A bad name is a 404 that gives its slot back: many of them leave the cap untouched.
@@ -226,8 +264,9 @@ async def test_lab_open_log_streams_are_capped_with_a_429(jp_fetch, write_job, o
         assert code == 404
     command = ["python", "-c", "import time\nprint('first', flush=True)\ntime.sleep(300)"]
     await submit(jp_fetch, write_job("silent.yaml", "silent", command=command))
-    streams = [open_stream("jobs", "silent", "logs", "stream", query="?replica=worker-0")
-               for _ in range(MAX_LOG_STREAMS)]
+    streams = [
+        open_stream("jobs", "silent", "logs", "stream", query="?replica=worker-0") for _ in range(MAX_LOG_STREAMS)
+    ]
     for stream in streams:
         await stream.until(lambda e, d: e == "lines" and "first" in d)
         assert stream.status == 200
@@ -255,14 +294,37 @@ async def test_lab_open_log_streams_are_capped_with_a_429(jp_fetch, write_job, o
 
 # -- property: whatever is sent, a status < 500, and a JSON message for a 4xx ------------------
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
     st.text(max_size=30),
-    st.sampled_from(["ok.yaml", "/ok.yaml", "../ok.yaml", "missing.yaml", "adir", "/etc/passwd", "ok",
-                     "fuzz-a", "python -c pass", 'python "-c', "python \\", "'", "", " ", "a\x00b", "\ud800",
-                     "x" * 300, "9" * 5000]),
+    st.sampled_from(
+        [
+            "ok.yaml",
+            "/ok.yaml",
+            "../ok.yaml",
+            "missing.yaml",
+            "adir",
+            "/etc/passwd",
+            "ok",
+            "fuzz-a",
+            "python -c pass",
+            'python "-c',
+            "python \\",
+            "'",
+            "",
+            " ",
+            "a\x00b",
+            "\ud800",
+            "x" * 300,
+            "9" * 5000,
+        ]
+    ),
 )
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=12,
 )
 valid_yaml = st.sampled_from([tfjob_yaml("fuzz", HELLO), tfjob_yaml("Bad_Name", HELLO), "a: [", "- 1\n", "\x00"])
@@ -278,39 +340,98 @@ near_valid = st.fixed_dictionaries(
     {"path": st.sampled_from(["ok.yaml", "/ok.yaml", "known.yaml", "adir", "missing.yaml", "../ok.yaml"])},
     optional={
         "name": st.sampled_from(["fuzz-a", "fuzz-b", "Bad_Name", "", "x" * 70, "a\x00b", "-a"]),
-        "command": st.sampled_from(["python -c pass", "python -c 'print(1)'", 'python "-c', "python \\", "'",
-                                    "", "   ", "no-such-program-here", "python\x00", "python -c " + "p" * 600_000]),
-        "spec": st.sampled_from([tfjob_yaml("fuzz-c", HELLO), tfjob_yaml("fuzz-c", HELLO).replace("1", "-1"),
-                                 {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "fuzz-d"},
-                                  "spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [
-                                      {"name": "tensorflow", "image": "i", "command": HELLO}]}}}}}},
-                                 {}, "", " "]),
+        "command": st.sampled_from(
+            [
+                "python -c pass",
+                "python -c 'print(1)'",
+                'python "-c',
+                "python \\",
+                "'",
+                "",
+                "   ",
+                "no-such-program-here",
+                "python\x00",
+                "python -c " + "p" * 600_000,
+            ]
+        ),
+        "spec": st.sampled_from(
+            [
+                tfjob_yaml("fuzz-c", HELLO),
+                tfjob_yaml("fuzz-c", HELLO).replace("1", "-1"),
+                {
+                    "apiVersion": "kubeflow.org/v1",
+                    "kind": "TFJob",
+                    "metadata": {"name": "fuzz-d"},
+                    "spec": {
+                        "tfReplicaSpecs": {
+                            "Worker": {
+                                "template": {
+                                    "spec": {"containers": [{"name": "tensorflow", "image": "i", "command": HELLO}]}
+                                }
+                            }
+                        }
+                    },
+                },
+                {},
+                "",
+                " ",
+            ]
+        ),
     },
 ).map(json.dumps)
 
 submit_bodies = st.one_of(
     near_valid,
-    st.fixed_dictionaries({}, optional={"spec": field_values, "path": field_values, "name": field_values,
-                                        "command": field_values}).map(json.dumps),
+    st.fixed_dictionaries(
+        {}, optional={"spec": field_values, "path": field_values, "name": field_values, "command": field_values}
+    ).map(json.dumps),
     st.dictionaries(st.text(max_size=8), json_values, max_size=4).map(json.dumps),
     json_values.map(json.dumps),
     st.integers(min_value=1, max_value=120_000).map(nested),
     st.integers(min_value=1, max_value=120_000).map(lambda n: "[" * n),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
 )
-content_types = st.sampled_from(["application/json", "application/json; charset=utf-8", "application/yaml",
-                                 "text/plain", ""])
-query_values = st.one_of(
-    st.text(max_size=30), st.integers(min_value=-(10**25), max_value=10**25).map(str),
-    st.sampled_from(["", "0", "10", "1000000", "1000001", "-1", "1e3", " 5 ", "0x1f", "٣", "9" * 5000, "\x00",
-                     "worker-0", "master-0", "ps-99"]),
+content_types = st.sampled_from(
+    ["application/json", "application/json; charset=utf-8", "application/yaml", "text/plain", ""]
 )
-queries = st.dictionaries(st.sampled_from(["tail", "replica", "name", "command", "path", "x"]), query_values, max_size=4)
-names = st.one_of(st.sampled_from(["known", "fuzz-a", "fuzz-c", "nope", "Bad_Name", "..", ".", "a" * 300, "%", "known%00", " "]),
-                  st.text(min_size=1, max_size=40).filter(lambda s: "/" not in s and s.strip(". ")))
+query_values = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-(10**25), max_value=10**25).map(str),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "10",
+            "1000000",
+            "1000001",
+            "-1",
+            "1e3",
+            " 5 ",
+            "0x1f",
+            "٣",
+            "9" * 5000,
+            "\x00",
+            "worker-0",
+            "master-0",
+            "ps-99",
+        ]
+    ),
+)
+queries = st.dictionaries(
+    st.sampled_from(["tail", "replica", "name", "command", "path", "x"]), query_values, max_size=4
+)
+names = st.one_of(
+    st.sampled_from(["known", "fuzz-a", "fuzz-c", "nope", "Bad_Name", "..", ".", "a" * 300, "%", "known%00", " "]),
+    st.text(min_size=1, max_size=40).filter(lambda s: "/" not in s and s.strip(". ")),
+)
 
-FUZZ = settings(max_examples=60, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 async def raw_status(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -331,8 +452,9 @@ async def raw_status(port: int, path: str, headers: dict[str, str]) -> tuple[int
         writer.close()
 
 
-async def test_lab_no_input_is_a_500_on_any_endpoint(jp_fetch, jp_root_dir, jp_http_port, jp_base_url,
-                                                     jp_auth_header, write_job):
+async def test_lab_no_input_is_a_500_on_any_endpoint(
+    jp_fetch, jp_root_dir, jp_http_port, jp_base_url, jp_auth_header, write_job
+):
     """Generated bodies, names and query strings against every endpoint: never a 5xx."""
     root = Path(jp_root_dir)
     (root / "ok.yaml").write_text(tfjob_yaml("ok", HELLO))
@@ -355,16 +477,21 @@ async def test_lab_no_input_is_a_500_on_any_endpoint(jp_fetch, jp_root_dir, jp_h
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     def http(label: str, *parts: str, method: str = "GET", body: str | None = None, params=None, headers=None):
-        code, _, raw = on_loop(fetch(jp_fetch, *parts, method=method, body=body, params=params,
-                                     headers=headers or {}))
+        code, _, raw = on_loop(fetch(jp_fetch, *parts, method=method, body=body, params=params, headers=headers or {}))
         check(label, code, raw or b"")
         return code
 
     @settings(FUZZ, max_examples=120)
     @given(submit_bodies, content_types, queries)
     def post_jobs(body, content_type, query):
-        http("POST jobs", "jobs", method="POST", body=body, params=query,
-             headers={"Content-Type": content_type} if content_type else {})
+        http(
+            "POST jobs",
+            "jobs",
+            method="POST",
+            body=body,
+            params=query,
+            headers={"Content-Type": content_type} if content_type else {},
+        )
 
     @FUZZ
     @given(queries)
@@ -394,8 +521,9 @@ async def test_lab_no_input_is_a_500_on_any_endpoint(jp_fetch, jp_root_dir, jp_h
     @FUZZ
     @given(names, queries)
     def log_stream(name, query):
-        code, body = on_loop(raw_status(jp_http_port, stream_path(("jobs", name, "logs", "stream"), query),
-                                        dict(jp_auth_header)))
+        code, body = on_loop(
+            raw_status(jp_http_port, stream_path(("jobs", name, "logs", "stream"), query), dict(jp_auth_header))
+        )
         check("GET logs/stream", code, body)
 
     @FUZZ

@@ -29,8 +29,14 @@ async def test_lab_api_on_the_kubernetes_backend(jp_fetch, fake_cluster, write_j
     assert await stream.next() == ("jobs", {"jobs": []})
 
     path = write_job("k8s/job.yaml", "on-cluster", replicas=2)
-    response = await jp_fetch("kubeflow-jupyter", "api", "jobs", method="POST", body=json.dumps({"path": path}),
-                              headers={"Content-Type": "application/json"})
+    response = await jp_fetch(
+        "kubeflow-jupyter",
+        "api",
+        "jobs",
+        method="POST",
+        body=json.dumps({"path": path}),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.code == 201
     assert fake_cluster.tfjob("on-cluster") is not None  # created on the cluster, in its namespace
 

@@ -17,9 +17,14 @@ from kubeflow_jupyter.serverext.feed import JobFeed
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, supersedes
 
 
-def snap(name: str, version: int, state: str = "Running", uid: str | None = None, backend: str = "local") -> JobSnapshot:
+def snap(
+    name: str, version: int, state: str = "Running", uid: str | None = None, backend: str = "local"
+) -> JobSnapshot:
     return JobSnapshot(
-        name=name, uid=uid or f"uid-{name}", backend=backend, resource_version=str(version),
+        name=name,
+        uid=uid or f"uid-{name}",
+        backend=backend,
+        resource_version=str(version),
         conditions=[Condition(state, "True", f"TFJob{state}", "", "", f"2026-01-01T00:00:0{version % 10}Z")],
     )
 
@@ -48,6 +53,7 @@ class FeedUnderTest:
 def run(coro_fn):
     async def main():
         return coro_fn()
+
     return asyncio.run(main())
 
 
@@ -61,6 +67,7 @@ def test_feed_submit_snapshot_after_the_watch_update_keeps_the_watch_state():
         kind, data = f.first_event_of_a_new_subscriber()
         assert kind == "jobs" and [j["state"] for j in data["jobs"]] == ["Succeeded"]
         assert [e[1]["state"] for e in f.events() if e[0] == "job"] == ["Succeeded"]
+
     run(scenario)
 
 
@@ -74,6 +81,7 @@ def test_feed_older_or_equal_versions_are_dropped():
         f.feed.update(snap("a", 4, "Running"))  # same version, other content: still not newer
         assert f.states() == {"a": "Succeeded"}
         assert [e[1]["resourceVersion"] for e in f.events()] == ["4"]
+
     run(scenario)
 
 
@@ -89,6 +97,7 @@ def test_feed_delete_then_late_update_does_not_revive_the_job():
         # A new job of the same name is another uid: it shows.
         f.feed.created(snap("gone", 1, "Created", uid="uid-gone-2"))
         assert f.states() == {"gone": "Created"}
+
     run(scenario)
 
 
@@ -106,6 +115,7 @@ def test_feed_resync_racing_a_watch_neither_rewinds_nor_drops_a_newer_job():
         assert f.states() == {"fresh": "Running"}
         f.feed.update(snap("old", 6))
         assert "old" not in f.states()
+
     run(scenario)
 
 
@@ -117,6 +127,7 @@ def test_feed_on_kubernetes_takes_the_watch_order_and_ignores_a_late_submit_snap
         f.feed.update(snap("k", 790, "Succeeded", backend="kubernetes"))  # opaque: the watch's order wins
         f.feed.created(snap("k", 700, "Created", backend="kubernetes"))
         assert f.states() == {"k": "Succeeded"}
+
     run(scenario)
 
 
@@ -129,10 +140,20 @@ def test_supersedes_orders_local_versions_numerically_and_a_new_uid_always_wins(
 
 
 def test_client_watch_drops_older_states_for_the_widget_wait_and_cli():
-    stream = [snap("a", 1, "Created"), snap("a", 3, "Running"), snap("a", 2, "Created"),
-              snap("b", 1), snap("a", 3, "Running"), snap("a", 4, "Succeeded")]
+    stream = [
+        snap("a", 1, "Created"),
+        snap("a", 3, "Running"),
+        snap("a", 2, "Created"),
+        snap("b", 1),
+        snap("a", 3, "Running"),
+        snap("a", 4, "Succeeded"),
+    ]
     assert [(s.name, s.resource_version) for s in newest_only(iter(stream))] == [
-        ("a", "1"), ("a", "3"), ("b", "1"), ("a", "4")]
+        ("a", "1"),
+        ("a", "3"),
+        ("b", "1"),
+        ("a", "4"),
+    ]
 
 
 # -- configuration: c.KubeflowJupyter.<name> reaches the feed and the backend --------------------
@@ -178,7 +199,10 @@ def test_the_settings_reach_the_feed_and_the_kubernetes_backend(monkeypatch, tmp
 
     defaults = KubeflowJupyter()
     assert (defaults.resync_seconds, defaults.request_timeout, defaults.watch_timeout) == (
-        RESYNC_SECONDS, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCH_TIMEOUT)
+        RESYNC_SECONDS,
+        DEFAULT_REQUEST_TIMEOUT,
+        DEFAULT_WATCH_TIMEOUT,
+    )
     service = KubeflowJupyter(config=Config({"KubeflowJupyter": TUNED})).job_service()
     assert service.feed.resync_seconds == 2.5
     with FakeKubeCluster(namespace="team-a") as cluster:

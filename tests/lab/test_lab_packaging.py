@@ -19,8 +19,13 @@ def jupyter(*args: str) -> str:
 
 
 def test_lab_wheel_carries_the_prebuilt_extension_and_the_server_config(tmp_path):
-    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
-                   cwd=REPO, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("kubeflow_jupyter-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     data = "kubeflow_jupyter-0.1.0.data/data/"

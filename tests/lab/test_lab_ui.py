@@ -9,18 +9,20 @@ import re
 from pathlib import Path
 
 import pytest
-
-from lab_helpers import HELLO, tfjob_yaml
 from lab_browser import chromium, open_command_palette, running_lab, wait_for_lab
+from lab_helpers import HELLO, tfjob_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "lab"
 WAIT_MS = 60_000
 
-GATED = ["python", "-c",
-         "import os, time\nprint('first line', flush=True)\n"
-         "while not os.path.exists('go'): time.sleep(0.05)\nprint('second line')"]
+GATED = [
+    "python",
+    "-c",
+    "import os, time\nprint('first line', flush=True)\n"
+    "while not os.path.exists('go'): time.sleep(0.05)\nprint('second line')",
+]
 
 
 # pytest-jupyter's autouse fixtures (from conftest) manage an asyncio loop and an in-process
@@ -78,7 +80,9 @@ def sidebar(page):
 
 def right_click_file(page, name: str) -> None:
     open_sidebar(page, "filebrowser")
-    item = page.locator(".jp-DirListing-item", has=page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$")))
+    item = page.locator(
+        ".jp-DirListing-item", has=page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
     item.click(button="right")
     page.locator(".lm-Menu-itemLabel", has_text="Submit as TFJob").wait_for()
 

@@ -23,14 +23,22 @@ def tfjob_yaml(name: str, replicas: dict[str, tuple[int, str, str]], run_policy:
         rtype: {
             "replicas": count,
             "restartPolicy": policy,
-            "template": {"spec": {"containers": [
-                {"name": "tensorflow", "image": "python:3.11", "command": ["python", "-c", code]},
-            ]}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "tensorflow", "image": "python:3.11", "command": ["python", "-c", code]},
+                    ]
+                }
+            },
         }
         for rtype, (count, policy, code) in replicas.items()
     }
-    manifest = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": name},
-                "spec": {"tfReplicaSpecs": specs}}
+    manifest = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": name},
+        "spec": {"tfReplicaSpecs": specs},
+    }
     if run_policy:
         manifest["spec"]["runPolicy"] = run_policy
     return manifest
@@ -46,7 +54,7 @@ def processes_of(home: Path) -> list[tuple[int, str]]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read().decode(errors="replace")
-            if stat[stat.rfind(")") + 2:].split()[0] in ("Z", "X"):
+            if stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X"):
                 continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 env = f.read().split(b"\0")
@@ -78,5 +86,11 @@ def wait_until(client: TFJobClient, name: str, predicate, timeout: float = 60) -
 
 def run_cli(*args: str, input: str | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """The CLI in a separate process (another process than the test's own client)."""
-    return subprocess.run([sys.executable, "-m", "kubeflow_jupyter.cli", *args], cwd=cwd, input=input,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeflow_jupyter.cli", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )

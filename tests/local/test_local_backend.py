@@ -41,9 +41,11 @@ def running(rid: str):
 def test_worker0_success_ends_job_and_stops_the_rest(client, workdir, isolated_home):
     # worker-1 prints its TF_CONFIG, then serves forever; worker-0 prints its own and, once
     # worker-1 is up, exits 0.
-    code = ("import json, os, time\ncfg = os.environ['TF_CONFIG']\nprint(cfg, flush=True)\n"
-            "if json.loads(cfg)['task']['index'] == 1:\n    open('w1-up', 'w').close(); time.sleep(120)\n"
-            "while not os.path.exists('w1-up'):\n    time.sleep(0.02)")
+    code = (
+        "import json, os, time\ncfg = os.environ['TF_CONFIG']\nprint(cfg, flush=True)\n"
+        "if json.loads(cfg)['task']['index'] == 1:\n    open('w1-up', 'w').close(); time.sleep(120)\n"
+        "while not os.path.exists('w1-up'):\n    time.sleep(0.02)"
+    )
     job = tfjob_yaml("w0", {"Worker": (2, "Never", code)})
     client.submit(job, workdir=workdir)
     snap = client.wait("w0", timeout=60)
@@ -67,7 +69,10 @@ def test_worker0_success_ends_job_and_stops_the_rest(client, workdir, isolated_h
         assert (replica["argv"], replica["cwd"]) == ([sys.executable, "-c", code], str(workdir))
         assert f"localhost:{replica['port']}" == hosts[replica["index"]]
     assert (plan["name"], plan["namespace"], plan["replicaSpecs"]) == (
-        "w0", DEFAULT_NAMESPACE, {"Worker": {"replicas": 2, "restartPolicy": "Never"}})
+        "w0",
+        DEFAULT_NAMESPACE,
+        {"Worker": {"replicas": 2, "restartPolicy": "Never"}},
+    )
 
 
 def test_single_replica_gets_no_tf_config_and_python_is_this_interpreter(client, workdir, monkeypatch):
@@ -101,32 +106,41 @@ def test_onfailure_restarts_in_place_until_success(client, workdir):
 
 # Fails its first two runs (exit 1), then runs a moment and succeeds: two restarts, each
 # Restarting for its backoff (0.2 s, then 0.4 s), then Running again.
-FAILS_TWICE = ("import os, sys, time\nn = int(open('runs').read()) if os.path.exists('runs') else 0\n"
-               "open('runs', 'w').write(str(n + 1))\nsys.exit(1) if n < 2 else time.sleep(1)")
+FAILS_TWICE = (
+    "import os, sys, time\nn = int(open('runs').read()) if os.path.exists('runs') else 0\n"
+    "open('runs', 'w').write(str(n + 1))\nsys.exit(1) if n < 2 else time.sleep(1)"
+)
 
 
 def test_a_restart_shows_restarting_until_the_replica_runs_again(client, workdir):
     client.submit(tfjob_yaml("rs", {"Worker": (1, "OnFailure", FAILS_TWICE)}), workdir=workdir)
     seen = []
     for snap in client.backend.watch("rs", timeout=60):
-        seen.append((snap.state, {c.type: c for c in snap.conditions if c.status == "True"},
-                     snap.replica("worker-0").restarts))
+        seen.append(
+            (snap.state, {c.type: c for c in snap.conditions if c.status == "True"}, snap.replica("worker-0").restarts)
+        )
     states = [state for state, _, _ in seen]
     assert states[-1] == "Succeeded", states
     assert "Restarting" in states, f"the Restarting condition never appeared: {states}"
     restarting = [conds for state, conds, _ in seen if state == "Restarting"]
     for conds in restarting:
         c = conds["Restarting"]
-        assert (c.reason, c.message) == ("TFJobRestarting", f"TFJob {DEFAULT_NAMESPACE}/rs is restarting because 1 Worker replica(s) failed.")
+        assert (c.reason, c.message) == (
+            "TFJobRestarting",
+            f"TFJob {DEFAULT_NAMESPACE}/rs is restarting because 1 Worker replica(s) failed.",
+        )
         assert "Running" not in conds, "Running and Restarting replace each other"
     last = max(i for i, s in enumerate(states) if s == "Restarting")
-    after = states[last + 1:]
+    after = states[last + 1 :]
     assert after[0] == "Running" and after[-1] == "Succeeded", states
     assert seen[last + 1][2] == seen[last][2] >= 1, "the same run of the replica: it runs again"
     assert "Restarting" not in seen[last + 1][1], "Running replaces Restarting"
     final = client.get("rs")
     assert [(c.type, c.status) for c in final.conditions] == [
-        ("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
+        ("Created", "True"),
+        ("Running", "False"),
+        ("Succeeded", "True"),
+    ]
 
 
 @pytest.mark.parametrize("policy, restarted", [("ExitCode", True), ("OnFailure", True), ("Never", False)])
@@ -262,8 +276,10 @@ def test_a_manifest_in_another_namespace_is_refused_and_nothing_is_created(workd
     job["metadata"]["namespace"] = "team-b"
     with pytest.raises(SpecError) as err:
         client.submit(job, workdir=workdir)
-    assert str(err.value) == ("invalid TFJob: metadata.namespace: 'team-b' is not the namespace this client works in "
-                              "('team-a'): remove metadata.namespace, or use --namespace team-b")
+    assert str(err.value) == (
+        "invalid TFJob: metadata.namespace: 'team-b' is not the namespace this client works in "
+        "('team-a'): remove metadata.namespace, or use --namespace team-b"
+    )
     assert client.list() == [] and not any(isolated_home.rglob("elsewhere"))
     job["metadata"]["namespace"] = "team-a"  # the same namespace is fine, and kept
     client.submit(job, workdir=workdir)

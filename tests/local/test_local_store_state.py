@@ -34,7 +34,7 @@ def alive(pid: int) -> bool:
             raw = f.read().decode(errors="replace")
     except OSError:
         return False
-    return raw[raw.rfind(")") + 2:].split()[0] not in ("Z", "X")
+    return raw[raw.rfind(")") + 2 :].split()[0] not in ("Z", "X")
 
 
 def children_of(pid: int) -> list[int]:
@@ -47,12 +47,13 @@ def children_of(pid: int) -> list[int]:
                 raw = f.read().decode(errors="replace")
         except OSError:
             continue
-        if int(raw[raw.rfind(")") + 2:].split()[1]) == pid:
+        if int(raw[raw.rfind(")") + 2 :].split()[1]) == pid:
             found.append(int(entry))
     return found
 
 
 # -- the journal ------------------------------------------------------------------------------
+
 
 def test_journal_reader_sees_lines_written_after_it_opened_and_waits_for_a_whole_line(tmp_path):
     journal.append(tmp_path, "before", "1")
@@ -77,9 +78,17 @@ def test_journal_reader_wakes_on_a_new_line_from_another_process(tmp_path, event
             reader._notify.close()
             reader._notify = None
         assert reader.event_driven is event_driven
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                        "from kubeflow_jupyter.backends.local import journal; "
-                        "journal.append(Path(sys.argv[1]), 'other', '7')", str(tmp_path)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; "
+                "from kubeflow_jupyter.backends.local import journal; "
+                "journal.append(Path(sys.argv[1]), 'other', '7')",
+                str(tmp_path),
+            ],
+            check=True,
+        )
         got = {}
         deadline = time.monotonic() + 10
         while not got and time.monotonic() < deadline:
@@ -116,6 +125,7 @@ def test_a_namespace_watch_sees_every_change_through_the_journal_alone(client, w
 
 
 # -- a damaged or read-only store ---------------------------------------------------------------
+
 
 def test_a_corrupt_status_file_is_one_unknown_row_and_every_other_job_is_listed(client, workdir):
     finished_job(client, workdir, "fine")
@@ -178,8 +188,15 @@ def readonly_home(tmp_path, monkeypatch):
 
 def run_cli_readonly(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBEFLOW_JUPYTER_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "kubeflow_jupyter.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, preexec_fn=_without_root_file_powers())
+    return subprocess.run(
+        [sys.executable, "-m", "kubeflow_jupyter.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_without_root_file_powers(),
+    )
 
 
 def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(readonly_home, tmp_path):
@@ -223,10 +240,14 @@ def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(re
 
 # -- nothing outlives its job ------------------------------------------------------------------------
 
+
 def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(client, workdir, isolated_home):
     job = tfjob_yaml("wrapped", {"Worker": (1, "Never", "")})
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = [
-        "sh", "-c", f"{sys.executable} -c 'import time; time.sleep(120)'; true"]
+        "sh",
+        "-c",
+        f"{sys.executable} -c 'import time; time.sleep(120)'; true",
+    ]
     client.submit(job, workdir=workdir)
     wait_until(client, "wrapped", lambda s: s.state == "Running")
     jobdir = LocalBackend().store.job("wrapped")
@@ -242,7 +263,9 @@ def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(cli
         time.sleep(0.02)
     assert not any(alive(p) for p in python), "the replica's python outlived its supervisor"
     # The watchdog records the loss right after stopping the replicas (read the file: not a reader).
-    while (status := json.loads(jobdir.status_file.read_text()))["state"] != "Failed" and time.monotonic() - killed_at < 30:
+    while (status := json.loads(jobdir.status_file.read_text()))[
+        "state"
+    ] != "Failed" and time.monotonic() - killed_at < 30:
         time.sleep(0.02)
     assert status["state"] == "Failed" and status["status"]["conditions"][-1]["reason"] == "SupervisorLost"
     assert leftover_processes(isolated_home) == []
@@ -250,9 +273,12 @@ def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(cli
 
 # -- runPolicy.ttlSecondsAfterFinished ------------------------------------------------------------------
 
+
 def test_ttl_seconds_after_finished_deletes_the_job_and_no_ttl_keeps_it(client, workdir, isolated_home):
-    client.submit(tfjob_yaml("short-lived", {"Worker": (1, "Never", "print('hi')")},
-                             run_policy={"ttlSecondsAfterFinished": 1}), workdir=workdir)
+    client.submit(
+        tfjob_yaml("short-lived", {"Worker": (1, "Never", "print('hi')")}, run_policy={"ttlSecondsAfterFinished": 1}),
+        workdir=workdir,
+    )
     finished_job(client, workdir, "kept")
     assert client.wait("short-lived", timeout=60).state == "Succeeded"
     root = LocalBackend().store.root
@@ -278,9 +304,11 @@ def test_the_supervisor_runs_the_plan_alone_and_never_parses_the_spec(tmp_path, 
     from kubeflow_jupyter.backends.local.store import JobDir, write_json_atomic
     from kubeflow_jupyter.backends.local.supervisor import Supervisor
 
-    spec = tfjob_yaml("planned", {"Master": (1, "OnFailure", SLEEP), "Worker": (2, "ExitCode", SLEEP),
-                                  "PS": (0, "Never", SLEEP)},
-                      run_policy={"backoffLimit": 3, "activeDeadlineSeconds": 60, "ttlSecondsAfterFinished": 5})
+    spec = tfjob_yaml(
+        "planned",
+        {"Master": (1, "OnFailure", SLEEP), "Worker": (2, "ExitCode", SLEEP), "PS": (0, "Never", SLEEP)},
+        run_policy={"backoffLimit": 3, "activeDeadlineSeconds": 60, "ttlSecondsAfterFinished": 5},
+    )
     spec["spec"]["successPolicy"] = "AllWorkers"
     job = TFJobClient("local").prepare(spec).job
     plan = plan_job(job, DEFAULT_NAMESPACE, str(workdir))
@@ -297,14 +325,22 @@ def test_the_supervisor_runs_the_plan_alone_and_never_parses_the_spec(tmp_path, 
         ports = [launch.port for launch in launches.values()]
         assert len(set(ports)) == 3
         assert json.loads(launches["worker-1"].env["TF_CONFIG"]) == {
-            "cluster": {"master": [f"localhost:{ports[0]}"], "ps": [],
-                        "worker": [f"localhost:{ports[1]}", f"localhost:{ports[2]}"]},
-            "task": {"type": "worker", "index": 1}, "environment": "cloud"}
+            "cluster": {
+                "master": [f"localhost:{ports[0]}"],
+                "ps": [],
+                "worker": [f"localhost:{ports[1]}", f"localhost:{ports[2]}"],
+            },
+            "task": {"type": "worker", "index": 1},
+            "environment": "cloud",
+        }
         rules_view = supervisor.job
         assert (rules_view.name, rules_view.namespace) == ("planned", DEFAULT_NAMESPACE)
         assert (rules_view.run_policy, rules_view.success_policy) == (job.run_policy, "AllWorkers")
         assert {t: (s.replicas, s.restart_policy) for t, s in rules_view.replica_specs.items()} == {
-            "Master": (1, "OnFailure"), "PS": (0, "Never"), "Worker": (2, "ExitCode")}
+            "Master": (1, "OnFailure"),
+            "PS": (0, "Never"),
+            "Worker": (2, "ExitCode"),
+        }
     finally:
         os.close(supervisor.wakeup_r)
         os.close(supervisor.wakeup_w)

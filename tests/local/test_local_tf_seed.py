@@ -18,8 +18,9 @@ def expected_matrix_text() -> str:
 
 
 def test_seed_job_runs_locally_and_prints_the_four_results(isolated_home):
-    submitted = run_cli("submit", "examples/tfjob-legacy.yaml",
-                        "--command", "python examples/tf_sample/tf_sample.py", "--wait")
+    submitted = run_cli(
+        "submit", "examples/tfjob-legacy.yaml", "--command", "python examples/tf_sample/tf_sample.py", "--wait"
+    )
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     assert "notice: converted the seed's tensorflow.org/v1alpha1 TfJob" in submitted.stderr
     assert "example-job: Running" in submitted.stderr
@@ -30,8 +31,12 @@ def test_seed_job_runs_locally_and_prints_the_four_results(isolated_home):
     results = re.findall(r"INFO:root:Result: (\[\[.*?\]\])\n", logs.stdout, flags=re.S)
     assert results == [expected_matrix_text()] * 4
     # One multiply was placed on each of the four tasks, as in the seed's log.
-    for device in ("/job:master/replica:0/task:0", "/job:ps/replica:0/task:0",
-                   "/job:ps/replica:0/task:1", "/job:worker/replica:0/task:0"):
+    for device in (
+        "/job:master/replica:0/task:0",
+        "/job:ps/replica:0/task:0",
+        "/job:ps/replica:0/task:1",
+        "/job:worker/replica:0/task:0",
+    ):
         assert re.search(rf"Mul(_\d)?: \(Mul\): {re.escape(device)}", logs.stdout), device
 
     got = run_cli("get", "example-job")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -48,7 +48,9 @@ class InMemoryBackendDouble:
                 backend=self.name,
                 uid=f"uid-{job.name}",
                 created=now_iso(),
-                conditions=[Condition("Created", "True", "TFJobCreated", f"TFJob {job.name} is created.", now_iso(), now_iso())],
+                conditions=[
+                    Condition("Created", "True", "TFJobCreated", f"TFJob {job.name} is created.", now_iso(), now_iso())
+                ],
                 replicas=[ReplicaState(t, i, pod_name=f"{job.name}-{t.lower()}-{i}") for t, i in job.replicas()],
             )
             if dry_run:
@@ -89,9 +91,7 @@ class InMemoryBackendDouble:
     def logs(self, name, replica=None, *, follow=False, tail=None, stop=None) -> Iterator[str]:
         with self._changed:
             snap = self._job(name)
-            rid = replica or next(
-                (r.id for r in snap.replicas if r.type in CHIEF_TYPES), "worker-0"
-            )
+            rid = replica or next((r.id for r in snap.replicas if r.type in CHIEF_TYPES), "worker-0")
             if snap.replica(rid) is None:
                 raise ReplicaNotFound(f"TFJob {name!r} has no replica {rid!r}")
             lines = self._logs.setdefault((name, rid), [])
@@ -128,7 +128,9 @@ class InMemoryBackendDouble:
             replica.started_at = replica.started_at or now_iso()
             if phase == "Running" and snap.condition("Running") is None:
                 snap.start_time = now_iso()
-                snap.conditions.append(Condition("Running", "True", "TFJobRunning", f"TFJob {name} is running.", now_iso(), now_iso()))
+                snap.conditions.append(
+                    Condition("Running", "True", "TFJobRunning", f"TFJob {name} is running.", now_iso(), now_iso())
+                )
             self._count(snap)
             self._bump()
 
@@ -144,7 +146,9 @@ class InMemoryBackendDouble:
                 if c.type == "Running":
                     c.status = "False"
             reason = f"TFJob{state}"
-            snap.conditions.append(Condition(state, "True", reason, message or f"TFJob {name} {state.lower()}.", now_iso(), now_iso()))
+            snap.conditions.append(
+                Condition(state, "True", reason, message or f"TFJob {name} {state.lower()}.", now_iso(), now_iso())
+            )
             snap.completion_time = now_iso()
             self._bump()
 

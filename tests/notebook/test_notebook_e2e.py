@@ -37,8 +37,6 @@ SCRIPTED = [
 ]
 
 
-
-
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The quickstart's cells followed by the scripted ones, executed in one kernel."""
@@ -52,7 +50,10 @@ def executed(tmp_path_factory):
         env.setenv("KUBECONFIG", "/dev/null")
         env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
         client = NotebookClient(
-            nb, timeout=600, kernel_name="python3", store_widget_state=True,
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            store_widget_state=True,
             resources={"metadata": {"path": str(QUICKSTART.parent)}},
         )
         client.execute()

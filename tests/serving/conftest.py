@@ -66,8 +66,9 @@ def server(model_base):
     from kubeflow_jupyter.serving.server import ModelServer
 
     messages: list[str] = []
-    srv = ModelServer(model_base, "inception", port=0, rest_port=0, labels={"stable": 1},
-                      announce=messages.append).start()
+    srv = ModelServer(
+        model_base, "inception", port=0, rest_port=0, labels={"stable": 1}, announce=messages.append
+    ).start()
     srv.messages = messages
     yield srv
     srv.stop()
@@ -97,4 +98,3 @@ def copy_of_base(model_base, tmp_path) -> Path:
     base = tmp_path / "model"
     shutil.copytree(model_base, base)
     return base
-

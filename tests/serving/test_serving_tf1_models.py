@@ -35,11 +35,15 @@ def half_plus_two(tmp_path_factory):
         session.run(v1.global_variables_initializer())
         signatures = v1.saved_model.signature_def_utils
         builder = v1.saved_model.Builder(str(base / "00000123"))
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
-            "serving_default": signatures.predict_signature_def({"x": x}, {"y": y}),
-            "classify_x_to_y": signatures.classification_signature_def(serialized, None, y_from_example),
-            "regress_x_to_y": signatures.regression_signature_def(serialized, y_from_example),
-        })
+        builder.add_meta_graph_and_variables(
+            session,
+            ["serve"],
+            signature_def_map={
+                "serving_default": signatures.predict_signature_def({"x": x}, {"y": y}),
+                "classify_x_to_y": signatures.classification_signature_def(serialized, None, y_from_example),
+                "regress_x_to_y": signatures.regression_signature_def(serialized, y_from_example),
+            },
+        )
         builder.save()
     from kubeflow_jupyter.serving.server import ModelServer
 
@@ -49,8 +53,9 @@ def half_plus_two(tmp_path_factory):
 
 
 def _post(server, path: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data=json.dumps(body).encode(),
-                                     method="POST")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.rest_port}{path}", data=json.dumps(body).encode(), method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -61,14 +66,23 @@ def _post(server, path: str, body: dict) -> tuple[int, dict]:
 def test_the_documented_curl_examples(half_plus_two):
     # TF Serving's REST docs: -d '{"instances": [1.0, 2.0, 5.0]}' -> {"predictions": [2.5, 3.0, 4.5]}
     assert _post(half_plus_two, "/v1/models/half_plus_two:predict", {"instances": [1.0, 2.0, 5.0]}) == (
-        200, {"predictions": [2.5, 3.0, 4.5]})
+        200,
+        {"predictions": [2.5, 3.0, 4.5]},
+    )
     assert _post(half_plus_two, "/v1/models/half_plus_two/versions/123:predict", {"inputs": [[1.0], [3.0]]}) == (
-        200, {"outputs": [[2.5], [3.5]]})
-    assert _post(half_plus_two, "/v1/models/half_plus_two:regress",
-                 {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 4.0}]}) == (
-        200, {"results": [2.5, 4.0]})
-    status, body = _post(half_plus_two, "/v1/models/half_plus_two:classify",
-                         {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
+        200,
+        {"outputs": [[2.5], [3.5]]},
+    )
+    assert _post(
+        half_plus_two,
+        "/v1/models/half_plus_two:regress",
+        {"signature_name": "regress_x_to_y", "examples": [{"x": 1.0}, {"x": 4.0}]},
+    ) == (200, {"results": [2.5, 4.0]})
+    status, body = _post(
+        half_plus_two,
+        "/v1/models/half_plus_two:classify",
+        {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]},
+    )
     assert (status, body) == (200, {"results": [[["", 3.0]]]})
 
 
@@ -92,10 +106,14 @@ def test_grpc_regress_and_the_wrong_type(half_plus_two):
 
 
 def test_json_values_must_fit_the_tensor_type(half_plus_two):
-    for instances, reason in (([True], "True is not of expected type: float"),
-                              (["1.0"], "'1.0' is not of expected type: float"),
-                              ([[1.0], [2.0, 3.0]], "is not a dense list")):
+    for instances, reason in (
+        ([True], "True is not of expected type: float"),
+        (["1.0"], "'1.0' is not of expected type: float"),
+        ([[1.0], [2.0, 3.0]], "is not a dense list"),
+    ):
         status, body = _post(half_plus_two, "/v1/models/half_plus_two:predict", {"instances": instances})
         assert status == 400 and reason in body["error"], body
     assert _post(half_plus_two, "/v1/models/half_plus_two:predict", {"instances": [1, 3]}) == (
-        200, {"predictions": [2.5, 3.5]})  # JSON integers are numbers: fine for a float tensor
+        200,
+        {"predictions": [2.5, 3.5]},
+    )  # JSON integers are numbers: fine for a float tensor

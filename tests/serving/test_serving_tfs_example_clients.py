@@ -52,8 +52,9 @@ def example_model_base(tmp_path_factory):
     module = tf.Module()
     module.weights = [digits_weights, colour_weights]
     base = tmp_path_factory.mktemp("tfs-examples")
-    tf.saved_model.save(module, str(base / "1"),
-                        signatures={"predict_images": predict_images, "serving_default": serving_default})
+    tf.saved_model.save(
+        module, str(base / "1"), signatures={"predict_images": predict_images, "serving_default": serving_default}
+    )
     return base, digits_weights.numpy(), colour_weights.numpy()
 
 
@@ -63,8 +64,10 @@ def servers(example_model_base):
     from kubeflow_jupyter.serving.server import ModelServer
 
     base = example_model_base[0]
-    started = {name: ModelServer(base, name, port=0, rest_port=0, announce=lambda m: None).start()
-               for name in ("mnist", "resnet")}
+    started = {
+        name: ModelServer(base, name, port=0, rest_port=0, announce=lambda m: None).start()
+        for name in ("mnist", "resnet")
+    }
     yield started
     for server in started.values():
         server.stop()

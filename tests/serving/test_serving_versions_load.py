@@ -51,7 +51,8 @@ def _wait_for(condition, timeout: float = 60.0) -> bool:
 
 
 def test_new_version_is_picked_up_pinned_versions_stay_and_removed_ones_go(
-        copy_of_base, tiny_inception, export_inception, images):
+    copy_of_base, tiny_inception, export_inception, images
+):
     import keras
 
     from kubeflow_jupyter.serving.errors import ModelNotFound

@@ -36,7 +36,12 @@ def manifest(**replicas) -> dict:
     specs = {}
     for rtype, fields in replicas.items():
         specs[rtype] = {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]}}, **fields}
-    return {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "job"}, "spec": {"tfReplicaSpecs": specs}}
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": "job"},
+        "spec": {"tfReplicaSpecs": specs},
+    }
 
 
 def test_defaults_are_the_operators():
@@ -49,10 +54,18 @@ def test_defaults_are_the_operators():
     assert job.manifest["spec"]["runPolicy"] == {"cleanPodPolicy": "None"}
 
 
-@pytest.mark.parametrize("key,canonical", [
-    ("worker", "Worker"), ("WORKER", "Worker"), ("ps", "PS"), ("Ps", "PS"), ("chief", "Chief"),
-    ("master", "Master"), ("evaluator", "Evaluator"),
-])
+@pytest.mark.parametrize(
+    "key,canonical",
+    [
+        ("worker", "Worker"),
+        ("WORKER", "Worker"),
+        ("ps", "PS"),
+        ("Ps", "PS"),
+        ("chief", "Chief"),
+        ("master", "Master"),
+        ("evaluator", "Evaluator"),
+    ],
+)
 def test_replica_keys_are_case_normalised(key, canonical):
     job = parse_tfjob(manifest(**{key: {}})).job
     assert list(job.replica_specs) == [canonical]
@@ -115,19 +128,24 @@ def test_prepare_places_the_job_in_the_clients_namespace():
     assert "namespace" not in without["metadata"], "the caller's manifest is left as it was"
 
 
-@pytest.mark.parametrize("source", [
-    pytest.param("v1", id="v1"),
-    pytest.param("legacy", id="v1alpha1"),
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("v1", id="v1"),
+        pytest.param("legacy", id="v1alpha1"),
+    ],
+)
 def test_a_manifest_in_another_namespace_is_refused(source):
     data = yaml.safe_load(MINIMAL if source == "v1" else SEED)
     data["metadata"]["namespace"] = "mine"
     with pytest.raises(SpecError) as err:
         client_in("team-a").prepare(data)
-    assert [(p.path, p.message) for p in err.value.problems] == [(
-        "metadata.namespace",
-        "'mine' is not the namespace this client works in ('team-a'): remove metadata.namespace, or use --namespace mine",
-    )]
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        (
+            "metadata.namespace",
+            "'mine' is not the namespace this client works in ('team-a'): remove metadata.namespace, or use --namespace mine",
+        )
+    ]
 
 
 def test_the_namespace_rule_is_one_function():
@@ -137,7 +155,8 @@ def test_the_namespace_rule_is_one_function():
     assert namespace_problem("a", "a") is None
     assert str(namespace_problem("b", "a")) == (
         "metadata.namespace: 'b' is not the namespace this client works in ('a'): "
-        "remove metadata.namespace, or use --namespace b")
+        "remove metadata.namespace, or use --namespace b"
+    )
 
 
 @pytest.mark.parametrize("replicas", [2, 0, 3])
@@ -186,57 +205,150 @@ BROKEN = [
     ("just a string", "got str"),
     ("a: [\n", "YAML syntax error at line"),
     ("apiVersion: kubeflow.org/v1\nkind: TFJob\n---\nkind: TFJob\n", "more than one document"),
-    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {tfReplicaSpecs: {}}", "apiVersion: must be kubeflow.org/v1"),
+    (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {tfReplicaSpecs: {}}",
+        "apiVersion: must be kubeflow.org/v1",
+    ),
     (manifest(Worker={}) | {"kind": "PyTorchJob"}, "kind: must be TFJob"),
     ({"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}}, "spec: required"),
-    ({"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": {}}, "spec.tfReplicaSpecs: required"),
-    ({"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": {"tfReplicaSpecs": {}}},
-     "spec.tfReplicaSpecs: needs at least one replica type"),
-    ({"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": []}, "spec: must be a mapping"),
+    (
+        {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": {}},
+        "spec.tfReplicaSpecs: required",
+    ),
+    (
+        {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": {"tfReplicaSpecs": {}}},
+        "spec.tfReplicaSpecs: needs at least one replica type",
+    ),
+    (
+        {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "spec": []},
+        "spec: must be a mapping",
+    ),
     (manifest(Worker={}) | {"metadata": {}}, "metadata.name: required"),
     (manifest(Worker={}) | {"metadata": {"name": "My_Job"}}, "metadata.name: 'My_Job' is not a DNS-1035 label"),
     (manifest(Worker={}) | {"metadata": {"name": "1job"}}, "metadata.name: '1job' is not a DNS-1035 label"),
     (manifest(Worker={}) | {"metadata": {"name": "a" * 64}}, "at most 63 characters"),
     (manifest(Worker={}) | {"metadata": {"name": "a", "namespace": "Bad NS"}}, "metadata.namespace"),
     (manifest(Worker={"replicas": -1}), "spec.tfReplicaSpecs.Worker.replicas: must be >= 0 (got -1)"),
-    (manifest(Worker={"replicas": "two"}), "spec.tfReplicaSpecs.Worker.replicas: must be an integer (got string 'two')"),
+    (
+        manifest(Worker={"replicas": "two"}),
+        "spec.tfReplicaSpecs.Worker.replicas: must be an integer (got string 'two')",
+    ),
     (manifest(Worker={"replicas": "2"}), "remove the quotes"),
     (manifest(Worker={"replicas": True}), "spec.tfReplicaSpecs.Worker.replicas: must be an integer"),
     (manifest(Worker={"replicas": 0}), "every replica type has replicas: 0"),
-    (manifest(Worker={"restartPolicy": "Sometimes"}), "spec.tfReplicaSpecs.Worker.restartPolicy: must be one of Always, OnFailure, Never, ExitCode"),
+    (
+        manifest(Worker={"restartPolicy": "Sometimes"}),
+        "spec.tfReplicaSpecs.Worker.restartPolicy: must be one of Always, OnFailure, Never, ExitCode",
+    ),
     (manifest(Boss={}), "spec.tfReplicaSpecs.Boss: unknown replica type"),
     (manifest(worker={}, Worker={}), "Worker is given twice"),
     (manifest(Chief={}, Master={}), "must not have more than 1 Chief or Master role"),
     (manifest(Worker={"template": None}), "spec.tfReplicaSpecs.Worker.template: required"),
-    (manifest(Worker={"template": {"spec": {"containers": []}}}), "spec.tfReplicaSpecs.Worker.template.spec.containers: must be specified"),
-    (manifest(Worker={"template": {"spec": {"containers": [{"name": "main", "image": "x"}]}}}),
-     "must have at least one container with name tensorflow"),
-    (manifest(Worker={"template": {"spec": {"containers": [{"name": "tensorflow"}]}}}),
-     "spec.tfReplicaSpecs.Worker.template.spec.containers[0].image: required"),
-    (manifest(Worker={"template": {"spec": {"containers": [{"image": "x"}]}}}),
-     "spec.tfReplicaSpecs.Worker.template.spec.containers[0].name: required"),
+    (
+        manifest(Worker={"template": {"spec": {"containers": []}}}),
+        "spec.tfReplicaSpecs.Worker.template.spec.containers: must be specified",
+    ),
+    (
+        manifest(Worker={"template": {"spec": {"containers": [{"name": "main", "image": "x"}]}}}),
+        "must have at least one container with name tensorflow",
+    ),
+    (
+        manifest(Worker={"template": {"spec": {"containers": [{"name": "tensorflow"}]}}}),
+        "spec.tfReplicaSpecs.Worker.template.spec.containers[0].image: required",
+    ),
+    (
+        manifest(Worker={"template": {"spec": {"containers": [{"image": "x"}]}}}),
+        "spec.tfReplicaSpecs.Worker.template.spec.containers[0].name: required",
+    ),
     (manifest(Worker={"template": {"spec": {"containers": "tensorflow"}}}), "containers: must be a list"),
-    (manifest(Worker={"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x", "command": "python a.py"}]}}}),
-     "containers[0].command: must be a list"),
-    (manifest(Worker={"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x", "env": [{"name": "A", "value": 3}]}]}}}),
-     "env[0].value: must be a string (got number 3): quote it"),
-    (manifest(Worker={}) | {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}},
-                                     "runPolicy": {"cleanPodPolicy": "Sometimes"}}}, "spec.runPolicy.cleanPodPolicy: must be one of All, Running, None"),
-    (manifest(Worker={}) | {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}},
-                                     "runPolicy": {"backoffLimit": -2}}}, "spec.runPolicy.backoffLimit: must be >= 0"),
-    (manifest(Worker={}) | {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}},
-                                     "runPolicy": {"suspend": "yes"}}}, "spec.runPolicy.suspend: must be true or false"),
-    (manifest(Worker={}) | {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}},
-                                     "successPolicy": "Most"}}, "spec.successPolicy"),
-    ({"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "specs": {}}, "specs: unknown field (did you mean 'spec'?)"),
+    (
+        manifest(
+            Worker={
+                "template": {"spec": {"containers": [{"name": "tensorflow", "image": "x", "command": "python a.py"}]}}
+            }
+        ),
+        "containers[0].command: must be a list",
+    ),
+    (
+        manifest(
+            Worker={
+                "template": {
+                    "spec": {"containers": [{"name": "tensorflow", "image": "x", "env": [{"name": "A", "value": 3}]}]}
+                }
+            }
+        ),
+        "env[0].value: must be a string (got number 3): quote it",
+    ),
+    (
+        manifest(Worker={})
+        | {
+            "spec": {
+                "tfReplicaSpecs": {
+                    "Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}
+                },
+                "runPolicy": {"cleanPodPolicy": "Sometimes"},
+            }
+        },
+        "spec.runPolicy.cleanPodPolicy: must be one of All, Running, None",
+    ),
+    (
+        manifest(Worker={})
+        | {
+            "spec": {
+                "tfReplicaSpecs": {
+                    "Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}
+                },
+                "runPolicy": {"backoffLimit": -2},
+            }
+        },
+        "spec.runPolicy.backoffLimit: must be >= 0",
+    ),
+    (
+        manifest(Worker={})
+        | {
+            "spec": {
+                "tfReplicaSpecs": {
+                    "Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}
+                },
+                "runPolicy": {"suspend": "yes"},
+            }
+        },
+        "spec.runPolicy.suspend: must be true or false",
+    ),
+    (
+        manifest(Worker={})
+        | {
+            "spec": {
+                "tfReplicaSpecs": {
+                    "Worker": {"template": {"spec": {"containers": [{"name": "tensorflow", "image": "x"}]}}}
+                },
+                "successPolicy": "Most",
+            }
+        },
+        "spec.successPolicy",
+    ),
+    (
+        {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "a"}, "specs": {}},
+        "specs: unknown field (did you mean 'spec'?)",
+    ),
     # the seed's legacy format
-    (SEED.replace("tfReplicaType: WORKER", "tfReplicaType: BOSS"), "spec.replicaSpecs[1].tfReplicaType: must be one of MASTER, WORKER, PS"),
-    (SEED.replace("tfReplicaType: PS", "tfReplicaType: MASTER"), "spec.replicaSpecs[2].tfReplicaType: MASTER is listed twice"),
-    (SEED.replace("- replicas: 1\n      tfReplicaType: MASTER", "- replicas: 2\n      tfReplicaType: MASTER"),
-     "spec.replicaSpecs[0].replicas: The MASTER must have Replicas = 1"),
+    (
+        SEED.replace("tfReplicaType: WORKER", "tfReplicaType: BOSS"),
+        "spec.replicaSpecs[1].tfReplicaType: must be one of MASTER, WORKER, PS",
+    ),
+    (
+        SEED.replace("tfReplicaType: PS", "tfReplicaType: MASTER"),
+        "spec.replicaSpecs[2].tfReplicaType: MASTER is listed twice",
+    ),
+    (
+        SEED.replace("- replicas: 1\n      tfReplicaType: MASTER", "- replicas: 2\n      tfReplicaType: MASTER"),
+        "spec.replicaSpecs[0].replicas: The MASTER must have Replicas = 1",
+    ),
     (SEED.replace("replicaSpecs:", "replicas:"), "spec.replicaSpecs: required"),
-    ("apiVersion: tensorflow.org/v1alpha1\nkind: TfJob\nmetadata: {name: a}\nspec:\n  replicaSpecs:\n  - tfReplicaType: MASTER\n",
-     "spec.replicaSpecs[0].template: required for MASTER replicas"),
+    (
+        "apiVersion: tensorflow.org/v1alpha1\nkind: TfJob\nmetadata: {name: a}\nspec:\n  replicaSpecs:\n  - tfReplicaType: MASTER\n",
+        "spec.replicaSpecs[0].template: required for MASTER replicas",
+    ),
 ]
 
 
@@ -254,8 +366,12 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(SpecError) as err:
         parse_tfjob(m)
     paths = {p.path for p in err.value.problems}
-    assert {"metadata.name", "spec.tfReplicaSpecs.Worker.replicas", "spec.tfReplicaSpecs.Worker.restartPolicy",
-            "spec.tfReplicaSpecs.Boss"} <= paths
+    assert {
+        "metadata.name",
+        "spec.tfReplicaSpecs.Worker.replicas",
+        "spec.tfReplicaSpecs.Worker.restartPolicy",
+        "spec.tfReplicaSpecs.Boss",
+    } <= paths
 
 
 @pytest.mark.parametrize("levels", [9, 12])
@@ -293,6 +409,6 @@ def test_emitted_manifests_validate_against_the_real_crd(source):
 
 def test_examples_validate_against_the_real_crd():
     examples = Path(__file__).resolve().parents[2] / "examples"
-    found = [p for p in examples.rglob("*.y*ml") if "kind: TFJob" in p.read_text() or "kind: \"TfJob\"" in p.read_text()]
+    found = [p for p in examples.rglob("*.y*ml") if "kind: TFJob" in p.read_text() or 'kind: "TfJob"' in p.read_text()]
     for path in found:
         assert_valid_tfjob(parse_tfjob(path.read_bytes(), command=["python", "x.py"]).job.manifest)

@@ -12,22 +12,69 @@ from hypothesis import strategies as st
 from kubeflow_jupyter.errors import SpecError
 from kubeflow_jupyter.tfjob import ParseResult, parse_tfjob
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False),
-                    st.text(max_size=8), st.sampled_from(["tensorflow", "Worker", "ps", "Never", "ExitCode", "2222"]))
-json_like = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4),
-    st.dictionaries(st.sampled_from(["name", "image", "replicas", "template", "spec", "containers", "worker",
-                                     "tfReplicaSpecs", "metadata", "restartPolicy", "runPolicy", "x"]) | st.text(max_size=5),
-                    inner, max_size=4)), max_leaves=25)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.sampled_from(["tensorflow", "Worker", "ps", "Never", "ExitCode", "2222"]),
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "image",
+                    "replicas",
+                    "template",
+                    "spec",
+                    "containers",
+                    "worker",
+                    "tfReplicaSpecs",
+                    "metadata",
+                    "restartPolicy",
+                    "runPolicy",
+                    "x",
+                ]
+            )
+            | st.text(max_size=5),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=25,
+)
 
 BASE = {
-    "apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "job"},
-    "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 2, "template": {"spec": {"containers": [
-        {"name": "tensorflow", "image": "tf", "command": ["python", "a.py"]}]}}}}},
+    "apiVersion": "kubeflow.org/v1",
+    "kind": "TFJob",
+    "metadata": {"name": "job"},
+    "spec": {
+        "tfReplicaSpecs": {
+            "Worker": {
+                "replicas": 2,
+                "template": {
+                    "spec": {"containers": [{"name": "tensorflow", "image": "tf", "command": ["python", "a.py"]}]}
+                },
+            }
+        }
+    },
 }
-PATHS = [(), ("metadata",), ("metadata", "name"), ("spec",), ("spec", "tfReplicaSpecs"),
-         ("spec", "tfReplicaSpecs", "Worker"), ("spec", "tfReplicaSpecs", "Worker", "replicas"),
-         ("spec", "tfReplicaSpecs", "Worker", "template"), ("spec", "tfReplicaSpecs", "Worker", "template", "spec")]
+PATHS = [
+    (),
+    ("metadata",),
+    ("metadata", "name"),
+    ("spec",),
+    ("spec", "tfReplicaSpecs"),
+    ("spec", "tfReplicaSpecs", "Worker"),
+    ("spec", "tfReplicaSpecs", "Worker", "replicas"),
+    ("spec", "tfReplicaSpecs", "Worker", "template"),
+    ("spec", "tfReplicaSpecs", "Worker", "template", "spec"),
+]
 
 
 def check_outcome(source) -> None:

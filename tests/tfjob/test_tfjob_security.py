@@ -27,8 +27,13 @@ pod_security = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pod_security)
 restricted_problems = pod_security.restricted_problems
 
-POD_DEFAULTS = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
-                "seccompProfile": {"type": "RuntimeDefault"}}
+POD_DEFAULTS = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 100,
+    "fsGroup": 100,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 CONTAINER_DEFAULTS = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -54,10 +59,23 @@ SEED_JOBS = seed_jobs()
 
 def job(pod: dict | None = None, **container) -> dict:
     """A v1 TFJob with one Worker template: ``pod`` fields merged into its spec, ``container`` into its container."""
-    spec = {"containers": [{"name": "tensorflow", "image": "tensorflow/tensorflow:2.21.0",
-                            "command": ["python", "train.py"], **container}], **(pod or {})}
-    return {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "job"},
-            "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "template": {"spec": spec}}}}}
+    spec = {
+        "containers": [
+            {
+                "name": "tensorflow",
+                "image": "tensorflow/tensorflow:2.21.0",
+                "command": ["python", "train.py"],
+                **container,
+            }
+        ],
+        **(pod or {}),
+    }
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": "job"},
+        "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "template": {"spec": spec}}}},
+    }
 
 
 def pod_of(manifest: dict, replica: str = "Worker") -> dict:
@@ -121,12 +139,23 @@ def test_idempotent():
 
 # -- what the user set stays ----------------------------------------------------------------------------
 def test_user_pod_values_are_kept_and_only_absent_fields_filled():
-    out = with_restricted_defaults(job({"securityContext": {
-        "runAsUser": 2000, "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
-        "supplementalGroups": [5]}}))
+    out = with_restricted_defaults(
+        job(
+            {
+                "securityContext": {
+                    "runAsUser": 2000,
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
+                    "supplementalGroups": [5],
+                }
+            }
+        )
+    )
     assert pod_of(out)["securityContext"] == {
-        "runAsUser": 2000, "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
-        "supplementalGroups": [5], "runAsNonRoot": True}  # the user chose the uid: no group/fsGroup either
+        "runAsUser": 2000,
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "tf.json"},
+        "supplementalGroups": [5],
+        "runAsNonRoot": True,
+    }  # the user chose the uid: no group/fsGroup either
     assert_valid_tfjob(out)
 
 
@@ -138,16 +167,25 @@ def test_a_user_group_is_kept_when_the_uid_is_filled_in():
 
 
 def test_user_container_values_are_kept():
-    out = with_restricted_defaults(job(securityContext={
-        "allowPrivilegeEscalation": True, "capabilities": {"add": ["NET_BIND_SERVICE"]},
-        "readOnlyRootFilesystem": True}))
+    out = with_restricted_defaults(
+        job(
+            securityContext={
+                "allowPrivilegeEscalation": True,
+                "capabilities": {"add": ["NET_BIND_SERVICE"]},
+                "readOnlyRootFilesystem": True,
+            }
+        )
+    )
     assert containers_of(out)[0]["securityContext"] == {
-        "allowPrivilegeEscalation": True, "readOnlyRootFilesystem": True,
-        "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}}  # drop filled in, add kept
+        "allowPrivilegeEscalation": True,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+    }  # drop filled in, add kept
     out = with_restricted_defaults(job(securityContext={"capabilities": {"drop": ["NET_RAW"]}}))
     assert containers_of(out)[0]["securityContext"]["capabilities"] == {"drop": ["NET_RAW"]}  # not replaced
-    out = with_restricted_defaults(job(securityContext={"allowPrivilegeEscalation": False,
-                                                        "capabilities": {"drop": ["ALL"]}}))
+    out = with_restricted_defaults(
+        job(securityContext={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    )
     assert containers_of(out)[0]["securityContext"] == CONTAINER_DEFAULTS
 
 
@@ -198,8 +236,9 @@ def test_no_escalation_default_beside_privileged_or_sys_admin(context):
     out = with_restricted_defaults(job(securityContext=copy.deepcopy(context)))
     given_context = containers_of(out)[0]["securityContext"]
     assert "allowPrivilegeEscalation" not in given_context
-    assert {k: v for k, v in given_context.items() if k != "capabilities"} == \
-        {k: v for k, v in context.items() if k != "capabilities"}
+    assert {k: v for k, v in given_context.items() if k != "capabilities"} == {
+        k: v for k, v in context.items() if k != "capabilities"
+    }
     assert "ALL" in given_context["capabilities"]["drop"]
     assert restricted_problems(pod_of(out))
 
@@ -208,7 +247,9 @@ def test_sys_admin_spelled_without_cap_gets_the_escalation_default():
     """The Pod API refuses only the spelling CAP_SYS_ADMIN beside allowPrivilegeEscalation: false."""
     out = with_restricted_defaults(job(securityContext={"capabilities": {"add": ["SYS_ADMIN"]}}))
     assert containers_of(out)[0]["securityContext"] == {
-        "allowPrivilegeEscalation": False, "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]}}
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]},
+    }
     problems = restricted_problems(pod_of(out))
     assert problems and all("capabilities.add" in p for p in problems)  # the user's, and only it
 
@@ -217,7 +258,8 @@ def test_init_containers_get_the_container_defaults():
     manifest = job()
     pod_of(manifest)["initContainers"] = [
         {"name": "fetch", "image": "busybox:1.36"},
-        {"name": "own", "image": "busybox:1.36", "securityContext": {"allowPrivilegeEscalation": True}}]
+        {"name": "own", "image": "busybox:1.36", "securityContext": {"allowPrivilegeEscalation": True}},
+    ]
     out = with_restricted_defaults(manifest)
     fetch, own, main = containers_of(out)
     assert fetch["securityContext"] == main["securityContext"] == CONTAINER_DEFAULTS
@@ -233,8 +275,10 @@ def test_a_null_security_context_counts_as_absent():
 
 
 def test_null_fields_count_as_absent():
-    manifest = job({"securityContext": {"runAsNonRoot": None, "runAsUser": None, "seccompProfile": None}},
-                   securityContext={"allowPrivilegeEscalation": None, "capabilities": {"drop": None}})
+    manifest = job(
+        {"securityContext": {"runAsNonRoot": None, "runAsUser": None, "seccompProfile": None}},
+        securityContext={"allowPrivilegeEscalation": None, "capabilities": {"drop": None}},
+    )
     out = with_restricted_defaults(manifest)
     assert pod_of(out)["securityContext"] == POD_DEFAULTS
     assert containers_of(out)[0]["securityContext"] == CONTAINER_DEFAULTS
@@ -246,11 +290,19 @@ def test_a_windows_pod_is_left_alone():
     assert with_restricted_defaults(manifest) == manifest
 
 
-@pytest.mark.parametrize("manifest", [
-    {}, {"spec": None}, {"spec": {}}, {"spec": {"tfReplicaSpecs": None}}, {"spec": {"tfReplicaSpecs": []}},
-    {"spec": {"tfReplicaSpecs": {"Worker": None}}}, {"spec": {"tfReplicaSpecs": {"Worker": {"template": {}}}}},
-    {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"securityContext": "x", "containers": [1]}}}}}},
-])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {},
+        {"spec": None},
+        {"spec": {}},
+        {"spec": {"tfReplicaSpecs": None}},
+        {"spec": {"tfReplicaSpecs": []}},
+        {"spec": {"tfReplicaSpecs": {"Worker": None}}},
+        {"spec": {"tfReplicaSpecs": {"Worker": {"template": {}}}}},
+        {"spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"securityContext": "x", "containers": [1]}}}}}},
+    ],
+)
 def test_anything_not_shaped_like_a_tfjob_is_copied_as_it_is(manifest):
     assert with_restricted_defaults(manifest) == manifest
 
@@ -259,12 +311,20 @@ def test_anything_not_shaped_like_a_tfjob_is_copied_as_it_is(manifest):
 POD_KEYS = ["runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "seccompProfile"]
 CONTAINER_KEYS = ["allowPrivilegeEscalation", "privileged", "capabilities", "runAsUser", "runAsNonRoot"]
 values = {
-    "runAsNonRoot": st.booleans(), "runAsUser": st.integers(0, 3), "runAsGroup": st.integers(0, 3),
-    "fsGroup": st.integers(0, 3), "allowPrivilegeEscalation": st.booleans(), "privileged": st.booleans(),
+    "runAsNonRoot": st.booleans(),
+    "runAsUser": st.integers(0, 3),
+    "runAsGroup": st.integers(0, 3),
+    "fsGroup": st.integers(0, 3),
+    "allowPrivilegeEscalation": st.booleans(),
+    "privileged": st.booleans(),
     "seccompProfile": st.sampled_from([{"type": "RuntimeDefault"}, {"type": "Unconfined"}]),
-    "capabilities": st.fixed_dictionaries({}, optional={
-        "add": st.lists(st.sampled_from(["NET_BIND_SERVICE", "SYS_ADMIN", "CAP_SYS_ADMIN"]), max_size=2),
-        "drop": st.lists(st.sampled_from(["ALL", "NET_RAW"]), max_size=2)}),
+    "capabilities": st.fixed_dictionaries(
+        {},
+        optional={
+            "add": st.lists(st.sampled_from(["NET_BIND_SERVICE", "SYS_ADMIN", "CAP_SYS_ADMIN"]), max_size=2),
+            "drop": st.lists(st.sampled_from(["ALL", "NET_RAW"]), max_size=2),
+        },
+    ),
 }
 pod_contexts = st.fixed_dictionaries({}, optional={k: values[k] for k in POD_KEYS})
 container_contexts = st.fixed_dictionaries({}, optional={k: values[k] for k in CONTAINER_KEYS})
@@ -275,8 +335,10 @@ container_contexts = st.fixed_dictionaries({}, optional={k: values[k] for k in C
 def test_user_values_survive_and_the_result_is_restricted_where_the_user_did_not_say_otherwise(pod_context, contexts):
     manifest = job({} if pod_context is None else {"securityContext": pod_context})
     spec = pod_of(manifest)
-    spec["containers"] = [{"name": f"c{i}", "image": "tf", **({} if c is None else {"securityContext": c})}
-                          for i, c in enumerate(contexts)]
+    spec["containers"] = [
+        {"name": f"c{i}", "image": "tf", **({} if c is None else {"securityContext": c})}
+        for i, c in enumerate(contexts)
+    ]
     spec["containers"][0]["name"] = "tensorflow"
     before = copy.deepcopy(manifest)
     out = with_restricted_defaults(manifest)
@@ -302,10 +364,14 @@ def user_forbids(pod_context: dict, contexts: list[dict]) -> bool:
         return True
     for c in contexts:
         capabilities = c.get("capabilities", {})
-        if (c.get("privileged") or c.get("allowPrivilegeEscalation") is True or c.get("runAsUser") == 0
-                or set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}
-                or ("drop" in capabilities and "ALL" not in capabilities["drop"])
-                or c.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is False):
+        if (
+            c.get("privileged")
+            or c.get("allowPrivilegeEscalation") is True
+            or c.get("runAsUser") == 0
+            or set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}
+            or ("drop" in capabilities and "ALL" not in capabilities["drop"])
+            or c.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is False
+        ):
             return True
     return False
 
@@ -313,7 +379,10 @@ def user_forbids(pod_context: dict, contexts: list[dict]) -> bool:
 # -- the identity is the notebooks' -------------------------------------------------------------------
 def test_the_default_identity_is_the_model_servers():
     """The same uid and gid as the hub's model server (tests/hub check the notebooks' too)."""
-    server = next(d for d in yaml.safe_load_all((REPO / "jupyterhub_config" / "k8s" / "model-server.yaml").read_text())
-                  if d and d["kind"] == "Deployment")
+    server = next(
+        d
+        for d in yaml.safe_load_all((REPO / "jupyterhub_config" / "k8s" / "model-server.yaml").read_text())
+        if d and d["kind"] == "Deployment"
+    )
     context = server["spec"]["template"]["spec"]["securityContext"]
     assert (context["runAsUser"], context["runAsGroup"]) == (POD_DEFAULTS["runAsUser"], POD_DEFAULTS["runAsGroup"])

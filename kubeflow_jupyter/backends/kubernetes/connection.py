@@ -41,8 +41,9 @@ def _service_account_namespace() -> str | None:
         return None
 
 
-def connect(namespace: str | None = None, context: str | None = None,
-            kubeconfig: str | os.PathLike | None = None) -> Connection:
+def connect(
+    namespace: str | None = None, context: str | None = None, kubeconfig: str | os.PathLike | None = None
+) -> Connection:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -63,8 +64,10 @@ def connect(namespace: str | None = None, context: str | None = None,
             chosen = next((c for c in contexts if c["name"] == context), None)
             if chosen is None:
                 names = ", ".join(c["name"] for c in contexts) or "none"
-                raise BackendError(f"no context {context!r} in kubeconfig {paths} (contexts: {names}): "
-                                   f"choose one with --context or ${ENV_CONTEXT}")
+                raise BackendError(
+                    f"no context {context!r} in kubeconfig {paths} (contexts: {names}): "
+                    f"choose one with --context or ${ENV_CONTEXT}"
+                )
         else:
             chosen = active
         config.load_kube_config(config_file=paths, context=chosen["name"], client_configuration=cfg)
@@ -72,7 +75,12 @@ def connect(namespace: str | None = None, context: str | None = None,
         raise BackendError(
             f"no usable Kubernetes configuration in kubeconfig {paths} ({e}): point --kubeconfig or $KUBECONFIG "
             f"at a kubeconfig with a current context (or choose one with --context or ${ENV_CONTEXT}), "
-            "or run on this machine with --backend local") from None
-    ns = (namespace or (_service_account_namespace() if in_cluster() else None)
-          or (chosen.get("context") or {}).get("namespace") or DEFAULT_NAMESPACE)
+            "or run on this machine with --backend local"
+        ) from None
+    ns = (
+        namespace
+        or (_service_account_namespace() if in_cluster() else None)
+        or (chosen.get("context") or {}).get("namespace")
+        or DEFAULT_NAMESPACE
+    )
     return Connection(client.ApiClient(cfg), ns, cfg.host, f"kubeconfig {paths}, context {chosen['name']!r}")

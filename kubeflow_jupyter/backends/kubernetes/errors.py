@@ -10,15 +10,21 @@ import yaml
 from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, KubeflowJupyterError, SpecError
 from .connection import ENV_CONTEXT, Connection
 
-INSTALL_OPERATOR = ('kubectl apply -k '
-                    '"github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0"')
-_FORBIDDEN = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
-                        r'in API group "(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]+)")?')
+INSTALL_OPERATOR = (
+    'kubectl apply -k "github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0"'
+)
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" '
+    r'in API group "(?P<group>[^"]*)"(?: in the namespace "(?P<namespace>[^"]+)")?'
+)
 # kube-apiserver's ValidatingAdmissionPolicy denial (plugin/policy/validating/dispatcher.go), inside
 # admission.NewForbidden's `<resource>.<group> "<name>" is forbidden: ...`; 422 Invalid unless the
 # validation names another reason (403 Forbidden, 401, 413).
-_POLICY_DENIED = re.compile(r"ValidatingAdmissionPolicy '(?P<policy>[^']+)'(?: with binding '(?P<binding>[^']*)')? "
-                            r"denied request: (?P<message>.*)", re.DOTALL)
+_POLICY_DENIED = re.compile(
+    r"ValidatingAdmissionPolicy '(?P<policy>[^']+)'(?: with binding '(?P<binding>[^']*)')? "
+    r"denied request: (?P<message>.*)",
+    re.DOTALL,
+)
 
 
 class PermissionDenied(BackendError):
@@ -57,15 +63,25 @@ def rbac_rule(user: str, verb: str, resource: str, group: str, namespace: str | 
     """The smallest Role (ClusterRole at cluster scope) + binding that grants exactly this."""
     scoped = {"namespace": namespace} if namespace else {}
     kind = "Role" if namespace else "ClusterRole"
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
-            "metadata": {"name": "kubeflow-jupyter", **scoped},
-            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}]}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": "kubeflow-jupyter", **scoped},
+        "rules": [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}],
+    }
     sa = re.fullmatch(r"system:serviceaccount:([^:]+):([^:]+)", user)
-    subject = ({"kind": "ServiceAccount", "name": sa.group(2), "namespace": sa.group(1)} if sa
-               else {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"})
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": f"{kind}Binding",
-               "metadata": {"name": "kubeflow-jupyter", **scoped}, "subjects": [subject],
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "kubeflow-jupyter"}}
+    subject = (
+        {"kind": "ServiceAccount", "name": sa.group(2), "namespace": sa.group(1)}
+        if sa
+        else {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+    )
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": f"{kind}Binding",
+        "metadata": {"name": "kubeflow-jupyter", **scoped},
+        "subjects": [subject],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "kubeflow-jupyter"},
+    }
     return yaml.safe_dump_all([role, binding], sort_keys=False, default_flow_style=None).strip()
 
 
@@ -79,7 +95,8 @@ def _forbidden(message: str, conn: Connection) -> KubeflowJupyterError:
     return PermissionDenied(
         f"Kubernetes refused: {user} may not {verb} {resource} (API group {group_name}) {scope}. "
         f"Ask a cluster admin to grant it, for example with:\n\n{rbac_rule(user, verb, resource, group, ns)}\n\n"
-        "(kubectl apply -f that YAML; docs/kubernetes.md lists the whole Role kubeflow-jupyter needs)")
+        "(kubectl apply -f that YAML; docs/kubernetes.md lists the whole Role kubeflow-jupyter needs)"
+    )
 
 
 def api_failures() -> tuple[type[BaseException], ...]:
@@ -104,18 +121,25 @@ def translate(exc: BaseException, conn: Connection, *, name: str | None = None) 
     where = f"in namespace {conn.namespace!r} {conn.where()}"
     code = exc.status
     if status is not None and (policy := _POLICY_DENIED.search(message)):
-        return PolicyDenied(policy.group("policy"), policy.group("binding"),
-                            " ".join(policy.group("message").split()), name, f"in namespace {conn.namespace!r}")
+        return PolicyDenied(
+            policy.group("policy"),
+            policy.group("binding"),
+            " ".join(policy.group("message").split()),
+            name,
+            f"in namespace {conn.namespace!r}",
+        )
     if code == 401:
         return BackendError(
             f"the Kubernetes API server {conn.where()} rejected the credentials (401 Unauthorized): the token or "
-            "certificate is invalid or expired — refresh your kubeconfig, or run locally with --backend local")
+            "certificate is invalid or expired — refresh your kubeconfig, or run locally with --backend local"
+        )
     if code == 403:
         return _forbidden(message, conn)
     if code == 404 and status is None:
         return CRDNotInstalled(
             f"the TFJob CRD (kubeflow.org/v1) is not installed on this cluster ({conn.host}) — install Kubeflow "
-            f"training-operator: {INSTALL_OPERATOR}")
+            f"training-operator: {INSTALL_OPERATOR}"
+        )
     if code == 404 and name:
         return JobNotFound(name, where)
     if code == 409 and (status or {}).get("reason") == "AlreadyExists" and name:
@@ -126,8 +150,10 @@ def translate(exc: BaseException, conn: Connection, *, name: str | None = None) 
         return SpecError(problems or [FieldProblem("", message)])
     if code == 400:
         return BackendError(f"the Kubernetes API server refused the request: {message}")
-    return BackendError(f"the Kubernetes API server {conn.where()} failed ({code} {exc.reason}): {message} — "
-                        "try again; if it persists, the cluster needs attention")
+    return BackendError(
+        f"the Kubernetes API server {conn.where()} failed ({code} {exc.reason}): {message} — "
+        "try again; if it persists, the cluster needs attention"
+    )
 
 
 def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
@@ -139,8 +165,10 @@ def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
     if tls is not None:
         detail = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or str(tls)
-        why = (f"TLS verification failed ({detail}) — the server's certificate does not match the cluster CA "
-               "in the configuration")
+        why = (
+            f"TLS verification failed ({detail}) — the server's certificate does not match the cluster CA "
+            "in the configuration"
+        )
     elif "refused" in text:
         why = "connection refused"
     elif "timed out" in text or "timeout" in text:
@@ -149,7 +177,8 @@ def unreachable(exc: BaseException, conn: Connection) -> KubeflowJupyterError:
         why = _short(str(chain[-1])) or type(exc).__name__
     return BackendError(
         f"cannot reach the Kubernetes API server {conn.where()}: {why}. Point --kubeconfig or $KUBECONFIG "
-        f"(and --context or ${ENV_CONTEXT}) at a reachable cluster, or run on this machine with --backend local")
+        f"(and --context or ${ENV_CONTEXT}) at a reachable cluster, or run on this machine with --backend local"
+    )
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -20,7 +20,7 @@ def canonical_type(value: str) -> str:
 
 def spec_replicas(obj: dict) -> list[tuple[str, int]]:
     """Every ``(type, index)`` the spec asks for (``replicas`` defaults to 1), in the operator's type order."""
-    specs = ((obj.get("spec") or {}).get("tfReplicaSpecs") or {})
+    specs = (obj.get("spec") or {}).get("tfReplicaSpecs") or {}
     out = []
     for key, spec in specs.items():
         count = (spec or {}).get("replicas")
@@ -103,8 +103,10 @@ def build_snapshot(obj: dict, pods: list[dict]) -> JobSnapshot:
         },
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
-        replicas=[replica_state(t, i, meta.get("name", ""), _pick_pod(by_replica.get((t, i), [])))
-                  for t, i in spec_replicas(obj)],
+        replicas=[
+            replica_state(t, i, meta.get("name", ""), _pick_pod(by_replica.get((t, i), [])))
+            for t, i in spec_replicas(obj)
+        ],
         resource_version=str(meta.get("resourceVersion") or ""),
     )
 

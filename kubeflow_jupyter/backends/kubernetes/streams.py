@@ -47,8 +47,16 @@ class ResourceStream:
     #: failed reconnects in a row (without an event in between) before giving up
     MAX_RECONNECTS = 5
 
-    def __init__(self, source: str, list_fn: Callable, events: queue.Queue[StreamEvent], *,
-                 resource_version: str, watch_timeout: int, request_timeout: float):
+    def __init__(
+        self,
+        source: str,
+        list_fn: Callable,
+        events: queue.Queue[StreamEvent],
+        *,
+        resource_version: str,
+        watch_timeout: int,
+        request_timeout: float,
+    ):
         self.source = source
         self.list_fn = list_fn
         self.events = events
@@ -102,16 +110,23 @@ class ResourceStream:
                     return
                 if e.status in TRANSIENT and failures < self.MAX_RECONNECTS:
                     failures += 1
-                    logger.info("%s watch: %s %s from the API server; reconnecting (attempt %d of %d)",
-                                self.source, e.status, e.reason, failures, self.MAX_RECONNECTS)
+                    logger.info(
+                        "%s watch: %s %s from the API server; reconnecting (attempt %d of %d)",
+                        self.source,
+                        e.status,
+                        e.reason,
+                        failures,
+                        self.MAX_RECONNECTS,
+                    )
                     self._stopped.wait(_backoff(failures))
                     continue
                 if e.status != 410:
                     logger.info("%s watch ended: %s %s", self.source, e.status, e.reason)
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
-                logger.info("%s watch: resourceVersion %s expired (410); listing again",
-                            self.source, self.resource_version)
+                logger.info(
+                    "%s watch: resourceVersion %s expired (410); listing again", self.source, self.resource_version
+                )
                 try:  # our resourceVersion was compacted away: start over from a fresh list
                     items, self.resource_version = list_objects(self.list_fn)
                 except api_failures() as list_error:
@@ -128,14 +143,24 @@ class ResourceStream:
                     logger.info("%s watch ended after %d failed reconnects: %r", self.source, self.MAX_RECONNECTS, e)
                     self.events.put(StreamEvent(self.source, FAIL, e))
                     return
-                logger.info("%s watch: connection lost (%s); resuming from resourceVersion %s (attempt %d of %d)",
-                            self.source, type(e).__name__, self.resource_version, failures, self.MAX_RECONNECTS)
+                logger.info(
+                    "%s watch: connection lost (%s); resuming from resourceVersion %s (attempt %d of %d)",
+                    self.source,
+                    type(e).__name__,
+                    self.resource_version,
+                    failures,
+                    self.MAX_RECONNECTS,
+                )
                 # resume from the last resourceVersion: the server replays what we missed
                 self._stopped.wait(_backoff(failures))
                 continue
             if not self._stopped.is_set():
-                logger.debug("%s watch: the server ended it after %ss; renewing from resourceVersion %s",
-                             self.source, self.watch_timeout, self.resource_version)
+                logger.debug(
+                    "%s watch: the server ended it after %ss; renewing from resourceVersion %s",
+                    self.source,
+                    self.watch_timeout,
+                    self.resource_version,
+                )
 
 
 def _backoff(failures: int) -> float:

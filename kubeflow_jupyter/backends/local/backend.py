@@ -65,9 +65,15 @@ class LocalBackend:
     def __init__(self, namespace: str | None = None, home: str | os.PathLike | None = None):
         self.namespace = namespace or DEFAULT_NAMESPACE
         if not is_valid_name(self.namespace):
-            raise SpecError(FieldProblem("metadata.namespace", (
-                f"{self.namespace!r} is not a valid namespace: use a DNS-1123 label "
-                "(lowercase letters, digits and '-', at most 63 characters)")))
+            raise SpecError(
+                FieldProblem(
+                    "metadata.namespace",
+                    (
+                        f"{self.namespace!r} is not a valid namespace: use a DNS-1123 label "
+                        "(lowercase letters, digits and '-', at most 63 characters)"
+                    ),
+                )
+            )
         self.home = Path(home) if home else default_home()
         self.store = Store(self.home, self.namespace)
 
@@ -97,8 +103,10 @@ class LocalBackend:
                 staging.logs_dir.mkdir()
                 staging.write_snapshot(snapshot)
                 images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
-                staging.add_event(f"TFJob {job.name} created; image(s) {', '.join(images)} not pulled: "
-                                  "every replica runs its command as a local process")
+                staging.add_event(
+                    f"TFJob {job.name} created; image(s) {', '.join(images)} not pulled: "
+                    "every replica runs its command as a local process"
+                )
                 try:
                     os.rename(staging.path, target.path)  # atomic: the name is claimed or it is not
                 except OSError:
@@ -112,17 +120,28 @@ class LocalBackend:
         except BaseException:
             shutil.rmtree(target.path, ignore_errors=True)
             raise
-        logger.info("created TFJob %s/%s (local, %d replica(s), store %s)", self.namespace, job.name,
-                    len(plan.launches), target.path)
+        logger.info(
+            "created TFJob %s/%s (local, %d replica(s), store %s)",
+            self.namespace,
+            job.name,
+            len(plan.launches),
+            target.path,
+        )
         return snapshot
 
     def _initial_snapshot(self, job: TFJob) -> JobSnapshot:
         now = now_iso()
         replicas = [ReplicaState(type=t, index=i, pod_name=pod_name(job.name, t, i)) for t, i in job.replicas()]
         return JobSnapshot(
-            name=job.name, namespace=self.namespace, backend=self.name, uid=str(uuid.uuid4()), created=now,
-            conditions=rules.created_condition(job, now), replica_statuses=rules.replica_statuses(job, replicas),
-            replicas=replicas, resource_version="1",
+            name=job.name,
+            namespace=self.namespace,
+            backend=self.name,
+            uid=str(uuid.uuid4()),
+            created=now,
+            conditions=rules.created_condition(job, now),
+            replica_statuses=rules.replica_statuses(job, replicas),
+            replicas=replicas,
+            resource_version="1",
         )
 
     def _start_supervisor(self, jobdir: JobDir) -> None:
@@ -133,8 +152,12 @@ class LocalBackend:
             try:
                 launcher = subprocess.run(
                     [sys.executable, "-m", "kubeflow_jupyter.backends.local.supervisor", str(jobdir.path)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, close_fds=True, timeout=SUPERVISOR_START_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    timeout=SUPERVISOR_START_TIMEOUT,
                 )
             except (OSError, subprocess.TimeoutExpired) as e:
                 raise BackendError(f"could not start the local supervisor: {e}") from None
@@ -187,11 +210,15 @@ class LocalBackend:
         except FileNotFoundError:
             raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
         except UNREADABLE as e:
-            raise BackendError(f"cannot read {jobdir.manifest_file} ({e}): delete the job "
-                               f"(kubeflow-jupyter delete {name}) or restore the file") from None
+            raise BackendError(
+                f"cannot read {jobdir.manifest_file} ({e}): delete the job "
+                f"(kubeflow-jupyter delete {name}) or restore the file"
+            ) from None
         if not isinstance(manifest, dict):
-            raise BackendError(f"{jobdir.manifest_file} does not hold a TFJob object: delete the job "
-                               f"(kubeflow-jupyter delete {name}) or restore the file")
+            raise BackendError(
+                f"{jobdir.manifest_file} does not hold a TFJob object: delete the job "
+                f"(kubeflow-jupyter delete {name}) or restore the file"
+            )
         manifest["status"] = snapshot.status_dict()
         return manifest
 
@@ -200,8 +227,9 @@ class LocalBackend:
         return self._jobdir(name).read_events()
 
     # -- watch -------------------------------------------------------------------------------
-    def watch(self, name: str | None = None, *, timeout: float | None = None,
-              stop: threading.Event | None = None) -> Iterator[JobSnapshot]:
+    def watch(
+        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Iterator[JobSnapshot]:
         deadline = None if timeout is None else time.monotonic() + timeout
         if name is not None:
             yield from self._watch_one(self._jobdir(name), deadline, stop)
@@ -264,8 +292,11 @@ class LocalBackend:
                 names = sorted(named)
                 if unfinished and time.monotonic() >= lost_check:  # supervisors gone with their watchdogs
                     lost_check = time.monotonic() + LOST_CHECK_SECONDS
-                    names += [n for n in sorted(unfinished - named.keys())
-                              if (jd := self.store.job(n)) is not None and self._supervisor_alive(jd) is False]
+                    names += [
+                        n
+                        for n in sorted(unfinished - named.keys())
+                        if (jd := self.store.job(n)) is not None and self._supervisor_alive(jd) is False
+                    ]
 
     # -- logs ----------------------------------------------------------------------------------
     def _replica_id(self, snapshot: JobSnapshot, replica: str | None) -> str:
@@ -279,14 +310,22 @@ class LocalBackend:
             raise ReplicaNotFound(f"TFJob {snapshot.name!r} has no replica {replica!r} (replicas: {known})")
         return replica
 
-    def logs(self, name: str, replica: str | None = None, *, follow: bool = False,
-             tail: int | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+    def logs(
+        self,
+        name: str,
+        replica: str | None = None,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
         jobdir = self._jobdir(name)
         rid = self._replica_id(self._read(jobdir), replica)
         return self._log_lines(jobdir, rid, follow, tail, stop)
 
-    def _log_lines(self, jobdir: JobDir, rid: str, follow: bool, tail: int | None,
-                   stop: threading.Event | None) -> Iterator[str]:
+    def _log_lines(
+        self, jobdir: JobDir, rid: str, follow: bool, tail: int | None, stop: threading.Event | None
+    ) -> Iterator[str]:
         path = jobdir.log_file(rid)
         while not path.exists():  # a replica not started yet has no log
             if not follow or self._replica_done(jobdir, rid) or _stopped_after_pause(stop):

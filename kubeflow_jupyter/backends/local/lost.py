@@ -26,8 +26,10 @@ logger = logging.getLogger(__name__)
 def lost_state(jobdir: JobDir, snapshot: JobSnapshot) -> JobSnapshot:
     """``snapshot`` turned Failed because its supervisor is gone (a new version of it)."""
     supervisor = jobdir.read_supervisor()
-    message = (f"the local supervisor (pid {supervisor.pid if supervisor else '?'}) exited "
-               f"unexpectedly; its replica processes were stopped (see {jobdir.supervisor_log})")
+    message = (
+        f"the local supervisor (pid {supervisor.pid if supervisor else '?'}) exited "
+        f"unexpectedly; its replica processes were stopped (see {jobdir.supervisor_log})"
+    )
     snapshot.conditions = rules.set_condition(snapshot.conditions, FAILED, REASON, message)
     snapshot.completion_time = now_iso()
     for replica in snapshot.replicas:
@@ -67,6 +69,10 @@ def _record(jobdir: JobDir, stop_grace: float) -> JobSnapshot:
         snapshot = lost_state(jobdir, snapshot)
         jobdir.write_snapshot(snapshot)
         jobdir.add_event(f"job Failed: {snapshot.message}")
-        logger.info("TFJob %s/%s: its supervisor is gone; replicas stopped, job marked Failed (%s)",
-                    jobdir.path.parent.name, jobdir.name, REASON)
+        logger.info(
+            "TFJob %s/%s: its supervisor is gone; replicas stopped, job marked Failed (%s)",
+            jobdir.path.parent.name,
+            jobdir.name,
+            REASON,
+        )
         return snapshot

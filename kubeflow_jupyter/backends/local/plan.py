@@ -43,13 +43,28 @@ class ReplicaLaunch:
         return replica_id(self.replica_type, self.index)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "type": self.replica_type, "index": self.index, "argv": list(self.argv),
-                "cwd": self.cwd, "env": dict(self.env), "image": self.image, "port": self.port}
+        return {
+            "id": self.id,
+            "type": self.replica_type,
+            "index": self.index,
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "env": dict(self.env),
+            "image": self.image,
+            "port": self.port,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ReplicaLaunch:
-        return cls(data["type"], int(data["index"]), list(data["argv"]), data["cwd"], dict(data["env"]),
-                   data["image"], int(data["port"]))
+        return cls(
+            data["type"],
+            int(data["index"]),
+            list(data["argv"]),
+            data["cwd"],
+            dict(data["env"]),
+            data["image"],
+            int(data["port"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -75,10 +90,13 @@ class JobPlan:
         """The job as :mod:`tfjob.rules` sees it: counts, policies, no templates (what runs is
         in ``launches``)."""
         return TFJob(
-            name=self.name, namespace=self.namespace,
-            replica_specs={t: ReplicaSpec(t, r.replicas, r.restart_policy, template={})
-                           for t, r in self.replica_rules.items()},
-            run_policy=self.run_policy, success_policy=self.success_policy,
+            name=self.name,
+            namespace=self.namespace,
+            replica_specs={
+                t: ReplicaSpec(t, r.replicas, r.restart_policy, template={}) for t, r in self.replica_rules.items()
+            },
+            run_policy=self.run_policy,
+            success_policy=self.success_policy,
         )
 
     def to_dict(self) -> dict:
@@ -86,11 +104,16 @@ class JobPlan:
         return {
             "name": self.name,
             "namespace": self.namespace,
-            "replicaSpecs": {t: {"replicas": r.replicas, "restartPolicy": r.restart_policy}
-                             for t, r in self.replica_rules.items()},
-            "runPolicy": {"cleanPodPolicy": rp.clean_pod_policy, "backoffLimit": rp.backoff_limit,
-                          "activeDeadlineSeconds": rp.active_deadline_seconds,
-                          "ttlSecondsAfterFinished": rp.ttl_seconds_after_finished, "suspend": rp.suspend},
+            "replicaSpecs": {
+                t: {"replicas": r.replicas, "restartPolicy": r.restart_policy} for t, r in self.replica_rules.items()
+            },
+            "runPolicy": {
+                "cleanPodPolicy": rp.clean_pod_policy,
+                "backoffLimit": rp.backoff_limit,
+                "activeDeadlineSeconds": rp.active_deadline_seconds,
+                "ttlSecondsAfterFinished": rp.ttl_seconds_after_finished,
+                "suspend": rp.suspend,
+            },
             "successPolicy": self.success_policy,
             "replicas": [launch.to_dict() for launch in self.launches],
         }
@@ -101,12 +124,15 @@ class JobPlan:
         return cls(
             name=data["name"],
             namespace=data["namespace"],
-            replica_rules={t: ReplicaRule(int(r["replicas"]), r["restartPolicy"])
-                           for t, r in data["replicaSpecs"].items()},
+            replica_rules={
+                t: ReplicaRule(int(r["replicas"]), r["restartPolicy"]) for t, r in data["replicaSpecs"].items()
+            },
             run_policy=RunPolicy(
-                clean_pod_policy=rp["cleanPodPolicy"], backoff_limit=rp["backoffLimit"],
+                clean_pod_policy=rp["cleanPodPolicy"],
+                backoff_limit=rp["backoffLimit"],
                 active_deadline_seconds=rp["activeDeadlineSeconds"],
-                ttl_seconds_after_finished=rp["ttlSecondsAfterFinished"], suspend=bool(rp["suspend"]),
+                ttl_seconds_after_finished=rp["ttlSecondsAfterFinished"],
+                suspend=bool(rp["suspend"]),
             ),
             success_policy=data["successPolicy"],
             launches=[ReplicaLaunch.from_dict(launch) for launch in data["replicas"]],
@@ -163,9 +189,13 @@ def _replica_problem(rtype: str, spec: ReplicaSpec, workdir: str) -> FieldProble
     env = spec.env
     too_long = _over_exec_limit(argv, env)
     if too_long:
-        return FieldProblem(_container_path(rtype, too_long), (
-            f"longer than {MAX_EXEC_STRING - 1} bytes, the most Linux passes to a process in one argument "
-            "or environment variable; put large values in a file and pass its path"))
+        return FieldProblem(
+            _container_path(rtype, too_long),
+            (
+                f"longer than {MAX_EXEC_STRING - 1} bytes, the most Linux passes to a process in one argument "
+                "or environment variable; put large values in a file and pass its path"
+            ),
+        )
     if not _find_executable(argv[0], cwd, {**os.environ, **env}):
         return FieldProblem(
             _container_path(rtype, "command"),
@@ -187,9 +217,15 @@ def plan_job(job: TFJob, namespace: str, workdir: str) -> JobPlan:
 
     Each replica gets a free localhost port now, so every TF_CONFIG is written into the plan."""
     if job.total_replicas > MAX_LOCAL_REPLICAS:
-        raise SpecError(FieldProblem("spec.tfReplicaSpecs", (
-            f"{job.total_replicas} replicas in total: the local backend runs at most {MAX_LOCAL_REPLICAS} "
-            "processes on this machine; lower the replicas or use a cluster (--backend kubernetes)")))
+        raise SpecError(
+            FieldProblem(
+                "spec.tfReplicaSpecs",
+                (
+                    f"{job.total_replicas} replicas in total: the local backend runs at most {MAX_LOCAL_REPLICAS} "
+                    "processes on this machine; lower the replicas or use a cluster (--backend kubernetes)"
+                ),
+            )
+        )
     problems: list[FieldProblem] = []
     runnable: dict[str, tuple[list[str], str]] = {}
     for rtype, spec in job.replica_specs.items():
@@ -217,10 +253,14 @@ def plan_job(job: TFJob, namespace: str, workdir: str) -> JobPlan:
         tf_config = tf_config_json(job, rtype, index, host)
         if tf_config is not None:
             env["TF_CONFIG"] = tf_config
-        launches.append(ReplicaLaunch(rtype, index, argv, cwd, env, str(spec.container.get("image", "")),
-                                      ports[(rtype, index)]))
+        launches.append(
+            ReplicaLaunch(rtype, index, argv, cwd, env, str(spec.container.get("image", "")), ports[(rtype, index)])
+        )
     return JobPlan(
-        name=job.name, namespace=namespace,
+        name=job.name,
+        namespace=namespace,
         replica_rules={t: ReplicaRule(s.replicas, s.restart_policy) for t, s in job.replica_specs.items()},
-        run_policy=job.run_policy, success_policy=job.success_policy, launches=launches,
+        run_policy=job.run_policy,
+        success_policy=job.success_policy,
+        launches=launches,
     )

@@ -89,9 +89,12 @@ def unreadable_snapshot(jobdir: JobDir, namespace: str, error: BaseException) ->
     """The row of a job whose status cannot be read: state Unknown, and what is wrong with which file."""
     what = error.strerror if isinstance(error, OSError) and error.strerror else f"{type(error).__name__}: {error}"
     return JobSnapshot(
-        name=jobdir.name, namespace=namespace,
-        problem=(f"cannot read {jobdir.status_file} ({what}); the job's state is unknown: "
-                 f"delete the job (kubeflow-jupyter delete {jobdir.name}) or restore the file"),
+        name=jobdir.name,
+        namespace=namespace,
+        problem=(
+            f"cannot read {jobdir.status_file} ({what}); the job's state is unknown: "
+            f"delete the job (kubeflow-jupyter delete {jobdir.name}) or restore the file"
+        ),
     )
 
 
@@ -221,4 +224,3 @@ class Store:
         """A hidden directory to build a new job in before it appears under its name."""
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".creating-{name}-", dir=self.root))
-

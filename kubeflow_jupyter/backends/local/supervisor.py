@@ -96,9 +96,7 @@ class Supervisor:
         self.snapshot.resource_version = str(int(self.snapshot.resource_version or 0) + 1)
         try:
             self.dir.write_snapshot(self.snapshot)
-            write_json_atomic(self.dir.pids_file, {
-                rid: ProcessId.of(p.pid).to_list() for rid, p in self.procs.items()
-            })
+            write_json_atomic(self.dir.pids_file, {rid: ProcessId.of(p.pid).to_list() for rid, p in self.procs.items()})
         except FileNotFoundError:
             raise JobDeleted() from None
 
@@ -112,8 +110,11 @@ class Supervisor:
         """Apply the operator's status rules to the replicas' current phases; return the finished state.
         Replicas waiting for their restart (``restart_due``) make the job Restarting."""
         result = rules.update_job_status(
-            self.job, self.snapshot.replicas, self.snapshot.conditions,
-            start_time=self.snapshot.start_time, restarting=tuple(self.restart_due),
+            self.job,
+            self.snapshot.replicas,
+            self.snapshot.conditions,
+            start_time=self.snapshot.start_time,
+            restarting=tuple(self.restart_due),
         )
         self.snapshot.conditions = result.conditions
         self.snapshot.replica_statuses = result.replica_statuses
@@ -132,15 +133,25 @@ class Supervisor:
         log_path = self.dir.log_file(rid)
         with open(log_path, "ab") as log:
             if replica.restarts == 0:
-                log.write(f"{LOG_PREFIX} image {launch.image!r} is not pulled: running {json.dumps(launch.argv)} "
-                          f"in {launch.cwd} as a local process\n".encode())
+                log.write(
+                    f"{LOG_PREFIX} image {launch.image!r} is not pulled: running {json.dumps(launch.argv)} "
+                    f"in {launch.cwd} as a local process\n".encode()
+                )
             else:
-                log.write(f"{LOG_PREFIX} restart {replica.restarts} of {rid} "
-                          f"(previous exit code {replica.exit_code})\n".encode())
+                log.write(
+                    f"{LOG_PREFIX} restart {replica.restarts} of {rid} "
+                    f"(previous exit code {replica.exit_code})\n".encode()
+                )
             log.flush()
             proc = subprocess.Popen(
-                launch.argv, cwd=launch.cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                launch.argv,
+                cwd=launch.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
                 preexec_fn=self.die_with_supervisor,
             )
         self.procs[rid] = proc
@@ -196,8 +207,9 @@ class Supervisor:
         delay = restart_backoff(replica.restarts)
         self.restart_due[rid] = time.monotonic() + delay
         replica.message = f"exited with code {code}; restarting in {delay:g}s (restartPolicy {policy})"
-        logger.info("%s exited with code %d: restart %d in %gs (restartPolicy %s)", rid, code, replica.restarts,
-                 delay, policy)
+        logger.info(
+            "%s exited with code %d: restart %d in %gs (restartPolicy %s)", rid, code, replica.restarts, delay, policy
+        )
         self.event(f"{rid} exited with code {code}: restart {replica.restarts} in {delay:g}s (restartPolicy {policy})")
         if policy == "ExitCode":
             # The operator deletes the failed pod and creates a new one: Pending until it starts.
@@ -238,8 +250,10 @@ class Supervisor:
         self.snapshot.start_time = now_iso()
         if self.job.run_policy.active_deadline_seconds is not None:
             self.deadline = time.monotonic() + self.job.run_policy.active_deadline_seconds
-        self.event("starting replicas: " + ", ".join(f"{rid} on localhost:{launch.port}"
-                                                     for rid, launch in self.launches.items()))
+        self.event(
+            "starting replicas: "
+            + ", ".join(f"{rid} on localhost:{launch.port}" for rid, launch in self.launches.items())
+        )
         for rid in self.launches:
             self.spawn(rid)
 
@@ -313,7 +327,8 @@ class Supervisor:
         except Exception as e:  # a bug here must not leave the job Running forever
             self.stop_all("stopped: the local supervisor failed")
             self.snapshot.conditions = rules.set_condition(
-                self.snapshot.conditions, FAILED, "SupervisorError", f"the local supervisor failed: {e!r}")
+                self.snapshot.conditions, FAILED, "SupervisorError", f"the local supervisor failed: {e!r}"
+            )
             self.snapshot.completion_time = now_iso()
             try:
                 self.event(f"supervisor error: {e!r}")

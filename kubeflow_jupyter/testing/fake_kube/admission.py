@@ -60,8 +60,11 @@ class Request:
 
     def cel_request(self) -> dict:
         return {
-            "kind": {"group": self.group, "version": self.version,
-                     "kind": (self.obj or self.old or {}).get("kind", "")},
+            "kind": {
+                "group": self.group,
+                "version": self.version,
+                "kind": (self.obj or self.old or {}).get("kind", ""),
+            },
             "resource": {"group": self.group, "version": self.version, "resource": self.resource},
             "subResource": self.subresource,
             "name": self.name,
@@ -98,8 +101,9 @@ class _Compiled:
             return env.program(env.compile(expression))
 
         self.variables = [(v["name"], v["expression"], compile_(v["expression"])) for v in spec.get("variables") or []]
-        self.conditions = [(c["name"], c["expression"], compile_(c["expression"]))
-                           for c in spec.get("matchConditions") or []]
+        self.conditions = [
+            (c["name"], c["expression"], compile_(c["expression"])) for c in spec.get("matchConditions") or []
+        ]
         self.validations = []
         for v in spec.get("validations") or []:
             message_program = compile_(v["messageExpression"]) if v.get("messageExpression") else None
@@ -139,8 +143,10 @@ class ValidatingAdmission:
             policy = self.policies.get(spec.get("policyName", ""))
             if policy is None or "Deny" not in (spec.get("validationActions") or []):
                 continue
-            if not (_matches(policy.spec.get("matchConstraints") or {}, request, required=True)
-                    and _matches(spec.get("matchResources") or {}, request, required=False)):
+            if not (
+                _matches(policy.spec.get("matchConstraints") or {}, request, required=True)
+                and _matches(spec.get("matchResources") or {}, request, required=False)
+            ):
                 continue
             for denial in self._evaluate(policy, binding["metadata"]["name"], request, not first_only):
                 found.append(denial)
@@ -162,8 +168,9 @@ class ValidatingAdmission:
             "object": celpy.json_to_cel(request.obj),
             "oldObject": celpy.json_to_cel(request.old),
             "request": celpy.json_to_cel(request.cel_request()),
-            "namespaceObject": celpy.json_to_cel({"metadata": {"name": request.namespace,
-                                                               "labels": request.namespace_labels}}),
+            "namespaceObject": celpy.json_to_cel(
+                {"metadata": {"name": request.namespace, "labels": request.namespace_labels}}
+            ),
         }
         variables = celtypes.MapType({})
         activation["variables"] = variables
@@ -206,8 +213,9 @@ class ValidatingAdmission:
 
 def denied(request: Request, denial: Denial) -> ApiError:
     """The Status kube-apiserver answers for a policy denial (see the module docstring)."""
-    policy_message = (f"ValidatingAdmissionPolicy '{denial.policy}' with binding '{denial.binding}' "
-                      f"denied request: {denial.message}")
+    policy_message = (
+        f"ValidatingAdmissionPolicy '{denial.policy}' with binding '{denial.binding}' denied request: {denial.message}"
+    )
     name = request.name or ((request.obj or {}).get("metadata") or {}).get("generateName") or "Unknown"
     code = _CODES.get(denial.reason, 422)
     details: dict[str, Any] = {"name": name}
@@ -215,11 +223,18 @@ def denied(request: Request, denial: Denial) -> ApiError:
         details["group"] = request.group
     details["kind"] = request.resource
     details["causes"] = [{"message": policy_message}]
-    return ApiError({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": f'{qualified(request.resource, request.group)} "{name}" is forbidden: {policy_message}',
-        "reason": denial.reason, "details": details, "code": code,
-    })
+    return ApiError(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": f'{qualified(request.resource, request.group)} "{name}" is forbidden: {policy_message}',
+            "reason": denial.reason,
+            "details": details,
+            "code": code,
+        }
+    )
 
 
 # -- matching ---------------------------------------------------------------------------------
@@ -248,12 +263,19 @@ def _rule_matches(rule: dict, request: Request) -> bool:
         return False
     wanted = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
     resources = rule.get("resources") or []
-    resource_ok = (wanted in resources or "*/*" in resources
-                   or (not request.subresource and "*" in resources)
-                   or (request.subresource and f"{request.resource}/*" in resources)
-                   or (request.subresource and f"*/{request.subresource}" in resources))
-    return (among(rule.get("apiGroups"), request.group) and among(rule.get("apiVersions"), request.version)
-            and among(rule.get("operations"), request.operation) and resource_ok)
+    resource_ok = (
+        wanted in resources
+        or "*/*" in resources
+        or (not request.subresource and "*" in resources)
+        or (request.subresource and f"{request.resource}/*" in resources)
+        or (request.subresource and f"*/{request.subresource}" in resources)
+    )
+    return (
+        among(rule.get("apiGroups"), request.group)
+        and among(rule.get("apiVersions"), request.version)
+        and among(rule.get("operations"), request.operation)
+        and resource_ok
+    )
 
 
 def _selector_matches(selector: dict | None, labels: dict[str, str]) -> bool:

@@ -36,16 +36,29 @@ T = TypeVar("T")
 
 
 class FakeKubeCluster:
-    def __init__(self, *, namespace: str = DEFAULT_NAMESPACE, crd_installed: bool = True, step: float = 0.01,
-                 run_seconds: float = 0.05, bookmark_interval: float = 1.0, default_watch_timeout: float = 1800.0,
-                 admission_policies: Iterable[dict] = ()):
+    def __init__(
+        self,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        crd_installed: bool = True,
+        step: float = 0.01,
+        run_seconds: float = 0.05,
+        bookmark_interval: float = 1.0,
+        default_watch_timeout: float = 1800.0,
+        admission_policies: Iterable[dict] = (),
+    ):
         """``step``: seconds between the operator's and kubelet's moves; ``run_seconds``: how long a
         container runs unless scripted; ``default_watch_timeout``: the server's watch timeout when the
         client sends none (kube-apiserver: 30-60 min); ``admission_policies``: manifests among which the
         ValidatingAdmissionPolicy/-Binding objects are enforced on TFJob writes (others are ignored)."""
         self.namespace = namespace
-        self.server = ApiServer(crd_installed=crd_installed, step=step, run_seconds=run_seconds,
-                                bookmark_interval=bookmark_interval, default_watch_timeout=default_watch_timeout)
+        self.server = ApiServer(
+            crd_installed=crd_installed,
+            step=step,
+            run_seconds=run_seconds,
+            bookmark_interval=bookmark_interval,
+            default_watch_timeout=default_watch_timeout,
+        )
         self.server.admission.add(admission_policies)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-kube-apiserver", daemon=True)
@@ -61,8 +74,9 @@ class FakeKubeCluster:
 
         async def serve() -> int:
             # Like the real server, notice clients that hang up: their watch handlers end at once.
-            self._runner = web.AppRunner(self.server.app(), access_log=None, handle_signals=False,
-                                         handler_cancellation=True)
+            self._runner = web.AppRunner(
+                self.server.app(), access_log=None, handle_signals=False, handler_cancellation=True
+            )
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls.server_context())
             await site.start()
@@ -115,22 +129,38 @@ class FakeKubeCluster:
         self.call(self.server.tokens.__setitem__, token, user)
         return token
 
-    def write_kubeconfig(self, path: str | os.PathLike, *, user: str | None = None, namespace: str | None = None,
-                         context: str = "fake-cluster", server: str | None = None,
-                         ca_pem: bytes | None = None) -> Path:
+    def write_kubeconfig(
+        self,
+        path: str | os.PathLike,
+        *,
+        user: str | None = None,
+        namespace: str | None = None,
+        context: str = "fake-cluster",
+        server: str | None = None,
+        ca_pem: bytes | None = None,
+    ) -> Path:
         """A kubeconfig (mode 0600) whose current context reaches this server as ``user``
         (default: the ``jupyter`` service account of the namespace). ``server``/``ca_pem``
         point it elsewhere or at another CA (to test unreachable servers and TLS failures)."""
         namespace = namespace or self.namespace
         user = user or f"system:serviceaccount:{namespace}:jupyter"
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": context, "cluster": {
-                "server": server or self.url,
-                "certificate-authority-data": base64.b64encode(ca_pem or self.tls.ca_pem).decode()}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [
+                {
+                    "name": context,
+                    "cluster": {
+                        "server": server or self.url,
+                        "certificate-authority-data": base64.b64encode(ca_pem or self.tls.ca_pem).decode(),
+                    },
+                }
+            ],
             "users": [{"name": f"{context}-user", "user": {"token": self.add_user(user)}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-user",
-                                                       "namespace": namespace}}],
+            "contexts": [
+                {"name": context, "context": {"cluster": context, "user": f"{context}-user", "namespace": namespace}}
+            ],
             "current-context": context,
         }
         path = Path(path)
@@ -148,8 +178,9 @@ class FakeKubeCluster:
         self.call(setattr, self.server.operator, "paused", paused)
 
     # -- fault injection ----------------------------------------------------------------------
-    def deny(self, verb: str | None, resource: str, *, group: str = "", namespace: str | None = None,
-             user: str | None = None) -> None:
+    def deny(
+        self, verb: str | None, resource: str, *, group: str = "", namespace: str | None = None, user: str | None = None
+    ) -> None:
         """RBAC: forbid ``verb`` (None: all) on ``resource`` (``"tfjobs"``, ``"pods/log"``) in ``group``."""
         self.call(self.server.deny_rules.append, DenyRule(verb, resource, group, namespace, user))
 
@@ -166,8 +197,15 @@ class FakeKubeCluster:
         """Labels a binding's namespaceSelector sees (kubernetes.io/metadata.name is always there)."""
         self.call(self.server.namespace_labels.__setitem__, namespace, dict(labels))
 
-    def fail_next(self, count: int = 1, *, code: int = 500, method: str | None = None,
-                  path_contains: str | None = None, message: str = "injected fault") -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        code: int = 500,
+        method: str | None = None,
+        path_contains: str | None = None,
+        message: str = "injected fault",
+    ) -> None:
         self.call(self.server.faults.append, Fault(count, code, method, path_contains, message))
 
     def drop_watches(self) -> int:
@@ -186,8 +224,12 @@ class FakeKubeCluster:
         return self.call(self.server.store.find, TFJOBS, namespace or self.namespace, name)
 
     def pods(self, job: str | None = None, namespace: str | None = None) -> list[dict]:
-        return self.call(self.server.store.list, PODS, namespace or self.namespace,
-                         lambda p: job is None or p["metadata"]["labels"].get("training.kubeflow.org/job-name") == job)
+        return self.call(
+            self.server.store.list,
+            PODS,
+            namespace or self.namespace,
+            lambda p: job is None or p["metadata"]["labels"].get("training.kubeflow.org/job-name") == job,
+        )
 
     def create_tfjob(self, manifest: dict, namespace: str | None = None) -> dict:
         """Store a TFJob directly, through the same admission as a POST (for seeding many jobs fast)."""
@@ -195,7 +237,9 @@ class FakeKubeCluster:
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Block until ``condition()`` (evaluated on the server's loop) holds; TimeoutError otherwise."""
+
         async def until() -> None:
             while not condition():
                 await asyncio.sleep(0.005)
+
         asyncio.run_coroutine_threadsafe(asyncio.wait_for(until(), timeout), self._loop).result()

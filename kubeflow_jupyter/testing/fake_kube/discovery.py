@@ -7,16 +7,26 @@ from datetime import UTC, datetime
 from .store import PODS, TFJOBS, Resource
 
 VERSION = {
-    "major": "1", "minor": "31", "gitVersion": "v1.31.0", "gitCommit": "fake", "gitTreeState": "clean",
-    "buildDate": "2024-08-13T07:28:49Z", "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64",
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.0",
+    "gitCommit": "fake",
+    "gitTreeState": "clean",
+    "buildDate": "2024-08-13T07:28:49Z",
+    "goVersion": "go1.22.5",
+    "compiler": "gc",
+    "platform": "linux/amd64",
 }
 
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
 def api_versions(address: str) -> dict:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+    }
 
 
 def _group(name: str) -> dict:
@@ -38,23 +48,32 @@ def _resource(r: Resource, short: list[str] | None = None, categories: list[str]
         main["shortNames"] = short
     if categories:
         main["categories"] = categories
-    status = {"name": f"{r.plural}/status", "singularName": "", "namespaced": True, "kind": r.kind,
-              "verbs": ["get", "patch", "update"]}
+    status = {
+        "name": f"{r.plural}/status",
+        "singularName": "",
+        "namespaced": True,
+        "kind": r.kind,
+        "verbs": ["get", "patch", "update"],
+    }
     return [main, status]
 
 
 def core_v1_resources() -> dict:
     log = {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]}
-    return {"kind": "APIResourceList", "groupVersion": "v1",
-            "resources": _resource(PODS, ["po"], ["all"]) + [log]}
+    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": _resource(PODS, ["po"], ["all"]) + [log]}
 
 
 def kubeflow_v1_resources() -> dict:
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "kubeflow.org/v1",
-            "resources": _resource(TFJOBS)}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "kubeflow.org/v1",
+        "resources": _resource(TFJOBS),
+    }
 
 
 # -- server-side printing (what `kubectl get` shows) --------------------------------
+
 
 def _age(ts: str | None) -> str:
     if not ts:
@@ -77,8 +96,11 @@ def _column(name: str, type_: str = "string", fmt: str = "") -> dict:
 def _tfjob_row(obj: dict) -> list:
     conditions = (obj.get("status") or {}).get("conditions") or []
     # additionalPrinterColumns: .status.conditions[-1:].type and .metadata.creationTimestamp
-    return [obj["metadata"]["name"], conditions[-1]["type"] if conditions else "",
-            _age(obj["metadata"].get("creationTimestamp"))]
+    return [
+        obj["metadata"]["name"],
+        conditions[-1]["type"] if conditions else "",
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
 
 
 def _pod_row(obj: dict) -> list:
@@ -95,25 +117,43 @@ def _pod_row(obj: dict) -> list:
     if status == "Succeeded":
         status = "Completed"
     elif status == "Failed":
-        status = next((s["state"]["terminated"].get("reason", "Error") for s in statuses
-                       if "terminated" in (s.get("state") or {})), "Error")
+        status = next(
+            (
+                s["state"]["terminated"].get("reason", "Error")
+                for s in statuses
+                if "terminated" in (s.get("state") or {})
+            ),
+            "Error",
+        )
     if obj["metadata"].get("deletionTimestamp"):
         status = "Terminating"
     restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
-    return [obj["metadata"]["name"], f"{ready}/{len(containers)}", status, restarts,
-            _age(obj["metadata"].get("creationTimestamp"))]
+    return [
+        obj["metadata"]["name"],
+        f"{ready}/{len(containers)}",
+        status,
+        restarts,
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
 
 
 def table(resource: Resource, items: list[dict], resource_version: str) -> dict:
     if resource == PODS:
-        columns = [_column("Name", fmt="name"), _column("Ready"), _column("Status"),
-                   _column("Restarts", "string"), _column("Age")]
+        columns = [
+            _column("Name", fmt="name"),
+            _column("Ready"),
+            _column("Status"),
+            _column("Restarts", "string"),
+            _column("Age"),
+        ]
         rows = [_pod_row(o) for o in items]
     else:
         columns = [_column("Name", fmt="name"), _column("State"), _column("Age", "date")]
         rows = [_tfjob_row(o) for o in items]
     return {
-        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
         "columnDefinitions": columns,
         "rows": [{"cells": cells, "object": _partial(o)} for cells, o in zip(rows, items)],
     }

@@ -143,12 +143,14 @@ class SimulatedOperator:
         tmeta = template.get("metadata") or {}
         ns = owner["metadata"]["namespace"]
         labels = dict(tmeta.get("labels") or {})
-        labels.update({
-            model.LABEL_JOB_NAME: job.name,
-            model.LABEL_OPERATOR_NAME: OPERATOR_NAME,
-            model.LABEL_REPLICA_TYPE: rtype.lower(),
-            model.LABEL_REPLICA_INDEX: str(index),
-        })
+        labels.update(
+            {
+                model.LABEL_JOB_NAME: job.name,
+                model.LABEL_OPERATOR_NAME: OPERATOR_NAME,
+                model.LABEL_REPLICA_TYPE: rtype.lower(),
+                model.LABEL_REPLICA_INDEX: str(index),
+            }
+        )
         is_master = rtype == job.chief_type if job.chief_type else (rtype == "Worker" and index == 0)
         if is_master:
             labels[model.LABEL_JOB_ROLE] = "master"
@@ -167,10 +169,16 @@ class SimulatedOperator:
                 "namespace": ns,
                 "labels": labels,
                 "annotations": dict(tmeta.get("annotations") or {}),
-                "ownerReferences": [{
-                    "apiVersion": model.API_VERSION, "kind": model.KIND, "name": job.name,
-                    "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
-                }],
+                "ownerReferences": [
+                    {
+                        "apiVersion": model.API_VERSION,
+                        "kind": model.KIND,
+                        "name": job.name,
+                        "uid": owner["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": pod_spec,
             "status": {"phase": PENDING, "qosClass": "BestEffort"},
@@ -198,24 +206,44 @@ class SimulatedOperator:
         container = model.DEFAULT_CONTAINER
         await asyncio.sleep(self.step)
         if script.pending:
+
             def unschedulable(p):
-                p["status"]["conditions"] = [{
-                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": "0/1 nodes are available: 1 Insufficient cpu.", "lastTransitionTime": timestamp(),
-                }]
+                p["status"]["conditions"] = [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                        "lastTransitionTime": timestamp(),
+                    }
+                ]
+
             self._patch_pod(ns, name, unschedulable)
             return
 
         def scheduled(p):
             p["spec"]["nodeName"] = NODE_NAME
-            p["status"].update({
-                "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp()}],
-                "hostIP": "10.0.0.1", "podIP": f"10.1.0.{(index % 250) + 2}", "startTime": timestamp(),
-                "containerStatuses": [{
-                    "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
-                    "restartCount": 0, "started": False, "state": {"waiting": {"reason": script.waiting_reason}},
-                } for c in p["spec"].get("containers") or []],
-            })
+            p["status"].update(
+                {
+                    "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp()}],
+                    "hostIP": "10.0.0.1",
+                    "podIP": f"10.1.0.{(index % 250) + 2}",
+                    "startTime": timestamp(),
+                    "containerStatuses": [
+                        {
+                            "name": c["name"],
+                            "image": c.get("image", ""),
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 0,
+                            "started": False,
+                            "state": {"waiting": {"reason": script.waiting_reason}},
+                        }
+                        for c in p["spec"].get("containers") or []
+                    ],
+                }
+            )
+
         self._patch_pod(ns, name, scheduled)
         self.reconcile(ns, job.name)
         if script.never_starts:
@@ -229,6 +257,7 @@ class SimulatedOperator:
                 p["status"]["phase"] = POD_RUNNING
                 for cs in p["status"]["containerStatuses"]:
                     cs.update(ready=True, started=True, state={"running": {"startedAt": started}})
+
             self._patch_pod(ns, name, running)
             self._restarting.get((ns, job.name), set()).discard(rid)
             self.reconcile(ns, job.name)
@@ -239,18 +268,30 @@ class SimulatedOperator:
                 await asyncio.sleep(duration / max(len(lines), 1))
             code = script.exit_code(run)
             outcome = rules.exit_outcome(spec.restart_policy, code)
-            terminated = {"terminated": {
-                "exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started, "finishedAt": timestamp(), "containerID": f"containerd://{name}-{run}",
-            }}
+            terminated = {
+                "terminated": {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": timestamp(),
+                    "containerID": f"containerd://{name}-{run}",
+                }
+            }
             self.logs.finish(ns, name, container)
             run += 1
             if outcome == rules.RESTART and spec.restart_policy in ("Always", "OnFailure"):
+
                 def restarted(p):
                     for cs in p["status"]["containerStatuses"]:
                         if cs["name"] == container:
-                            cs.update(lastState=terminated, restartCount=cs["restartCount"] + 1, ready=False,
-                                      started=False, state={"waiting": {"reason": "CrashLoopBackOff"}})
+                            cs.update(
+                                lastState=terminated,
+                                restartCount=cs["restartCount"] + 1,
+                                ready=False,
+                                started=False,
+                                state={"waiting": {"reason": "CrashLoopBackOff"}},
+                            )
+
                 self._patch_pod(ns, name, restarted)
                 self._restarting.setdefault((ns, job.name), set()).add(rid)
                 self.reconcile(ns, job.name)
@@ -262,6 +303,7 @@ class SimulatedOperator:
                 p["status"]["phase"] = POD_SUCCEEDED if code == 0 else POD_FAILED
                 for cs in p["status"]["containerStatuses"]:
                     cs.update(ready=False, started=False, state=terminated)
+
             self._patch_pod(ns, name, exited)
             if outcome == rules.RESTART:  # ExitCode policy, retryable code: the operator recreates the pod
                 self._restarting.setdefault((ns, job.name), set()).add(rid)
@@ -289,15 +331,19 @@ class SimulatedOperator:
         states = []
         for pod in self._pods_of(ns, job):
             labels = pod["metadata"]["labels"]
-            cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == model.DEFAULT_CONTAINER), {})
+            cs = next(
+                (c for c in pod["status"].get("containerStatuses") or [] if c["name"] == model.DEFAULT_CONTAINER), {}
+            )
             term = (cs.get("state") or {}).get("terminated") or {}
-            states.append(ReplicaState(
-                type=_canonical_type(labels[model.LABEL_REPLICA_TYPE]),
-                index=int(labels[model.LABEL_REPLICA_INDEX]),
-                phase=pod["status"].get("phase", PENDING),
-                restarts=int(cs.get("restartCount", 0)),
-                exit_code=term.get("exitCode"),
-            ))
+            states.append(
+                ReplicaState(
+                    type=_canonical_type(labels[model.LABEL_REPLICA_TYPE]),
+                    index=int(labels[model.LABEL_REPLICA_INDEX]),
+                    phase=pod["status"].get("phase", PENDING),
+                    restarts=int(cs.get("restartCount", 0)),
+                    exit_code=term.get("exitCode"),
+                )
+            )
         return states
 
     def reconcile(self, ns: str, name: str) -> None:
@@ -308,8 +354,11 @@ class SimulatedOperator:
         status = obj.get("status") or {}
         was_finished = rules.is_finished(self._conditions(obj))
         update = rules.update_job_status(
-            job, self._replica_states(ns, name), self._conditions(obj),
-            start_time=status.get("startTime"), restarting=tuple(self._restarting.get((ns, name), ())),
+            job,
+            self._replica_states(ns, name),
+            self._conditions(obj),
+            start_time=status.get("startTime"),
+            restarting=tuple(self._restarting.get((ns, name), ())),
         )
         new = dict(status, conditions=[vars(c) for c in update.conditions], replicaStatuses=update.replica_statuses)
         if update.finished and not was_finished:

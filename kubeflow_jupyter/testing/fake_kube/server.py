@@ -26,8 +26,17 @@ from .validation import admit_custom_object
 
 _FIELDS = {
     TFJOBS: ("metadata.name", "metadata.namespace"),
-    PODS: ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-           "spec.serviceAccountName", "status.phase", "status.podIP", "status.nominatedNodeName"),
+    PODS: (
+        "metadata.name",
+        "metadata.namespace",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
 }
 _SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log")}
 _TRUE = ("true", "1")
@@ -44,8 +53,13 @@ class DenyRule:
     user: str | None = None
 
     def matches(self, user: str, verb: str, resource: str, group: str, namespace: str | None) -> bool:
-        return ((self.verb in (None, verb)) and self.resource == resource and self.group == group
-                and self.namespace in (None, namespace) and self.user in (None, user))
+        return (
+            (self.verb in (None, verb))
+            and self.resource == resource
+            and self.group == group
+            and self.namespace in (None, namespace)
+            and self.user in (None, user)
+        )
 
 
 @dataclass
@@ -59,8 +73,11 @@ class Fault:
     message: str = "injected fault"
 
     def matches(self, request: web.Request) -> bool:
-        return (self.count > 0 and self.method in (None, request.method)
-                and (self.path_contains is None or self.path_contains in request.path_qs))
+        return (
+            self.count > 0
+            and self.method in (None, request.method)
+            and (self.path_contains is None or self.path_contains in request.path_qs)
+        )
 
 
 @dataclass
@@ -87,8 +104,15 @@ class _PageNotFound(Exception):
 
 
 class ApiServer:
-    def __init__(self, *, crd_installed: bool, step: float, run_seconds: float,
-                 bookmark_interval: float, default_watch_timeout: float):
+    def __init__(
+        self,
+        *,
+        crd_installed: bool,
+        step: float,
+        run_seconds: float,
+        bookmark_interval: float,
+        default_watch_timeout: float,
+    ):
         self.store = Store()
         self.logs = LogBook()
         self.operator = SimulatedOperator(self.store, self.logs, step=step, run_seconds=run_seconds)
@@ -164,14 +188,29 @@ class ApiServer:
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
         elif rest[0] == "namespaces" and len(rest) == 2 and not group:
-            return Route(document={"kind": "Namespace", "apiVersion": "v1",
-                                   "metadata": {"name": rest[1], "labels": self.labels_of(rest[1])},
-                                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            return Route(
+                document={
+                    "kind": "Namespace",
+                    "apiVersion": "v1",
+                    "metadata": {"name": rest[1], "labels": self.labels_of(rest[1])},
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                }
+            )
         resource = {"": PODS, TFJOBS.group: TFJOBS}[group]
         if rest[0] != resource.plural or len(rest) > 3 or (len(rest) == 3 and rest[2] not in _SUBRESOURCES[resource]):
-            raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": "the server could not find the requested resource", "reason": "NotFound",
-                            "details": {}, "code": 404})
+            raise ApiError(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": "the server could not find the requested resource",
+                    "reason": "NotFound",
+                    "details": {},
+                    "code": 404,
+                }
+            )
         return Route(resource, namespace, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
 
     def _authenticate(self, request: web.Request) -> str:
@@ -201,8 +240,15 @@ class ApiServer:
         full = f"{route.resource.plural}/{route.subresource}" if route.subresource else route.resource.plural
         for rule in self.deny_rules:
             if rule.matches(user, verb, full, route.resource.group, route.namespace):
-                raise statuses.forbidden(route.resource.plural, route.resource.group, route.name or "", user, verb,
-                                         route.subresource or "", route.namespace)
+                raise statuses.forbidden(
+                    route.resource.plural,
+                    route.resource.group,
+                    route.name or "",
+                    user,
+                    verb,
+                    route.subresource or "",
+                    route.namespace,
+                )
 
     def _inject_fault(self, request: web.Request) -> None:
         for fault in self.faults:
@@ -211,16 +257,34 @@ class ApiServer:
                 if fault.code == 500:
                     raise statuses.internal_error(fault.message)
                 reason = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.code, "")
-                raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                "message": fault.message, "reason": reason, "code": fault.code})
+                raise ApiError(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Failure",
+                        "message": fault.message,
+                        "reason": reason,
+                        "code": fault.code,
+                    }
+                )
 
     async def _dispatch(self, request: web.Request, route: Route, verb: str, user: str) -> web.StreamResponse:
         resource, ns = route.resource, route.namespace
         if route.subresource == "log":
             if verb != "get":
-                raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                "message": "the server does not allow this method on the requested resource",
-                                "reason": "MethodNotAllowed", "details": {}, "code": 405})
+                raise ApiError(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Failure",
+                        "message": "the server does not allow this method on the requested resource",
+                        "reason": "MethodNotAllowed",
+                        "details": {},
+                        "code": 405,
+                    }
+                )
             return await self._logs(request, ns, route.name)
         if verb in ("list", "watch"):
             match = self._matcher(request, resource)
@@ -229,10 +293,14 @@ class ApiServer:
             items = self.store.list(resource, ns, match)
             if _wants_table(request):
                 return web.json_response(discovery.table(resource, items, str(self.store.revision)))
-            return web.json_response({
-                "apiVersion": resource.api_version, "kind": f"{resource.kind}List",
-                "metadata": {"continue": "", "resourceVersion": str(self.store.revision)}, "items": items,
-            })
+            return web.json_response(
+                {
+                    "apiVersion": resource.api_version,
+                    "kind": f"{resource.kind}List",
+                    "metadata": {"continue": "", "resourceVersion": str(self.store.revision)},
+                    "items": items,
+                }
+            )
         if verb == "get":
             obj = self.store.get(resource, ns, route.name)
             if _wants_table(request):
@@ -244,14 +312,24 @@ class ApiServer:
             body = await _json_body(request)
             if verb == "patch":
                 body = self._merge_patch(request, ns, route.name, body)
-            return web.json_response(self._update(ns, route.name, body, route.subresource == "status",
-                                                  _dry_run(request), user))
+            return web.json_response(
+                self._update(ns, route.name, body, route.subresource == "status", _dry_run(request), user)
+            )
         if verb == "delete":
             body = await _json_body(request) if request.can_read_body else {}
             return web.json_response(self._delete(resource, ns, route.name, request, body))
-        raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                        "message": "the server does not allow this method on the requested resource",
-                        "reason": "MethodNotAllowed", "details": {}, "code": 405})
+        raise ApiError(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "the server does not allow this method on the requested resource",
+                "reason": "MethodNotAllowed",
+                "details": {},
+                "code": 405,
+            }
+        )
 
     def _matcher(self, request: web.Request, resource: Resource):
         labels = label_matcher(request.query.get("labelSelector"))
@@ -263,12 +341,15 @@ class ApiServer:
         if body.get("kind") != TFJOBS.kind or body.get("apiVersion") != TFJOBS.api_version:
             raise statuses.bad_request(
                 f"the API version in the data ({body.get('apiVersion')}) does not match the expected API version "
-                f"({TFJOBS.api_version})" if body.get("kind") == TFJOBS.kind else
-                f"Object 'Kind' is missing or wrong in the request body: expected {TFJOBS.kind}")
+                f"({TFJOBS.api_version})"
+                if body.get("kind") == TFJOBS.kind
+                else f"Object 'Kind' is missing or wrong in the request body: expected {TFJOBS.kind}"
+            )
         meta = body.setdefault("metadata", {})
         if meta.get("namespace") and meta["namespace"] != ns:
-            raise statuses.bad_request("the namespace of the provided object does not match the namespace sent on "
-                                       "the request")
+            raise statuses.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         meta["namespace"] = ns
         obj, causes = admit_custom_object(body, crd_schema())
         if causes:
@@ -279,15 +360,28 @@ class ApiServer:
         """A namespace's labels: the API server's kubernetes.io/metadata.name, plus any given to the fake."""
         return {**self.namespace_labels.get(ns, {}), "kubernetes.io/metadata.name": ns}
 
-    def _validating_admission(self, operation: str, ns: str, obj: dict, old: dict | None, user: str,
-                              dry_run: bool, subresource: str = "") -> None:
+    def _validating_admission(
+        self, operation: str, ns: str, obj: dict, old: dict | None, user: str, dry_run: bool, subresource: str = ""
+    ) -> None:
         """ValidatingAdmissionPolicies, after the schema (as the server's createValidation/updateValidation)."""
         if not self.admission:
             return
-        self.admission.check(AdmissionRequest(
-            operation=operation, group=TFJOBS.group, version=TFJOBS.version, resource=TFJOBS.plural,
-            subresource=subresource, namespace=ns, name=obj["metadata"].get("name", ""), obj=obj, old=old,
-            user=user, namespace_labels=self.labels_of(ns), dry_run=dry_run))
+        self.admission.check(
+            AdmissionRequest(
+                operation=operation,
+                group=TFJOBS.group,
+                version=TFJOBS.version,
+                resource=TFJOBS.plural,
+                subresource=subresource,
+                namespace=ns,
+                name=obj["metadata"].get("name", ""),
+                obj=obj,
+                old=old,
+                user=user,
+                namespace_labels=self.labels_of(ns),
+                dry_run=dry_run,
+            )
+        )
 
     def _create(self, ns: str, body: dict, dry_run: bool, user: str = "") -> dict:
         obj = self._admit(ns, body)
@@ -297,18 +391,28 @@ class ApiServer:
 
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
         if request.content_type != "application/merge-patch+json":
-            raise ApiError({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": "the body of the request was in an unknown format - accepted media types "
-                                       "include: application/json-patch+json, application/merge-patch+json, "
-                                       "application/apply-patch+yaml", "reason": "UnsupportedMediaType",
-                            "details": {}, "code": 415})
+            raise ApiError(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                    "reason": "UnsupportedMediaType",
+                    "details": {},
+                    "code": 415,
+                }
+            )
         return _merge(self.store.get(TFJOBS, ns, name), patch)
 
     def _update(self, ns: str, name: str, body: dict, status_only: bool, dry_run: bool, user: str = "") -> dict:
         body.setdefault("metadata", {})
         if body["metadata"].get("name") not in (None, name):
-            raise statuses.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
-                                       % (body["metadata"]["name"], name))
+            raise statuses.bad_request(
+                "the name of the object (%s) does not match the name on the URL (%s)" % (body["metadata"]["name"], name)
+            )
         body["metadata"]["name"] = name
         obj = self._admit(ns, body)
         old = self.store.find(TFJOBS, ns, name)
@@ -343,8 +447,9 @@ class ApiServer:
         return deleted
 
     def _owned_pods(self, ns: str, uid: str) -> list[dict]:
-        return self.store.list(PODS, ns, lambda p: any(
-            r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or []))
+        return self.store.list(
+            PODS, ns, lambda p: any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
+        )
 
     def _finish_foreground(self, ns: str, name: str) -> None:
         """The garbage collector: dependents first, then the owner (foregroundDeletion finalizer)."""
@@ -402,10 +507,15 @@ class ApiServer:
                     type_, obj = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
                     if bookmarks and deadline - loop.time() > 0:
-                        await _write_event(response, "BOOKMARK", {
-                            "kind": resource.kind, "apiVersion": resource.api_version,
-                            "metadata": {"resourceVersion": str(self.store.revision), "creationTimestamp": None},
-                        })
+                        await _write_event(
+                            response,
+                            "BOOKMARK",
+                            {
+                                "kind": resource.kind,
+                                "apiVersion": resource.api_version,
+                                "metadata": {"resourceVersion": str(self.store.revision), "creationTimestamp": None},
+                            },
+                        )
                     continue
                 await _write_event(response, type_, obj)
             await response.write_eof()
@@ -443,7 +553,8 @@ class ApiServer:
         if not container:
             if len(names) != 1:
                 raise statuses.bad_request(
-                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+                )
             container = names[0]
         if container not in names:
             raise statuses.bad_request(f"container {container} is not valid for pod {name}")
@@ -452,21 +563,24 @@ class ApiServer:
         log = self.logs.get(ns, name, container)
         if not pod["spec"].get("nodeName"):
             return web.Response(text="", content_type="text/plain")  # not scheduled: no kubelet to ask
-        state = next((s.get("state") or {} for s in pod["status"].get("containerStatuses") or []
-                      if s["name"] == container), {})
+        state = next(
+            (s.get("state") or {} for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {}
+        )
         if previous:
             if log.previous is None:
                 raise statuses.bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
             lines, follow = list(log.previous), False
         elif "waiting" in state and log.previous is None:
-            raise statuses.bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
-                                       f'{state["waiting"].get("reason", "ContainerCreating")}')
+            raise statuses.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: '
+                f"{state['waiting'].get('reason', 'ContainerCreating')}"
+            )
         else:
             lines = list(log.lines) if "waiting" not in state else list(log.previous or [])
             follow = follow and "waiting" not in state
         tail = request.query.get("tailLines")
         if tail is not None:
-            lines = lines[-int(tail):] if int(tail) > 0 else []
+            lines = lines[-int(tail) :] if int(tail) > 0 else []
         if not follow:
             return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain")
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
@@ -500,7 +614,7 @@ def _wants_table(request: web.Request) -> bool:
 def _dry_run(request: web.Request) -> bool:
     value = request.query.get("dryRun")
     if value not in (None, "All"):
-        raise statuses.bad_request(f"Unsupported value: \"{value}\": supported values: \"All\"")
+        raise statuses.bad_request(f'Unsupported value: "{value}": supported values: "All"')
     return value == "All"
 
 

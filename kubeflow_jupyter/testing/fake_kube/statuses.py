@@ -47,33 +47,48 @@ def _details(name: str, group: str, kind: str, **extra) -> dict:
 
 
 def already_exists(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(_status(409, "AlreadyExists", f'{qualified(resource, group)} "{name}" already exists',
-                            _details(name, group, resource)))
+    return ApiError(
+        _status(
+            409,
+            "AlreadyExists",
+            f'{qualified(resource, group)} "{name}" already exists',
+            _details(name, group, resource),
+        )
+    )
 
 
 def not_found(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(_status(404, "NotFound", f'{qualified(resource, group)} "{name}" not found',
-                            _details(name, group, resource)))
+    return ApiError(
+        _status(404, "NotFound", f'{qualified(resource, group)} "{name}" not found', _details(name, group, resource))
+    )
 
 
 def conflict(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(_status(
-        409, "Conflict",
-        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": '
-        "the object has been modified; please apply your changes to the latest version and try again",
-        _details(name, group, resource)))
+    return ApiError(
+        _status(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": '
+            "the object has been modified; please apply your changes to the latest version and try again",
+            _details(name, group, resource),
+        )
+    )
 
 
 def invalid(kind: str, group: str, name: str, causes: list[dict]) -> ApiError:
     """422 as ``errors.NewInvalid``: one cause inline, several in brackets."""
     parts = [f"{c['field']}: {c['message']}" for c in causes]
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    return ApiError(_status(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {joined}',
-                            _details(name, group, kind, causes=causes)))
+    return ApiError(
+        _status(
+            422, "Invalid", f'{kind}.{group} "{name}" is invalid: {joined}', _details(name, group, kind, causes=causes)
+        )
+    )
 
 
-def forbidden(resource: str, group: str, name: str, user: str, verb: str, subresource: str,
-              namespace: str | None) -> ApiError:
+def forbidden(
+    resource: str, group: str, name: str, user: str, verb: str, subresource: str, namespace: str | None
+) -> ApiError:
     what = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
     full = f"{resource}/{subresource}" if subresource else resource
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
@@ -90,8 +105,9 @@ def bad_request(message: str) -> ApiError:
 
 
 def internal_error(message: str) -> ApiError:
-    return ApiError(_status(500, "InternalError", f"Internal error occurred: {message}",
-                            {"causes": [{"message": message}]}))
+    return ApiError(
+        _status(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+    )
 
 
 def expired(requested: str, oldest: int) -> dict:
@@ -100,5 +116,10 @@ def expired(requested: str, oldest: int) -> dict:
 
 
 def success(name: str, group: str, kind: str, uid: str) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": group, "kind": kind, "uid": uid}}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": group, "kind": kind, "uid": uid},
+    }

@@ -98,10 +98,14 @@ class Store:
         obj = self._table(resource).get((namespace, name))
         return _copy(obj) if obj else None
 
-    def list(self, resource: Resource, namespace: str | None = None,
-             match: Callable[[dict], bool] = lambda o: True) -> list[dict]:
-        found = [(key, o) for key, o in self._table(resource).items()
-                 if (namespace is None or key[0] == namespace) and match(o)]
+    def list(
+        self, resource: Resource, namespace: str | None = None, match: Callable[[dict], bool] = lambda o: True
+    ) -> list[dict]:
+        found = [
+            (key, o)
+            for key, o in self._table(resource).items()
+            if (namespace is None or key[0] == namespace) and match(o)
+        ]
         return [_copy(o) for _, o in sorted(found, key=lambda kv: kv[0])]
 
     def history_since(self, rv: int) -> list[Event]:
@@ -154,8 +158,11 @@ class Store:
         else:
             new = _copy(obj)
             new["apiVersion"], new["kind"] = resource.api_version, resource.kind
-            system = {k: current["metadata"][k] for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp")
-                      if k in current["metadata"]}
+            system = {
+                k: current["metadata"][k]
+                for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp")
+                if k in current["metadata"]
+            }
             new["metadata"] = {**new.get("metadata", {}), **system}
             if resource.group:
                 if "status" in current:

@@ -80,27 +80,59 @@ def prune_and_default(value, schema: dict) -> object:
 def validate(value, schema: dict, path: str) -> list[dict]:
     """The causes the server lists in a 422, in its wording."""
     if value is None:
-        return [] if schema.get("nullable") else [_cause(
-            "FieldValueTypeInvalid", path,
-            f'Invalid value: "null": {path} in body must be of type {schema.get("type", "object")}: "null"')]
+        return (
+            []
+            if schema.get("nullable")
+            else [
+                _cause(
+                    "FieldValueTypeInvalid",
+                    path,
+                    f'Invalid value: "null": {path} in body must be of type {schema.get("type", "object")}: "null"',
+                )
+            ]
+        )
     if not _type_ok(value, schema):
         expected = "integer,string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
-        return [_cause("FieldValueTypeInvalid", path,
-                       f'Invalid value: "{_type_of(value)}": {path} in body must be of type {expected}: "{_type_of(value)}"')]
+        return [
+            _cause(
+                "FieldValueTypeInvalid",
+                path,
+                f'Invalid value: "{_type_of(value)}": {path} in body must be of type {expected}: "{_type_of(value)}"',
+            )
+        ]
     causes: list[dict] = []
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(json.dumps(v) for v in schema["enum"])
-        causes.append(_cause("FieldValueNotSupported", path, f"Unsupported value: {_go_value(value)}: supported values: {allowed}"))
+        causes.append(
+            _cause(
+                "FieldValueNotSupported", path, f"Unsupported value: {_go_value(value)}: supported values: {allowed}"
+            )
+        )
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        causes.append(_cause("FieldValueInvalid", path,
-                             f"Invalid value: {_go_value(value)}: {path} in body should match '{schema['pattern']}'"))
+        causes.append(
+            _cause(
+                "FieldValueInvalid",
+                path,
+                f"Invalid value: {_go_value(value)}: {path} in body should match '{schema['pattern']}'",
+            )
+        )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            causes.append(_cause("FieldValueInvalid", path,
-                                 f"Invalid value: {value}: {path} in body should be greater than or equal to {schema['minimum']}"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {value}: {path} in body should be greater than or equal to {schema['minimum']}",
+                )
+            )
         if "maximum" in schema and value > schema["maximum"]:
-            causes.append(_cause("FieldValueInvalid", path,
-                                 f"Invalid value: {value}: {path} in body should be less than or equal to {schema['maximum']}"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {value}: {path} in body should be less than or equal to {schema['maximum']}",
+                )
+            )
     if isinstance(value, dict):
         for key in schema.get("required") or []:
             if key not in value:
