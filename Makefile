@@ -19,7 +19,7 @@ CHROMIUM   := /usr/bin/chromium
 
 SEED_JOB := example-job
 
-.PHONY: run seed test bench venv labextension proxy chromium wheel clean
+.PHONY: run seed test lint bench venv labextension proxy chromium wheel clean
 
 ## make run: the seed's TFJob on this machine, then the whole stack (model server + JupyterHub)
 run: labextension proxy seed
@@ -33,9 +33,16 @@ seed: venv
 	@# Done with it: free the name for the quickstart notebook, which submits the same job.
 	@$(BIN)/kubeflow-jupyter delete $(SEED_JOB)
 
-## make test: install everything the tests need, then run them
-test: venv labextension proxy chromium
+## make test: install everything the tests need, lint, then run them
+test: venv labextension proxy chromium lint
 	$(PY) -m pytest
+
+## make lint: ruff (lint + format) and mypy on the Python; eslint, prettier, stylelint on the lab extension
+lint: venv labextension
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	cd $(LABEXT) && npm run --silent lint:check
 
 bench: venv labextension chromium
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
