@@ -112,7 +112,7 @@ def set_condition(
         if type_ in (SUCCEEDED, FAILED) and c.type == RUNNING and c.status != "False":
             c = replace(c, status="False", lastUpdateTime=now, lastTransitionTime=now)
         kept.append(c)
-    return kept + [new]
+    return [*kept, new]
 
 
 def created_condition(job: TFJob, now: str | None = None) -> list[Condition]:
@@ -162,9 +162,10 @@ def past_backoff_limit(job: TFJob, replicas: list[ReplicaState]) -> bool:
 
 def past_active_deadline(job: TFJob, start_time: str | None, now: str | None = None) -> bool:
     deadline = job.run_policy.active_deadline_seconds
-    if deadline is None or not start_time:
+    started, current = parse_iso(start_time), parse_iso(now or now_iso())
+    if deadline is None or started is None or current is None:
         return False
-    elapsed = (parse_iso(now or now_iso()) - parse_iso(start_time)).total_seconds()
+    elapsed = (current - started).total_seconds()
     return elapsed >= deadline
 
 
@@ -273,8 +274,10 @@ def update_job_status(
             now,
         )
 
-    done = FAILED if has_condition(conds, FAILED) else SUCCEEDED if has_condition(conds, SUCCEEDED) else None
-    return StatusUpdate(conds, statuses, done, now if done else None)
+    finished: str | None = (
+        FAILED if has_condition(conds, FAILED) else SUCCEEDED if has_condition(conds, SUCCEEDED) else None
+    )
+    return StatusUpdate(conds, statuses, finished, now if finished else None)
 
 
 def restarting_counts(job: TFJob, restarting: Collection[str]) -> dict[str, int]:

@@ -33,7 +33,9 @@ _TYPE_NAMES = {
 
 
 def _describe(value) -> str:
-    kind = {dict: "a mapping", list: "a list", str: "string", bool: "boolean", type(None): "null"}.get(type(value))
+    kind = {dict: "a mapping", list: "a list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         kind = "number"
     shown = repr(value) if not isinstance(value, (dict, list)) else ""

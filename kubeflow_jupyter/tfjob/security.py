@@ -83,7 +83,9 @@ def _restrict_pod(pod: dict) -> None:
     ctx = _context(pod)
     if ctx is None:
         return
-    contexts = [c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {} for c in containers]
+    contexts: list[dict] = [
+        c["securityContext"] if isinstance(c.get("securityContext"), dict) else {} for c in containers
+    ]
     asks_root = ctx.get("runAsUser") == 0 or any(c.get("runAsUser") == 0 for c in contexts)
     if ctx.get("runAsNonRoot") is None and not asks_root:
         ctx["runAsNonRoot"] = True

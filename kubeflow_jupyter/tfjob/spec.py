@@ -73,7 +73,7 @@ def parse_tfjob(
         # The same budgets as YAML text: bounded nodes and depth, then the size as JSON.
         check_structure(source)
         check_manifest_size(_measured(source))
-        data = copy.deepcopy(source)
+        data: object = copy.deepcopy(source)
     else:
         data = load_yaml(source)
     if not isinstance(data, dict):
