@@ -55,11 +55,17 @@ SERVER_METADATA = frozenset(
 )
 
 
+#: kubectl's ``--validate`` values: what an unknown field does.
+STRICT, WARN, IGNORE = "strict", "warn", "ignore"
+VALIDATION_MODES = (STRICT, WARN, IGNORE)
+
+
 def parse_tfjob(
     source: str | bytes | dict,
     *,
     name: str | None = None,
     command: list[str] | None = None,
+    validate: str = STRICT,
 ) -> ParseResult:
     """YAML text (str/bytes) or a dict → ParseResult, or raise SpecError listing every problem.
 
@@ -68,7 +74,17 @@ def parse_tfjob(
     ``command`` (argv list) replaces command+args of every replica's ``tensorflow`` container.
     Accepts ``kubeflow.org/v1`` TFJob and the legacy ``tensorflow.org/v1alpha1`` TfJob
     (converted, with a notice).
+
+    ``validate`` is kubectl's field validation: ``strict`` (default, as kubectl since
+    server-side field validation) refuses a field the TFJob schema does not know, with a
+    "did you mean"; ``warn`` drops it with a warning; ``ignore`` drops it silently, as the
+    API server prunes unknown fields. (The legacy format is converted leniently: its unknown
+    fields are always warnings.)
     """
+    if validate not in VALIDATION_MODES:
+        raise SpecError(
+            FieldProblem("--validate", f"must be one of {', '.join(VALIDATION_MODES)} (got {_short(validate)})")
+        )
     if isinstance(source, dict):
         # The same budgets as YAML text: bounded nodes and depth, then the size as JSON.
         check_structure(source)
@@ -103,12 +119,19 @@ def parse_tfjob(
         warnings.append("status: ignored (the operator writes the status)")
     unknown: list[tuple[str, str]] = []
     check_schema(data, crd_schema(), "", problems, unknown)
-    warnings += [f"{path}: unknown field{hint}, ignored (the API server drops it)" for path, hint in unknown]
+    if validate == WARN:
+        warnings += [f"{path}: unknown field{hint}, ignored (the API server drops it)" for path, hint in unknown]
 
     _check_semantics(data, problems)
-    if problems:
+    if validate == STRICT and unknown:
+        problems += [
+            FieldProblem(path, f"unknown field{hint}: fix it, or submit with --validate=warn to drop it")
+            for path, hint in unknown
+        ]
+    elif problems:
         # A misspelt field is often the cause of a "required" error: show both.
         problems += [FieldProblem(path, f"unknown field{hint}") for path, hint in unknown]
+    if problems:
         raise SpecError(sorted(problems, key=lambda p: p.path))
     # What would be stored: the converted, defaulted manifest with --name/--command applied.
     check_manifest_size(_measured(data), "the TFJob" + (" (with --command)" if command is not None else ""))
