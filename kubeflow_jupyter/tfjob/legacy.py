@@ -10,6 +10,7 @@ with ``restartPolicy`` on the replica spec.
 from __future__ import annotations
 
 import copy
+import shlex
 
 from ..errors import FieldProblem
 from .model import API_VERSION, DEFAULT_CONTAINER, DEFAULT_PORT, DEFAULT_PORT_NAME, KIND
@@ -46,8 +47,11 @@ def plain_ps_template() -> dict:
     }
 
 
-def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]:
-    """Returns ``(v1_manifest, notices, problems, warnings)``; problems name v1alpha1 field paths."""
+def convert(data: dict, command: list[str] | None = None) -> tuple[dict, list[str], list[FieldProblem], list[str]]:
+    """Returns ``(v1_manifest, notices, problems, warnings)``; problems name v1alpha1 field paths.
+
+    ``command`` is the ``--command`` that will replace every replica's command: the notices
+    then say that it runs on the PS replicas too, not the stock parameter server."""
     problems: list[FieldProblem] = []
     warnings: list[str] = []
     plain_ps = False
@@ -155,7 +159,12 @@ def convert(data: dict) -> tuple[dict, list[str], list[FieldProblem], list[str]]
         + "), the pods' restartPolicy → each replica's restartPolicy"
     )
     notices = [notice]
-    if plain_ps:
+    if plain_ps and command is not None:
+        notices.append(
+            f"the PS replicas had no template: like every replica they run --command "
+            f"({shlex.join(command)}), not v1alpha1's plain gRPC parameter server"
+        )
+    elif plain_ps:
         notices.append(
             f"the PS replicas had no template: they run a plain TensorFlow gRPC parameter server "
             f"(image {PS_IMAGE}), as v1alpha1 did"

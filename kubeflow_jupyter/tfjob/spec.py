@@ -103,7 +103,7 @@ def parse_tfjob(
     problems: list[FieldProblem] = []
 
     if legacy.is_legacy(data):
-        data, notices, legacy_problems, legacy_warnings = legacy.convert(data)
+        data, notices, legacy_problems, legacy_warnings = legacy.convert(data, command)
         warnings += legacy_warnings
         if legacy_problems:
             raise SpecError(legacy_problems)
