@@ -24,7 +24,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from hubconf import (  # noqa: E402
+from hubconf import (
+    LOCAL_API_PORT,
+    LOCAL_HUB_PORT,
+    LOCAL_PROXY_API_PORT,
+    ROOT_HUB_USER,
     HubConfigError,
     as_bool,
     check_config,
@@ -38,18 +42,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
 HUB_IS_ROOT = os.geteuid() == 0
 LOGIN = pwd.getpwuid(os.geteuid()).pw_name
-# The account notebook servers run as when the hub is root (created by run_local.py).
-DEFAULT_ROOT_HUB_USER = "jovyan"
 
 # -- network: loopback only ------------------------------------------------------
 c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = setting("HUB_PORT", 8000, "Port of the hub's public URL (http://127.0.0.1:PORT).", int)
+c.JupyterHub.port = setting("HUB_PORT", LOCAL_HUB_PORT, "Port of the hub's public URL (http://127.0.0.1:PORT).", int)
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = setting("HUB_API_PORT", 8081, "Port of the hub's internal API.", int)
+c.JupyterHub.hub_port = setting("HUB_API_PORT", LOCAL_API_PORT, "Port of the hub's internal API.", int)
 c.ConfigurableHTTPProxy.api_url = (
-    f"http://127.0.0.1:{setting('HUB_PROXY_API_PORT', 8001, 'Port of the proxy API.', int)}"
+    f"http://127.0.0.1:{setting('HUB_PROXY_API_PORT', LOCAL_PROXY_API_PORT, 'Port of the proxy API.', int)}"
 )
 _bundled_proxy = os.path.join(REPO, ".cache", "node", "node_modules", ".bin", "configurable-http-proxy")
+# Its routine info lines (each route added, each 200 from its API) repeat what the hub
+# logs; warnings and errors (a server that stopped answering) still show.
+c.ConfigurableHTTPProxy.log_level = "warn"
 c.ConfigurableHTTPProxy.command = [
     setting(
         "HUB_PROXY_COMMAND",
@@ -68,12 +73,15 @@ c.ConfigurableHTTPProxy.pid_file = os.path.join(_state, "proxy.pid")
 
 # -- the one user and the shared password ------------------------------------------------
 NOTEBOOK_AS_ROOT = setting(
-    "HUB_NOTEBOOK_AS_ROOT", False, "Hub as root: run notebook servers as root too (only if no account can run Python).", as_bool
+    "HUB_NOTEBOOK_AS_ROOT",
+    False,
+    "Hub as root: run notebook servers as root too (only if no account can run Python).",
+    as_bool,
 )
 USE_ACCOUNT = HUB_IS_ROOT and not NOTEBOOK_AS_ROOT
 HUB_USER = setting(
     "HUB_USER",
-    DEFAULT_ROOT_HUB_USER if USE_ACCOUNT else LOGIN,
+    ROOT_HUB_USER if USE_ACCOUNT else LOGIN,
     "User name to log in with (default: your login name; jovyan when the hub is root).",
 )
 _password = setting("HUB_PASSWORD", "", "Shared password (8+ characters; default: generated and printed at start).")
@@ -99,7 +107,7 @@ if USE_ACCOUNT:
     if _account.pw_uid == 0:
         raise HubConfigError(
             f"HUB_USER={HUB_USER!r} is root: notebook servers must not run as root; "
-            f"pick an unprivileged account (default {DEFAULT_ROOT_HUB_USER!r})"
+            f"pick an unprivileged account (default {ROOT_HUB_USER!r})"
         )
     c.JupyterHub.spawner_class = "localprocess"
     _home = _account.pw_dir

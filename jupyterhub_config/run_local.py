@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -25,13 +27,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
+
+from jupyterhub_config.hubconf import LOCAL_HUB_PORT, LOCAL_PROXY_API_PORT, ROOT_HUB_USER
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "jupyterhub_config" / "local_config.py"
 BUNDLED_PROXY = REPO / ".cache" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 DIGITS_EXAMPLE = REPO / "examples" / "digits"
-ROOT_HUB_USER = "jovyan"  # keep in step with local_config.DEFAULT_ROOT_HUB_USER
 WORKSPACE_NAME = "kubeflow-jupyter"
 
 
@@ -52,7 +57,11 @@ def interpreter_usable_unprivileged() -> bool:
     try:
         probe = subprocess.run(
             [sys.executable, "-c", "import jupyterhub, kubeflow_jupyter"],
-            user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/", capture_output=True,
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            cwd="/",
+            capture_output=True,
         )
     except PermissionError:  # the interpreter itself cannot be executed
         return False
@@ -98,7 +107,8 @@ def ensure_workspace(account: pwd.struct_passwd) -> Path:
     return workspace
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:
+def wait_until(ready: Callable[[], bool], proc: subprocess.Popen, what: str, where: str, timeout: float) -> None:
+    """Poll ``ready()`` (a refused or failing request counts as not ready) until it is true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if STOPPING.is_set():
@@ -106,11 +116,70 @@ def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -
         if proc.poll() is not None:
             raise LaunchError(f"{what} exited with code {proc.returncode} (its messages are above)")
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            if ready():
                 return
-        except (urllib.error.URLError, OSError):
-            STOPPING.wait(0.5)
-    raise LaunchError(f"{what} did not answer at {url} within {timeout:.0f}s")
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        STOPPING.wait(0.5)
+    raise LaunchError(f"{what} did not answer at {where} within {timeout:.0f}s")
+
+
+def answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2):
+        return True
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, what: str, timeout: float) -> None:
+    wait_until(lambda: answers(url), proc, what, url, timeout)
+
+
+def wait_for_hub(proc: subprocess.Popen, env: dict, timeout: float) -> str:
+    """The hub's public URL, once the proxy routes it to the hub.
+
+    Asked any earlier, the proxy answers 404 and fetches its error page from the hub,
+    which is not listening yet: a stack trace in the terminal. The proxy's own API
+    (with the token the launcher gave both) says when the hub's route is in.
+    """
+    routes = f"http://127.0.0.1:{env.get('HUB_PROXY_API_PORT') or LOCAL_PROXY_API_PORT}/api/routes"
+    token = env["CONFIGPROXY_AUTH_TOKEN"]
+
+    def hub_routed() -> bool:
+        request = urllib.request.Request(routes, headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=2) as reply:
+            return "/" in json.load(reply)
+
+    wait_until(hub_routed, proc, "JupyterHub", routes, timeout)
+    url = f"http://127.0.0.1:{env.get('HUB_PORT') or LOCAL_HUB_PORT}"
+    wait_for_http(f"{url}/hub/health", proc, "JupyterHub", timeout)
+    return url
+
+
+# TensorFlow's C++ start-up notices, matched by the source file that logs them: oneDNN
+# (port.cc), no CUDA driver or device (cudart_stub, cuda_platform), CPU features, and
+# CUDA/XLA factories registered twice. absl prints them before TensorFlow sets up its
+# logging, so TF_CPP_MIN_LOG_LEVEL cannot hide them.
+TENSORFLOW_NOTICE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cuda_platform|cpu_feature_guard|cuda_dnn|cuda_fft|cuda_blas"
+    r"|computation_placer)\.cc:\d+\] "
+    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow"
+)
+
+
+def forward_without_tensorflow_notices(source: IO[bytes], target: IO[str]) -> None:
+    """Copy a child's output line by line, leaving out TensorFlow's start-up notices; ends at EOF."""
+    for raw in iter(source.readline, b""):
+        line = raw.decode(errors="replace")
+        if not TENSORFLOW_NOTICE.match(line):
+            target.write(line)
+            target.flush()
+    source.close()
+
+
+def relay_without_tensorflow_notices(source: IO[bytes], target: IO[str]) -> threading.Thread:
+    relay = threading.Thread(target=forward_without_tensorflow_notices, args=(source, target), daemon=True)
+    relay.start()
+    return relay
 
 
 def die_with_parent() -> None:
@@ -129,7 +198,10 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, what: str, argv: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, preexec_fn=die_with_parent, **kwargs)
+        # A session of its own: Ctrl-C in the terminal reaches only the launcher, which stops
+        # each child once. JupyterHub hit by the terminal's SIGINT and then the launcher's
+        # SIGTERM ran its shutdown twice: "Failed to stop user: ''", "Task was destroyed".
+        proc = subprocess.Popen(argv, preexec_fn=die_with_parent, start_new_session=True, **kwargs)
         self.procs.append((what, proc))
         return proc
 
@@ -165,10 +237,26 @@ def start_model_server(stack: Stack, account: pwd.struct_passwd | None) -> str |
         return None
     port = os.environ.get("HUB_MODEL_SERVER_PORT", "9000")
     rest_port = os.environ.get("HUB_MODEL_SERVER_REST_PORT", "8501")
-    argv = [sys.executable, "-m", "kubeflow_jupyter.cli", "serve", str(base_path), "--model-name", "digits",
-            "--port", port, "--rest-port", rest_port]
-    proc = stack.start("model server", argv, cwd=REPO, **as_account(account))
-    wait_for_http(f"http://127.0.0.1:{rest_port}/v1/models/digits", proc, "the model server", timeout=180)
+    argv = [
+        sys.executable,
+        "-m",
+        "kubeflow_jupyter.cli",
+        "serve",
+        str(base_path),
+        "--model-name",
+        "digits",
+        "--port",
+        port,
+        "--rest-port",
+        rest_port,
+    ]
+    proc = stack.start("model server", argv, cwd=REPO, stderr=subprocess.PIPE, **as_account(account))
+    relay = relay_without_tensorflow_notices(proc.stderr, sys.stderr)
+    try:
+        wait_for_http(f"http://127.0.0.1:{rest_port}/v1/models/digits", proc, "the model server", timeout=180)
+    except LaunchError:
+        relay.join(5)  # its last words belong above the error that points at them
+        raise
     return f"127.0.0.1:{port}"
 
 
@@ -197,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"warning: notebook servers will run as root: no unprivileged account can run {sys.executable} "
                     f"(it resolves to {os.path.realpath(sys.executable)}, behind a directory only root may enter). "
                     "Use a Python installed outside /root to run them as an unprivileged user.",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
                 env["HUB_NOTEBOOK_AS_ROOT"] = "true"
         user = env.setdefault("HUB_USER", pwd.getpwuid(os.geteuid()).pw_name)
@@ -207,11 +296,14 @@ def main(argv: list[str] | None = None) -> int:
             model_server = start_model_server(stack, account)
             if model_server:
                 env["HUB_MODEL_SERVER"] = model_server
-        port = env.get("HUB_PORT", "8000")
-        hub = stack.start("JupyterHub", [sys.executable, "-m", "jupyterhub", "-f", str(LOCAL_CONFIG)], cwd=REPO, env=env)
-        wait_for_http(f"http://127.0.0.1:{port}/hub/health", hub, "JupyterHub", timeout=120)
+        # The hub hands this token to the proxy it starts; the launcher reads the proxy's routes with it.
+        env["CONFIGPROXY_AUTH_TOKEN"] = env.get("CONFIGPROXY_AUTH_TOKEN") or secrets.token_hex(32)
+        hub = stack.start(
+            "JupyterHub", [sys.executable, "-m", "jupyterhub", "-f", str(LOCAL_CONFIG)], cwd=REPO, env=env
+        )
+        url = wait_for_hub(hub, env, timeout=120)
         print(
-            f"\nJupyterHub is up: http://127.0.0.1:{port}\n"
+            f"\nJupyterHub is up: {url}\n"
             f"  user:     {user}\n  password: {env['HUB_PASSWORD']}\n"
             + (f"  model server (digits): {model_server}\n" if model_server else "")
             + "Press Ctrl-C to stop everything.\n",

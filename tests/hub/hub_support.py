@@ -86,3 +86,10 @@ def one(objects: list[dict], kind: str, name: str) -> dict:
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name)]
     assert len(matches) == 1, f"expected one {kind} {name}, found {[m['metadata']['name'] for m in matches]}"
     return matches[0]
+
+
+def shipped_settings() -> dict[str, str]:
+    """The hub's environment as shipped: the tf-hub-settings literals of k8s/kustomization.yaml."""
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+    (settings,) = [g for g in kustomization["configMapGenerator"] if g["name"] == "tf-hub-settings"]
+    return dict(literal.split("=", 1) for literal in settings["literals"])

@@ -6,19 +6,51 @@ policy version `latest`), for pod specs in tests: what PSA would refuse in a nam
 from __future__ import annotations
 
 # Volume types `restricted` allows (everything else, hostPath first, is refused).
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                      "projected", "secret"}
-BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
-SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-                "net.ipv4.tcp_keepalive_probes"}
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 
 
 def _containers(spec: dict) -> list[dict]:
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
-            *(spec.get("ephemeralContainers") or [])]
+    return [
+        *(spec.get("initContainers") or []),
+        *(spec.get("containers") or []),
+        *(spec.get("ephemeralContainers") or []),
+    ]
 
 
 def baseline_problems(spec: dict) -> list[str]:
@@ -47,8 +79,11 @@ def baseline_problems(spec: dict) -> list[str]:
 def restricted_problems(spec: dict) -> list[str]:
     """Everything PSA `restricted` refuses in this pod spec ([] when the pod is admitted)."""
     problems = baseline_problems(spec)
-    problems += [f"volume {v['name']!r} of a type restricted refuses" for v in spec.get("volumes") or []
-                 if not (set(v) - {"name"}) <= RESTRICTED_VOLUMES]
+    problems += [
+        f"volume {v['name']!r} of a type restricted refuses"
+        for v in spec.get("volumes") or []
+        if not (set(v) - {"name"}) <= RESTRICTED_VOLUMES
+    ]
     pod_context = spec.get("securityContext") or {}
     if pod_context.get("runAsUser") == 0:
         problems.append("pod runAsUser=0")

@@ -21,7 +21,10 @@ def rendered() -> list[dict]:
 
 
 def test_hub_manifests_render_to_the_seed_components(rendered):
-    kinds = sorted((o["kind"], o["metadata"]["name"].rsplit("-", 1)[0] if o["kind"] == "ConfigMap" else o["metadata"]["name"]) for o in rendered)
+    kinds = sorted(
+        (o["kind"], o["metadata"]["name"].rsplit("-", 1)[0] if o["kind"] == "ConfigMap" else o["metadata"]["name"])
+        for o in rendered
+    )
     assert kinds == sorted(
         [
             ("Namespace", HUB_NS),
@@ -108,7 +111,11 @@ def test_hub_rbac_has_no_wildcards_and_no_cluster_scope(rendered):
 
 
 def pod_specs(rendered: list[dict]) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in rendered if o["kind"] in ("StatefulSet", "Deployment")}
+    return {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]
+        for o in rendered
+        if o["kind"] in ("StatefulSet", "Deployment")
+    }
 
 
 def test_hub_every_container_is_locked_down(rendered):
@@ -155,10 +162,12 @@ def test_hub_network_policies_cover_every_component(rendered):
     # Only the hub (in its own namespace) reaches a notebook server, and only on its port.
     (notebook_ingress,) = policies["jupyter-notebook"]["ingress"]
     assert notebook_ingress["ports"] == [{"port": 8888, "protocol": "TCP"}]
-    assert notebook_ingress["from"] == [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NS}},
-        "podSelector": {"matchLabels": policies["tf-hub"]["podSelector"]["matchLabels"]},
-    }]
+    assert notebook_ingress["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NS}},
+            "podSelector": {"matchLabels": policies["tf-hub"]["podSelector"]["matchLabels"]},
+        }
+    ]
 
 
 def test_hub_configmap_is_the_config_and_the_pods_it_makes_match_the_policies(rendered, tmp_path, monkeypatch):

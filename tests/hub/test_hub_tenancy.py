@@ -9,7 +9,15 @@ import re
 
 import pytest
 from hub_support import (
-    DUMMY_KUBECONFIG, HAVE_KUBECTL, K8S_DIR, REPO, build_pod, load_config, one, render, rendered_manifests,
+    DUMMY_KUBECONFIG,
+    HAVE_KUBECTL,
+    K8S_DIR,
+    REPO,
+    build_pod,
+    load_config,
+    one,
+    render,
+    rendered_manifests,
 )
 from pod_security import baseline_problems, restricted_problems
 
@@ -19,13 +27,19 @@ HUB_NS, USER_NS = "kubeflow", "kubeflow-user"
 PLACEHOLDER_CIDR = "192.0.2.1/32"
 API_PORTS = [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
 DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
-DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-HUB_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NS}},
-            "podSelector": {"matchLabels": {"app": "jupyterhub", "component": "hub"}}}
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+HUB_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NS}},
+    "podSelector": {"matchLabels": {"app": "jupyterhub", "component": "hub"}},
+}
 NOTEBOOK_LABELS = {"component": "singleuser-server"}
-NOTEBOOK_SELECTOR = {"matchLabels": NOTEBOOK_LABELS,  # and not a TFJob pod that copied the label
-                     "matchExpressions": [{"key": "training.kubeflow.org/job-name", "operator": "DoesNotExist"}]}
+NOTEBOOK_SELECTOR = {
+    "matchLabels": NOTEBOOK_LABELS,  # and not a TFJob pod that copied the label
+    "matchExpressions": [{"key": "training.kubeflow.org/job-name", "operator": "DoesNotExist"}],
+}
 TFJOB_PEER = {"podSelector": {"matchExpressions": [{"key": "training.kubeflow.org/job-name", "operator": "Exists"}]}}
 MODEL_SERVER_PEER = {"podSelector": {"matchLabels": {"app": "model-server"}}}
 
@@ -97,9 +111,15 @@ def test_hub_and_its_state_live_in_the_hub_namespace(rendered):
 
 def test_notebooks_tfjobs_and_the_model_server_live_in_the_users_namespace(rendered, notebook_pod):
     users = in_namespace(rendered, USER_NS)
-    assert {("ServiceAccount", "jupyter-notebook"), ("Role", "jupyter-notebook"), ("RoleBinding", "jupyter-notebook"),
-            ("ServiceAccount", "tfjob-runner"), ("Deployment", "model-server"), ("Service", "model-service"),
-            ("PersistentVolumeClaim", "model-store")} <= users
+    assert {
+        ("ServiceAccount", "jupyter-notebook"),
+        ("Role", "jupyter-notebook"),
+        ("RoleBinding", "jupyter-notebook"),
+        ("ServiceAccount", "tfjob-runner"),
+        ("Deployment", "model-server"),
+        ("Service", "model-service"),
+        ("PersistentVolumeClaim", "model-store"),
+    } <= users
     assert settings(rendered)["HUB_NOTEBOOK_NAMESPACE"] == USER_NS
     assert notebook_pod["metadata"]["namespace"] == USER_NS  # KubeSpawner's namespace: pods and home PVCs
     env = {e["name"]: e.get("value") for e in notebook_pod["spec"]["containers"][0]["env"]}
@@ -122,8 +142,11 @@ def test_hub_rbac_is_a_role_in_the_users_namespace(rendered):
 
 
 def test_tfjob_pods_and_default_pods_carry_no_token(rendered):
-    accounts = {o["metadata"]["name"]: o for o in rendered
-                if o["kind"] == "ServiceAccount" and o["metadata"]["namespace"] == USER_NS}
+    accounts = {
+        o["metadata"]["name"]: o
+        for o in rendered
+        if o["kind"] == "ServiceAccount" and o["metadata"]["namespace"] == USER_NS
+    }
     assert accounts["tfjob-runner"]["automountServiceAccountToken"] is False
     assert accounts["default"]["automountServiceAccountToken"] is False
     # The notebook account: its token is mounted per pod, by KubeSpawner, only with that account.
@@ -150,8 +173,11 @@ def test_every_pod_in_the_users_namespace_meets_restricted(rendered, notebook_po
 
 # -- network -------------------------------------------------------------------------------------------
 def policies(rendered, namespace: str | None = None) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in rendered
-            if o["kind"] == "NetworkPolicy" and namespace in (None, o["metadata"]["namespace"])}
+    return {
+        o["metadata"]["name"]: o
+        for o in rendered
+        if o["kind"] == "NetworkPolicy" and namespace in (None, o["metadata"]["namespace"])
+    }
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -175,9 +201,14 @@ def rules_for(rendered, namespace: str, labels: dict, direction: str) -> list[di
 
 
 def api_cidrs(rendered) -> set[str]:
-    return {peer["ipBlock"]["cidr"] for p in rendered if p["kind"] == "NetworkPolicy"
-            and (p["metadata"].get("labels") or {}).get("kubeflow-jupyter/egress") == "kube-apiserver"
-            for rule in p["spec"]["egress"] for peer in rule["to"]}
+    return {
+        peer["ipBlock"]["cidr"]
+        for p in rendered
+        if p["kind"] == "NetworkPolicy"
+        and (p["metadata"].get("labels") or {}).get("kubeflow-jupyter/egress") == "kube-apiserver"
+        for rule in p["spec"]["egress"]
+        for peer in rule["to"]
+    }
 
 
 def test_users_namespace_denies_by_default(rendered):
@@ -190,13 +221,21 @@ def test_notebooks_reach_exactly_the_documented_destinations(rendered, notebook_
     labels = notebook_pod["metadata"]["labels"]
     egress = rules_for(rendered, USER_NS, labels, "egress")
     (cidr,) = api_cidrs(rendered)
-    assert sorted(map(canonical, egress)) == sorted(map(canonical, [
-        {"to": [HUB_PEER], "ports": [{"port": 8081, "protocol": "TCP"}]},
-        {"to": [MODEL_SERVER_PEER], "ports": [{"port": 9000, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}]},
-        {"to": [TFJOB_PEER]},
-        {"to": [DNS_PEER], "ports": DNS_PORTS},
-        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": API_PORTS},
-    ]))
+    assert sorted(map(canonical, egress)) == sorted(
+        map(
+            canonical,
+            [
+                {"to": [HUB_PEER], "ports": [{"port": 8081, "protocol": "TCP"}]},
+                {
+                    "to": [MODEL_SERVER_PEER],
+                    "ports": [{"port": 9000, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}],
+                },
+                {"to": [TFJOB_PEER]},
+                {"to": [DNS_PEER], "ports": DNS_PORTS},
+                {"to": [{"ipBlock": {"cidr": cidr}}], "ports": API_PORTS},
+            ],
+        )
+    )
     ingress = rules_for(rendered, USER_NS, labels, "ingress")
     assert ingress == [{"from": [HUB_PEER], "ports": [{"port": 8888, "protocol": "TCP"}]}]
 
@@ -210,15 +249,17 @@ def test_tfjob_pods_reach_each_other_and_dns_only(rendered):
     # A replica labelled model-client=true may call the model server too, nothing else.
     extra = rules_for(rendered, USER_NS, {**labels, "model-client": "true"}, "egress")
     assert [r for r in extra if r not in egress] == [
-        {"to": [MODEL_SERVER_PEER], "ports": [{"port": 9000, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}]}]
+        {"to": [MODEL_SERVER_PEER], "ports": [{"port": 9000, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}]}
+    ]
 
 
 def test_a_tfjob_pod_wearing_the_notebook_label_gets_only_the_tfjob_rules(rendered):
     """Users write the templates' labels; the operator's job-name label they cannot drop."""
     tfjob = {"training.kubeflow.org/job-name": "mnist"}
     for direction in ("egress", "ingress"):
-        assert (rules_for(rendered, USER_NS, {**tfjob, **NOTEBOOK_LABELS}, direction)
-                == rules_for(rendered, USER_NS, tfjob, direction))
+        assert rules_for(rendered, USER_NS, {**tfjob, **NOTEBOOK_LABELS}, direction) == rules_for(
+            rendered, USER_NS, tfjob, direction
+        )
     hub_ingress = rules_for(rendered, HUB_NS, {"app": "jupyterhub", "component": "hub"}, "ingress")
     (api,) = [r for r in hub_ingress if r["ports"] == [{"port": 8081, "protocol": "TCP"}]]
     assert api["from"][0]["podSelector"] == NOTEBOOK_SELECTOR
@@ -238,14 +279,21 @@ def test_hub_egress_is_notebooks_dns_the_api_server_and_https_for_the_identity_p
     labels = one(rendered, "StatefulSet", "tf-hub")["spec"]["template"]["metadata"]["labels"]
     egress = rules_for(rendered, HUB_NS, labels, "egress")
     (cidr,) = api_cidrs(rendered)
-    notebooks = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": USER_NS}},
-                 "podSelector": NOTEBOOK_SELECTOR}
-    assert sorted(map(canonical, egress)) == sorted(map(canonical, [
-        {"to": [notebooks], "ports": [{"port": 8888, "protocol": "TCP"}]},
-        {"to": [DNS_PEER], "ports": DNS_PORTS},
-        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": API_PORTS},
-        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
-    ]))
+    notebooks = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": USER_NS}},
+        "podSelector": NOTEBOOK_SELECTOR,
+    }
+    assert sorted(map(canonical, egress)) == sorted(
+        map(
+            canonical,
+            [
+                {"to": [notebooks], "ports": [{"port": 8888, "protocol": "TCP"}]},
+                {"to": [DNS_PEER], "ports": DNS_PORTS},
+                {"to": [{"ipBlock": {"cidr": cidr}}], "ports": API_PORTS},
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
+            ],
+        )
+    )
     # The last one is its own policy, so that an overlay can delete it.
     idp = policies(rendered, HUB_NS)["tf-hub-to-identity-provider"]["spec"]
     assert idp["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]}]
@@ -288,6 +336,11 @@ patches:
 def test_docs_say_what_notebooks_may_reach(rendered):
     guide = (REPO / "docs" / "hub.md").read_text()
     assert "Notebooks get no internet by default" not in guide
-    for fragment in ("kubeflow-user", "pod-security.kubernetes.io/enforce: restricted", "tfjob-pod-security",
-                     "tfjob-runner", "default-deny"):
+    for fragment in (
+        "kubeflow-user",
+        "pod-security.kubernetes.io/enforce: restricted",
+        "tfjob-pod-security",
+        "tfjob-runner",
+        "default-deny",
+    ):
         assert fragment in guide, fragment

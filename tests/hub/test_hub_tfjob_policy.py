@@ -30,11 +30,19 @@ CONTAINER_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop":
 
 # The first words of each validation's message: the field it is about.
 SA, TOKEN, HOST, HOST_PATH, PRIVILEGED = (
-    "serviceAccountName:", "automountServiceAccountToken:", "hostNetwork/hostPID/hostIPC/hostPort:",
-    "volumes.hostPath:", "securityContext.privileged:")
+    "serviceAccountName:",
+    "automountServiceAccountToken:",
+    "hostNetwork/hostPID/hostIPC/hostPort:",
+    "volumes.hostPath:",
+    "securityContext.privileged:",
+)
 ESCALATION, CAPABILITIES, NON_ROOT, ROOT_UID, SECCOMP = (
-    "securityContext.allowPrivilegeEscalation:", "securityContext.capabilities:", "securityContext.runAsNonRoot:",
-    "securityContext.runAsUser:", "securityContext.seccompProfile:")
+    "securityContext.allowPrivilegeEscalation:",
+    "securityContext.capabilities:",
+    "securityContext.runAsNonRoot:",
+    "securityContext.runAsUser:",
+    "securityContext.seccompProfile:",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +65,29 @@ def submitted(manifest: dict, service_account: str | None = None) -> dict:
     return with_restricted_defaults(job)
 
 
-def refusals(admission: ValidatingAdmission, job: dict, *, namespace: str = USER_NS, operation: str = "CREATE",
-             old: dict | None = None, subresource: str = "") -> list[str]:
+def refusals(
+    admission: ValidatingAdmission,
+    job: dict,
+    *,
+    namespace: str = USER_NS,
+    operation: str = "CREATE",
+    old: dict | None = None,
+    subresource: str = "",
+) -> list[str]:
     """The message of every validation ``job`` fails (all of them, not only the first the server reports)."""
-    request = Request(operation=operation, group="kubeflow.org", version="v1", resource="tfjobs",
-                      subresource=subresource, namespace=namespace, name=job["metadata"]["name"], obj=job,
-                      old=old, user=f"system:serviceaccount:{namespace}:jupyter-notebook",
-                      namespace_labels={"kubernetes.io/metadata.name": namespace})
+    request = Request(
+        operation=operation,
+        group="kubeflow.org",
+        version="v1",
+        resource="tfjobs",
+        subresource=subresource,
+        namespace=namespace,
+        name=job["metadata"]["name"],
+        obj=job,
+        old=old,
+        user=f"system:serviceaccount:{namespace}:jupyter-notebook",
+        namespace_labels={"kubernetes.io/metadata.name": namespace},
+    )
     return [d.message for d in admission.denials(request, first_only=False)]
 
 
@@ -90,10 +114,14 @@ def test_policy_watches_tfjob_writes_and_fails_closed(rendered):
     assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
     spec = policy["spec"]
     assert spec["failurePolicy"] == "Fail"
-    assert spec["matchConstraints"]["resourceRules"] == [{
-        "apiGroups": ["kubeflow.org"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
-        "resources": ["tfjobs"],
-    }]
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {
+            "apiGroups": ["kubeflow.org"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["tfjobs"],
+        }
+    ]
     assert "tfReplicaSpecs" in spec["variables"][0]["expression"]
     fields = [v["message"].split(" ", 1)[0] for v in spec["validations"]]
     assert fields == [SA, TOKEN, HOST, HOST_PATH, PRIVILEGED, ESCALATION, CAPABILITIES, NON_ROOT, ROOT_UID, SECCOMP]
@@ -141,8 +169,10 @@ def test_seed_jobs_as_the_client_submits_them_pass(admission, example, account):
 def test_a_job_with_a_model_store_volume_and_an_init_container_passes(admission):
     job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
     spec = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
-    spec["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": "model-store"}},
-                       {"name": "scratch", "emptyDir": {}}]
+    spec["volumes"] = [
+        {"name": "models", "persistentVolumeClaim": {"claimName": "model-store"}},
+        {"name": "scratch", "emptyDir": {}},
+    ]
     spec["initContainers"] = [{"name": "fetch", "image": "busybox:1.36"}]
     spec["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_BIND_SERVICE"]}}
     job = submitted(job, RUNNER)
@@ -155,8 +185,11 @@ def test_a_job_written_for_restricted_is_sent_as_written(admission):
     job = copy.deepcopy(SEED_JOBS["tf_sample.yaml"])
     for replica in job["spec"]["tfReplicaSpecs"].values():
         spec = replica["template"]["spec"]
-        spec["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000,
-                                   "seccompProfile": {"type": "RuntimeDefault"}}
+        spec["securityContext"] = {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
         spec["containers"][0]["securityContext"] = copy.deepcopy(CONTAINER_CONTEXT)
     assert submitted(job) == job
     assert refusals(admission, job) == []
@@ -169,12 +202,18 @@ def test_the_defaults_run_as_the_notebooks_user(monkeypatch):
     monkeypatch.setenv("HUB_SHARED_PASSWORD", "correct-horse-battery")
     monkeypatch.delenv("HUB_EXTRA_CONFIG", raising=False)
     spawner = load_config(CLUSTER_CONFIG).KubeSpawner
-    assert (security.DEFAULT_UID, security.DEFAULT_GID, security.DEFAULT_FS_GROUP) == (
-        spawner.uid, spawner.gid, spawner.fs_gid)
+    assert (spawner.uid, spawner.gid, spawner.fs_gid) == (
+        security.DEFAULT_UID,
+        security.DEFAULT_GID,
+        security.DEFAULT_FS_GROUP,
+    )
     pod = submitted(SEED_JOBS["tf_sample.yaml"])["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
     context = pod["securityContext"]
     assert (context["runAsUser"], context["runAsGroup"], context["fsGroup"]) == (
-        spawner.uid, spawner.gid, spawner.fs_gid)
+        spawner.uid,
+        spawner.gid,
+        spawner.fs_gid,
+    )
 
 
 def test_unchanged_seed_jobs_are_refused_for_what_pod_security_would_refuse(admission):
@@ -197,28 +236,46 @@ def _container(job):
 REFUSED = {
     "the hub's ServiceAccount": (SA, lambda j: _pod(j).update(serviceAccountName="tf-hub")),
     "the notebook ServiceAccount": (SA, lambda j: _pod(j).update(serviceAccountName="jupyter-notebook")),
-    "the deprecated serviceAccount field": (SA, lambda j: (_pod(j).pop("serviceAccountName"),
-                                                          _pod(j).update(serviceAccount="tf-hub"))),
+    "the deprecated serviceAccount field": (
+        SA,
+        lambda j: (_pod(j).pop("serviceAccountName"), _pod(j).update(serviceAccount="tf-hub")),
+    ),
     "an API token": (TOKEN, lambda j: _pod(j).update(automountServiceAccountToken=True)),
     "hostNetwork": (HOST, lambda j: _pod(j).update(hostNetwork=True)),
     "hostPID": (HOST, lambda j: _pod(j).update(hostPID=True)),
     "hostIPC": (HOST, lambda j: _pod(j).update(hostIPC=True)),
     "a hostPort": (HOST, lambda j: _container(j)["ports"][0].update(hostPort=2222)),
-    "a hostPath volume": (HOST_PATH, lambda j: _pod(j).update(
-        volumes=[{"name": "root", "hostPath": {"path": "/"}}])),
+    "a hostPath volume": (HOST_PATH, lambda j: _pod(j).update(volumes=[{"name": "root", "hostPath": {"path": "/"}}])),
     "a privileged container": (PRIVILEGED, lambda j: _container(j)["securityContext"].update(privileged=True)),
-    "a privileged initContainer": (PRIVILEGED, lambda j: _pod(j).update(initContainers=[{
-        "name": "setup", "image": "busybox:1.36",
-        "securityContext": {**copy.deepcopy(CONTAINER_CONTEXT), "privileged": True}}])),
-    "allowPrivilegeEscalation": (ESCALATION, lambda j: _container(j)["securityContext"].update(
-        allowPrivilegeEscalation=True)),
-    "an added capability": (CAPABILITIES, lambda j: _container(j)["securityContext"]["capabilities"].update(
-        add=["SYS_ADMIN"])),
-    "runAsNonRoot false in a container": (NON_ROOT, lambda j: _container(j)["securityContext"].update(
-        runAsNonRoot=False)),
+    "a privileged initContainer": (
+        PRIVILEGED,
+        lambda j: _pod(j).update(
+            initContainers=[
+                {
+                    "name": "setup",
+                    "image": "busybox:1.36",
+                    "securityContext": {**copy.deepcopy(CONTAINER_CONTEXT), "privileged": True},
+                }
+            ]
+        ),
+    ),
+    "allowPrivilegeEscalation": (
+        ESCALATION,
+        lambda j: _container(j)["securityContext"].update(allowPrivilegeEscalation=True),
+    ),
+    "an added capability": (
+        CAPABILITIES,
+        lambda j: _container(j)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]),
+    ),
+    "runAsNonRoot false in a container": (
+        NON_ROOT,
+        lambda j: _container(j)["securityContext"].update(runAsNonRoot=False),
+    ),
     "uid 0": (ROOT_UID, lambda j: _container(j)["securityContext"].update(runAsUser=0)),
-    "an unconfined seccomp profile": (SECCOMP, lambda j: _pod(j)["securityContext"].update(
-        seccompProfile={"type": "Unconfined"})),
+    "an unconfined seccomp profile": (
+        SECCOMP,
+        lambda j: _pod(j)["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+    ),
 }
 
 
@@ -280,5 +337,7 @@ def test_policy_does_not_reach_outside_its_binding(admission):
 
 
 def test_a_job_without_replica_specs_is_left_to_the_schema(admission):
-    assert refusals(admission, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"},
-                                "spec": {}}) == []
+    assert (
+        refusals(admission, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}, "spec": {}})
+        == []
+    )

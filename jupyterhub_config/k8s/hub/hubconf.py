@@ -21,9 +21,10 @@ import difflib
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 
 class HubConfigError(SystemExit):
@@ -225,10 +226,19 @@ def unoffered_choice(user_options: dict, profiles: list[dict]) -> str | None:
         choices = option.get("choices", {})
         if choice and not user_options.get(f"{name}--unlisted-choice") and choice not in choices:
             offered = ", ".join(f"{key} ({c.get('display_name', key)})" for key, c in choices.items())
-            return (f"{option.get('display_name', name)} {choice!r} is not offered by profile "
-                    f"{profile.get('display_name', slug)!r}; choose one of: {offered}")
+            return (
+                f"{option.get('display_name', name)} {choice!r} is not offered by profile "
+                f"{profile.get('display_name', slug)!r}; choose one of: {offered}"
+            )
     return None
 
+
+# -- the local hub (`make run`): defaults local_config.py and run_local.py share -----------
+
+LOCAL_HUB_PORT = 8000  # http://127.0.0.1:PORT, the proxy's public side
+LOCAL_API_PORT = 8081  # the hub's own API
+LOCAL_PROXY_API_PORT = 8001
+ROOT_HUB_USER = "jovyan"  # the unprivileged account notebook servers run as when the hub is root
 
 # -- shared pieces ----------------------------------------------------------------
 
@@ -248,7 +258,13 @@ def idle_culler(c, timeout: int, every: int) -> None:
         *[s for s in services if s.get("name") != IDLE_CULLER],
         {
             "name": IDLE_CULLER,
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"],
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={timeout}",
+                f"--cull-every={every}",
+            ],
         },
     ]
     c.JupyterHub.load_roles = [
@@ -272,6 +288,41 @@ def authenticator_class(name: str) -> type:
         raise HubConfigError(
             f"authenticator {name!r} is not installed: use one of {known}, or module.ClassName of an installed package"
         ) from None
+
+
+# Logged once at start-up while the settings let nobody in (JupyterHub's own warning
+# spans four lines and names c.Authenticator traits this hub sets from HUB_* variables).
+NOBODY_ALLOWED = (
+    "no user can log in yet: set HUB_ALLOWED_USERS (e.g. HUB_ALLOWED_USERS=alice,bob) or HUB_ALLOW_ALL=true "
+    "in the tf-hub-settings ConfigMap, or an allow setting of the authenticator (docs/hub.md step 3)"
+)
+
+
+def saying_when_nobody_may_log_in(cls: type) -> type:
+    """``cls`` whose start-up check says in one line, naming the settings, that nobody may log in yet.
+
+    Since JupyterHub 5 only users a setting allows may log in: failing safe is right, but
+    an admin must learn which setting. The authenticator's own checks (shared-password's
+    about its passwords) still run; the subclass keeps the name JupyterHub logs.
+    """
+
+    def check_allow_config(self) -> None:
+        if self.any_allow_config:  # JupyterHub's test: a truthy allow* or allow_config-tagged setting
+            super(announcing, self).check_allow_config()
+            return
+        self.log.warning(NOBODY_ALLOWED)
+        self.any_allow_config = True  # the documented switch for JupyterHub's own version of that line
+        try:
+            super(announcing, self).check_allow_config()
+        finally:
+            self.any_allow_config = False
+
+    announcing = type(
+        cls.__name__,
+        (cls,),
+        {"check_allow_config": check_allow_config, "__module__": cls.__module__, "__doc__": cls.__doc__},
+    )
+    return announcing
 
 
 def is_dummy(cls: type) -> bool:

@@ -13,7 +13,7 @@ import sys
 # This file and hubconf.py sit side by side (in the ConfigMap on a cluster).
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from hubconf import (  # noqa: E402
+from hubconf import (
     HubConfigError,
     as_bool,
     as_byte_size,
@@ -24,6 +24,7 @@ from hubconf import (  # noqa: E402
     check_config,
     idle_culler,
     is_dummy,
+    saying_when_nobody_may_log_in,
     setting,
     unoffered_choice,
 )
@@ -55,8 +56,10 @@ c.JupyterHub.db_url = f"sqlite:///{_data_dir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = f"{_data_dir}/jupyterhub_cookie_secret"
 # Notebook pods outlive a hub restart (upgrade, config change): don't stop them.
 c.JupyterHub.cleanup_servers = False
-c.JupyterHub.admin_users = set(setting("HUB_ADMIN_USERS", [], "Comma-separated hub admins.", as_list))
-_allowed = setting("HUB_ALLOWED_USERS", [], "Comma-separated users allowed to log in (empty: see HUB_ALLOW_ALL).", as_list)
+c.Authenticator.admin_users = set(setting("HUB_ADMIN_USERS", [], "Comma-separated hub admins.", as_list))
+_allowed = setting(
+    "HUB_ALLOWED_USERS", [], "Comma-separated users allowed to log in (empty: see HUB_ALLOW_ALL).", as_list
+)
 if _allowed:
     c.Authenticator.allowed_users = set(_allowed)
 c.Authenticator.allow_all = setting(
@@ -222,6 +225,9 @@ if is_dummy(_auth_cls) and not _allow_dummy:
         "the dummy authenticator lets anyone log in as anyone on a cluster; choose a real one with "
         "$HUB_AUTHENTICATOR, or set HUB_ALLOW_DUMMY_AUTH=true for a throwaway trial"
     )
+# Fail safe: nobody may log in until HUB_ALLOWED_USERS, HUB_ALLOW_ALL or the authenticator's
+# own allow setting says who; until then the hub says so in one line at start-up.
+c.JupyterHub.authenticator_class = saying_when_nobody_may_log_in(_auth_cls)
 
 from jupyterhub.app import JupyterHub  # noqa: E402
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator  # noqa: E402
