@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "lab"))
+sys.path.insert(0, str(REPO / "tests"))
 
-from lab_browser import chromium, running_lab  # noqa: E402
+from support.lab_browser import chromium, running_lab  # noqa: E402
 
 from kubeflow_jupyter.backends.local.store import JobDir, Store, write_json_atomic  # noqa: E402
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, ReplicaState  # noqa: E402

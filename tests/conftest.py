@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Fixtures shared by several test folders (helpers are imported from ``support`` directly).
+pytest_plugins = ["support.fake_cluster", "support.magics"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):

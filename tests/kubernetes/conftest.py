@@ -2,7 +2,8 @@
 
 ``kube`` runs a test against the fake API server and, when $KUBEFLOW_JUPYTER_TEST_KUBECONFIG
 points at a real cluster with training-operator 1.9, against that cluster as well: the same
-test functions, no special cases. Tests that script replicas or inject faults take ``fake``.
+test functions, no special cases. Tests that script replicas or inject faults take ``fake``. The session's ``fake_cluster`` is
+shared with the lab tests (tests/support/fake_cluster.py).
 """
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.manifests import PRINT_TF_CONFIG, tfjob_yaml
 
 from kubeflow_jupyter.testing.fake_kube import FakeKubeCluster
 
 ENV_REAL = "KUBEFLOW_JUPYTER_TEST_KUBECONFIG"
-NAMESPACE = "team-a"
 _counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def fake_cluster():
-    with FakeKubeCluster(namespace=NAMESPACE, step=0.005, run_seconds=0.03) as cluster:
-        yield cluster
 
 
 @pytest.fixture
@@ -78,34 +73,17 @@ def job_name(request) -> str:
     return f"t{next(_counter)}-{base}".strip("-")
 
 
-def tfjob_yaml(
-    name: str, *, workers: int = 2, chief: bool = False, restart_policy: str = "Never", image: str = "python:3.11-slim"
+def cluster_tfjob(
+    name: str, *, workers: int = 2, chief: bool = False, restart_policy: str = "Never", run_policy: dict | None = None
 ) -> str:
-    """A small TFJob that also runs on a real cluster (python prints and exits)."""
-
-    def replica(kind: str, count: int) -> str:
-        return f"""    {kind}:
-      replicas: {count}
-      restartPolicy: {restart_policy}
-      template:
-        spec:
-          containers:
-          - name: tensorflow
-            image: {image}
-            command: ["python", "-c", "import os; print('TF_CONFIG', os.environ.get('TF_CONFIG', '')); print('done')"]
-"""
-
-    specs = (replica("Chief", 1) if chief else "") + (replica("Worker", workers) if workers else "")
-    return f"""apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata:
-  name: {name}
-spec:
-  tfReplicaSpecs:
-{specs}"""
+    """A small TFJob that also runs on a real cluster: each replica prints its TF_CONFIG and exits."""
+    replicas = {"Chief": (1, restart_policy, PRINT_TF_CONFIG)} if chief else {}
+    if workers:
+        replicas["Worker"] = (workers, restart_policy, PRINT_TF_CONFIG)
+    return tfjob_yaml(name, replicas, run_policy=run_policy)
 
 
 @pytest.fixture
 def make_tfjob():
-    """``make_tfjob(name, workers=2, chief=False, restart_policy="Never")`` → TFJob YAML text."""
-    return tfjob_yaml
+    """``make_tfjob(name, workers=2, chief=False, restart_policy="Never", run_policy=None)`` → TFJob YAML text."""
+    return cluster_tfjob

@@ -77,8 +77,8 @@ def _without_defaults(pruned, sent):
     """``pruned`` restricted to the keys ``sent`` has (the server's defaults are additions, not losses)."""
     if isinstance(pruned, dict) and isinstance(sent, dict):
         return {k: _without_defaults(pruned[k], sent[k]) for k in sent if k in pruned}
-    if isinstance(pruned, list) and isinstance(sent, list):
-        return [_without_defaults(p, s) for p, s in zip(pruned, sent)]
+    if isinstance(pruned, list) and isinstance(sent, list) and len(pruned) == len(sent):
+        return [_without_defaults(p, s) for p, s in zip(pruned, sent, strict=True)]
     return pruned
 
 
@@ -425,12 +425,9 @@ def test_run_policy_deadline_and_ttl_are_enforced_by_the_operator(kube, job_name
         pytest.skip("scripts a replica that outlives its deadline")
     kube.fake.script(job_name, "worker-0", run_seconds=30)
     client = kube.client()
-    text = make_tfjob(job_name, workers=1).replace(
-        "spec:\n  tfReplicaSpecs:",
-        "spec:\n  runPolicy:\n    activeDeadlineSeconds: 1\n    ttlSecondsAfterFinished: 0\n  tfReplicaSpecs:",
-        1,
+    client.submit(
+        make_tfjob(job_name, workers=1, run_policy={"activeDeadlineSeconds": 1, "ttlSecondsAfterFinished": 0})
     )
-    client.submit(text)
     final = list(client.watch(job_name, timeout=30))[-1]
     assert final.state == "Failed"
     assert final.message == f"Job {job_name} has failed because it was active longer than specified deadline"

@@ -7,10 +7,11 @@ import os
 
 import pytest
 import yaml
+from support.cli import cli_in_process
 
-from kubeflow_jupyter import cli
 from kubeflow_jupyter.backends import get_backend, resolve_backend_name
 from kubeflow_jupyter.client import TFJobClient
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_context_without_namespace_means_default(auto, fake, tmp_path):
     config = yaml.safe_load(kubeconfig.read_text())
     del config["contexts"][0]["context"]["namespace"]
     kubeconfig.write_text(yaml.safe_dump(config))
-    assert get_backend("kubernetes", kubeconfig=str(kubeconfig)).namespace == "default"
+    assert get_backend("kubernetes", kubeconfig=str(kubeconfig)).namespace == DEFAULT_NAMESPACE
 
 
 def test_in_cluster_service_account_and_its_namespace(auto, fake, tmp_path, job_name, make_tfjob):
@@ -97,7 +98,7 @@ def test_namespace_from_the_environment_comes_after_the_explicit_one(auto, fake,
     kubeconfig = _two_contexts(fake, tmp_path / "kubeconfig")
     auto.setenv("KUBECONFIG", str(kubeconfig))
     assert get_backend().namespace == "team-a"  # the context's
-    assert get_backend("local").namespace == "default"
+    assert get_backend("local").namespace == DEFAULT_NAMESPACE
     auto.setenv("KUBEFLOW_JUPYTER_NAMESPACE", "team-c")
     assert get_backend().namespace == "team-c"  # wins over the context's
     assert get_backend("local").namespace == "team-c"
@@ -106,36 +107,34 @@ def test_namespace_from_the_environment_comes_after_the_explicit_one(auto, fake,
     assert get_backend("local", namespace="explicit").namespace == "explicit"
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_context_and_kubeconfig_choose_the_cluster(auto, fake, tmp_path, capsys, job_name, make_tfjob):
     kubeconfig = str(_two_contexts(fake, tmp_path / "kubeconfig"))  # not $KUBECONFIG: only the flag names it
     spec = tmp_path / "job.yaml"
     spec.write_text(make_tfjob(job_name, workers=1))
     prod = ("--kubeconfig", kubeconfig, "--context", "prod")
-    code, out, _ = run_cli(capsys, "submit", str(spec), *prod)
+    code, out, _ = cli_in_process(capsys, "submit", str(spec), *prod)
     assert code == 0 and out == f"tfjob {job_name!r} created (kubernetes backend, namespace 'team-b')\n"
-    code, out, _ = run_cli(capsys, *prod, "get", job_name)  # global options before the verb too
+    code, out, _ = cli_in_process(capsys, *prod, "get", job_name)  # global options before the verb too
     assert code == 0 and "Namespace:   team-b" in out
-    code, _, err = run_cli(capsys, "get", job_name, "--kubeconfig", kubeconfig)  # its current context: dev, team-a
+    # Its current context: dev, team-a.
+    code, _, err = cli_in_process(capsys, "get", job_name, "--kubeconfig", kubeconfig)
     assert code == 2 and f"no TFJob named {job_name!r} in namespace 'team-a'" in err
-    code, _, err = run_cli(capsys, "list", "--backend", "kubernetes", "--kubeconfig", kubeconfig, "--context", "nope")
+    code, _, err = cli_in_process(
+        capsys, "list", "--backend", "kubernetes", "--kubeconfig", kubeconfig, "--context", "nope"
+    )
     assert code == 1 and err.startswith("kubeflow-jupyter: no context 'nope' in kubeconfig") and "prod" in err
-    assert run_cli(capsys, "delete", job_name, *prod)[0] == 0
+    assert cli_in_process(capsys, "delete", job_name, *prod)[0] == 0
 
 
 def test_cli_refuses_context_and_kubeconfig_on_the_local_backend(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "list", "--backend", "local", "--context", "prod")
+    code, out, err = cli_in_process(capsys, "list", "--backend", "local", "--context", "prod")
     assert (code, out) == (2, "")
     assert err == (
         "kubeflow-jupyter: --context applies to the kubernetes backend only, but the local backend was "
         "chosen (--backend or $KUBEFLOW_JUPYTER_BACKEND): drop --context, or use --backend kubernetes\n"
     )
-    code, _, err = run_cli(capsys, "--context", "prod", "list", "--kubeconfig", str(tmp_path / "kc"))  # env: local
+    # The backend from the environment: local.
+    code, _, err = cli_in_process(capsys, "--context", "prod", "list", "--kubeconfig", str(tmp_path / "kc"))
     assert (
         code == 2
         and err.startswith("kubeflow-jupyter: --context and --kubeconfig apply to the kubernetes backend only")
@@ -143,23 +142,11 @@ def test_cli_refuses_context_and_kubeconfig_on_the_local_backend(capsys, tmp_pat
     )
 
 
-@pytest.fixture
-def tfjob_magics():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "kubeflow_jupyter")  # fresh magics: another test may have swapped its factory
-    magics = shell.magics_manager.registry["TFJobMagics"]
-    magics.clients.clear()
-    yield shell, magics
-    magics.clients.clear()
-    magics.last_job = None
-
-
 def test_magic_context_and_kubeconfig_choose_the_cluster_one_client_each(
     auto, fake, tmp_path, capsys, job_name, make_tfjob, tfjob_magics
 ):
-    shell, magics = tfjob_magics
+    magics = tfjob_magics
+    shell = magics.shell
     kubeconfig = str(_two_contexts(fake, tmp_path / "kubeconfig"))
     spec = tmp_path / "job.yaml"
     spec.write_text(make_tfjob(job_name, workers=1))

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import yaml
+from support.ports import free_port
 
 from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
 from kubeflow_jupyter.client import TFJobClient
@@ -144,14 +145,8 @@ def test_conflict_on_a_stale_update(fake, job_name, make_tfjob):
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_connection_refused_names_the_server_and_how_to_point_elsewhere(fake, tmp_path):
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     kubeconfig = fake.write_kubeconfig(tmp_path / "kc", server=f"https://127.0.0.1:{port}", context="gone")
     client = TFJobClient(KubernetesBackend(kubeconfig=str(kubeconfig), request_timeout=5))
     with pytest.raises(BackendError) as err:

@@ -4,10 +4,10 @@ TFJob admission policy as they are, and a field the user set that breaks it is s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
+from support.paths import REPO
+from support.restricted import CONTAINER_DEFAULTS, POD_DEFAULTS
 
 from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
 from kubeflow_jupyter.backends.kubernetes.errors import PolicyDenied
@@ -16,20 +16,11 @@ from kubeflow_jupyter.testing.fake_kube import FakeKubeCluster
 
 pytest.importorskip("celpy", reason="the fake API server evaluates policies with cel-python (the `test` extra)")
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 POLICY_FILE = REPO / "jupyterhub_config" / "k8s" / "tfjob-policy.yaml"
 USERS = "kubeflow-user"
 POLICY = "tfjob-pod-security"
 SEED_COMMAND = "python examples/tf_sample/tf_sample.py"  # README: the seed's job needs --command
-POD_DEFAULTS = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 100,
-    "fsGroup": 100,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-CONTAINER_DEFAULTS = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 PRIVILEGED_MESSAGE = (
     "securityContext.privileged: TFJob containers may not run privileged: remove privileged: true "
     "from every container and initContainer"

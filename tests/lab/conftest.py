@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import HELLO, tfjob_yaml
 
 # pytest-jupyter's fixtures (jp_serverapp, jp_fetch, ...) and its async test hooks, for this directory only.
 from pytest_jupyter.jupyter_server import *  # noqa: F403
+from support.manifests import HELLO, tfjob_yaml
 
 
 @pytest.fixture
@@ -27,12 +28,13 @@ def jp_server_config():
 
 @pytest.fixture
 def write_job(jp_root_dir):
-    """Write a TFJob YAML under the server root; returns its path relative to the root."""
+    """Write a TFJob YAML (``replicas`` Workers running ``python -c CODE``) under the server root;
+    returns its path relative to the root."""
 
-    def write(relpath: str, name: str, command: list[str] = HELLO, replicas: int = 1) -> str:
+    def write(relpath: str, name: str, code: str = HELLO, replicas: int = 1) -> str:
         path = Path(jp_root_dir) / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tfjob_yaml(name, command, replicas))
+        path.write_text(tfjob_yaml(name, {"Worker": (replicas, "Never", code)}))
         return relpath
 
     return write
@@ -85,10 +87,8 @@ class EventStream:
         if self._writer is not None:
             self._writer.close()
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
-        except (asyncio.CancelledError, Exception):
-            pass
 
 
 @pytest.fixture

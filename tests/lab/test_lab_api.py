@@ -8,7 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from lab_helpers import HELLO, tfjob_yaml
+from support.manifests import HELLO, tfjob_yaml
+
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,7 +45,7 @@ async def until_finished(open_stream, name: str) -> dict:
 async def test_lab_list_is_empty_and_names_the_backend(jp_fetch):
     code, body = await fetch_json(jp_fetch, "jobs")
     assert code == 200
-    assert body == {"backend": "local", "namespace": "default", "jobs": []}
+    assert body == {"backend": "local", "namespace": DEFAULT_NAMESPACE, "jobs": []}
 
 
 async def test_lab_submit_from_a_file_runs_lists_reads_logs_and_deletes(jp_fetch, write_job, open_stream):
@@ -81,10 +83,8 @@ async def test_lab_submit_from_a_file_runs_lists_reads_logs_and_deletes(jp_fetch
 
 
 async def test_lab_default_replica_is_the_chief_when_the_job_has_one(jp_fetch, jp_root_dir, open_stream):
-    spec = tfjob_yaml("chiefly", HELLO, replicas=2)
-    workers = spec[spec.index("    Worker:") :]
     # The Chief comes after the Workers in the spec and in no list order: the server must choose it.
-    spec += workers.replace("Worker:", "Chief:").replace("replicas: 2", "replicas: 1")
+    spec = tfjob_yaml("chiefly", {"Worker": (2, "Never", HELLO), "Chief": (1, "Never", HELLO)})
     (Path(jp_root_dir) / "chiefly.yaml").write_text(spec)
     created = await submit(jp_fetch, "chiefly.yaml")
     assert created["job"]["counts"]["total"] == 3
@@ -97,7 +97,7 @@ async def test_lab_default_replica_is_the_chief_when_the_job_has_one(jp_fetch, j
 
 
 async def test_lab_submit_yaml_body_with_name_and_command_from_the_query(jp_fetch, jp_root_dir, open_stream):
-    yaml_text = tfjob_yaml("original", ["python", "-c", "print('from the spec')"])
+    yaml_text = tfjob_yaml("original", {"Worker": (1, "Never", "print('from the spec')")})
     code, body = await fetch_json(
         jp_fetch,
         "jobs",
@@ -116,13 +116,10 @@ async def test_lab_submit_yaml_body_with_name_and_command_from_the_query(jp_fetc
 async def test_lab_live_log_stream_delivers_lines_while_the_replica_runs(jp_fetch, jp_root_dir, write_job, open_stream):
     # The replica prints, then waits for a file the test creates only after seeing that line:
     # the second line can only arrive if the stream is live.
-    command = [
-        "python",
-        "-c",
-        "import os, time\nprint('first', flush=True)\n"
-        "while not os.path.exists('go'): time.sleep(0.05)\nprint('second')",
-    ]
-    path = write_job("live/job.yaml", "live", command=command)
+    code = (
+        "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('go'): time.sleep(0.05)\nprint('second')"
+    )
+    path = write_job("live/job.yaml", "live", code=code)
     await submit(jp_fetch, path)
 
     stream = open_stream("jobs", "live", "logs", "stream", query="?replica=worker-0")
@@ -145,8 +142,8 @@ def log_pumps() -> set[threading.Thread]:
 
 async def test_lab_live_log_stream_ends_its_follower_when_the_client_hangs_up(jp_fetch, write_job, open_stream):
     # The replica prints once, then stays silent for minutes: only the hang-up can end the follow.
-    command = ["python", "-c", "import time\nprint('first', flush=True)\ntime.sleep(300)"]
-    await submit(jp_fetch, write_job("silent/job.yaml", "silent", command=command))
+    code = "import time\nprint('first', flush=True)\ntime.sleep(300)"
+    await submit(jp_fetch, write_job("silent/job.yaml", "silent", code=code))
     before = log_pumps()
     stream = open_stream("jobs", "silent", "logs", "stream", query="?replica=worker-0")
     await stream.until(lambda e, d: e == "lines" and "first" in d)
@@ -191,7 +188,7 @@ async def test_lab_push_channel_reports_submit_changes_and_delete(jp_fetch, writ
 
 
 async def test_lab_invalid_spec_is_a_400_naming_every_field(jp_fetch, jp_root_dir):
-    bad = tfjob_yaml("bad", ["python", "-c", "pass"]).replace("restartPolicy: Never", "restartPolicy: Sometimes")
+    bad = tfjob_yaml("bad", {"Worker": (1, "Never", "pass")}).replace("Never", "Sometimes")
     (Path(jp_root_dir) / "bad.yaml").write_text(bad.replace("name: tensorflow", "name: tf"))
     code, body = await fetch_json(
         jp_fetch,

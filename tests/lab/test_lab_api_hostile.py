@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lab_helpers import HELLO, tfjob_yaml
+from support.manifests import HELLO, tfjob_manifest, tfjob_yaml
+
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -43,7 +45,7 @@ def assert_json_error(code: int, body, raw: bytes, *needles: str) -> None:
 
 
 def job_dirs(home: Path) -> list[Path]:
-    root = home / "namespaces" / "default"
+    root = home / "namespaces" / DEFAULT_NAMESPACE
     return [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
 
 
@@ -90,7 +92,7 @@ async def assert_nothing_created(jp_fetch, home: Path) -> None:
     ],
 )
 async def test_lab_bad_fields_are_400_naming_the_field(jp_fetch, jp_root_dir, isolated_home, body, needles):
-    (Path(jp_root_dir) / "ok.yaml").write_text(tfjob_yaml("ok", HELLO))
+    (Path(jp_root_dir) / "ok.yaml").write_text(tfjob_yaml("ok"))
     code, reply, raw = await post_json(jp_fetch, body)
     assert code == 400, raw
     assert_json_error(code, reply, raw, *needles)
@@ -108,7 +110,7 @@ async def test_lab_deeply_nested_json_is_400(jp_fetch, isolated_home, depth):
 
 async def test_lab_path_is_read_up_to_the_limit_only_and_must_be_a_file(jp_fetch, jp_root_dir, isolated_home):
     root = Path(jp_root_dir)
-    (root / "big.yaml").write_text(tfjob_yaml("big", HELLO) + "#" + "x" * (2 * 1024 * 1024) + "\n")
+    (root / "big.yaml").write_text(tfjob_yaml("big") + "#" + "x" * (2 * 1024 * 1024) + "\n")
     with open(root / "huge.yaml", "wb") as f:  # sparse: no disk used; reading it all would need 64 GiB
         f.truncate(64 * 1024**3)
     (root / "adir").mkdir()
@@ -141,31 +143,11 @@ async def test_lab_bad_tail_is_400_on_logs_and_on_the_stream(jp_fetch, write_job
 
 # -- sizes: the limit holds for YAML, JSON objects, files and the request body -----------------
 def env_spec(name: str, value_size: int) -> dict:
-    return {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "TFJob",
-        "metadata": {"name": name},
-        "spec": {
-            "tfReplicaSpecs": {
-                "Worker": {
-                    "replicas": 1,
-                    "restartPolicy": "Never",
-                    "template": {
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "tensorflow",
-                                    "image": "python:3.11",
-                                    "command": HELLO,
-                                    "env": [{"name": "BIG", "value": "x" * value_size}],
-                                }
-                            ]
-                        }
-                    },
-                }
-            }
-        },
-    }
+    """One Worker with an environment variable of ``value_size`` bytes."""
+    manifest = tfjob_manifest(name)
+    (container,) = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    container["env"] = [{"name": "BIG", "value": "x" * value_size}]
+    return manifest
 
 
 async def test_lab_a_10_mb_json_spec_is_refused_naming_the_limit_and_creates_nothing(jp_fetch, isolated_home):
@@ -231,7 +213,7 @@ async def test_lab_command_and_spec_share_one_budget(jp_fetch, isolated_home):
     # Each under 512 KiB alone; the manifest with --command applied is over it.
     # Many small variables (one over 128 KiB could not be passed to a local process).
     env = "env:\n" + "".join(f"- name: V{i}\n  value: {'y' * 200}\n" for i in range(1500))
-    spec = tfjob_yaml("budget", HELLO) + textwrap.indent(env, " " * 12)
+    spec = tfjob_yaml("budget") + textwrap.indent(env, " " * 12)
     command = "python -c 'pass' " + "z" * (300 * 1024)
     code, reply, raw = await post_json(jp_fetch, {"spec": spec, "command": command})
     assert code == 400, raw
@@ -243,7 +225,7 @@ async def test_lab_command_and_spec_share_one_budget(jp_fetch, isolated_home):
 
 
 async def test_lab_a_yaml_body_over_the_limit_is_413(jp_fetch, isolated_home):
-    body = tfjob_yaml("yaml-body", HELLO) + "#" + "x" * (3 * 1024 * 1024) + "\n"
+    body = tfjob_yaml("yaml-body") + "#" + "x" * (3 * 1024 * 1024) + "\n"
     code, reply, raw = await fetch(
         jp_fetch, "jobs", method="POST", body=body, headers={"Content-Type": "application/yaml"}
     )
@@ -262,8 +244,8 @@ async def test_lab_open_log_streams_are_capped_with_a_429(
     for _ in range(MAX_LOG_STREAMS + 5):
         code, _, _ = await fetch(jp_fetch, "jobs", "nope", "logs", "stream")
         assert code == 404
-    command = ["python", "-c", "import time\nprint('first', flush=True)\ntime.sleep(300)"]
-    await submit(jp_fetch, write_job("silent.yaml", "silent", command=command))
+    code = "import time\nprint('first', flush=True)\ntime.sleep(300)"
+    await submit(jp_fetch, write_job("silent.yaml", "silent", code=code))
     streams = [
         open_stream("jobs", "silent", "logs", "stream", query="?replica=worker-0") for _ in range(MAX_LOG_STREAMS)
     ]
@@ -327,7 +309,7 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=12,
 )
-valid_yaml = st.sampled_from([tfjob_yaml("fuzz", HELLO), tfjob_yaml("Bad_Name", HELLO), "a: [", "- 1\n", "\x00"])
+valid_yaml = st.sampled_from([tfjob_yaml("fuzz"), tfjob_yaml("Bad_Name"), "a: [", "- 1\n", "\x00"])
 field_values = st.one_of(json_values, valid_yaml)
 
 
@@ -356,8 +338,8 @@ near_valid = st.fixed_dictionaries(
         ),
         "spec": st.sampled_from(
             [
-                tfjob_yaml("fuzz-c", HELLO),
-                tfjob_yaml("fuzz-c", HELLO).replace("1", "-1"),
+                tfjob_yaml("fuzz-c"),
+                tfjob_yaml("fuzz-c").replace("1", "-1"),
                 {
                     "apiVersion": "kubeflow.org/v1",
                     "kind": "TFJob",
@@ -366,7 +348,11 @@ near_valid = st.fixed_dictionaries(
                         "tfReplicaSpecs": {
                             "Worker": {
                                 "template": {
-                                    "spec": {"containers": [{"name": "tensorflow", "image": "i", "command": HELLO}]}
+                                    "spec": {
+                                        "containers": [
+                                            {"name": "tensorflow", "image": "i", "command": ["python", "-c", HELLO]}
+                                        ]
+                                    }
                                 }
                             }
                         }
@@ -457,7 +443,7 @@ async def test_lab_no_input_is_a_500_on_any_endpoint(
 ):
     """Generated bodies, names and query strings against every endpoint: never a 5xx."""
     root = Path(jp_root_dir)
-    (root / "ok.yaml").write_text(tfjob_yaml("ok", HELLO))
+    (root / "ok.yaml").write_text(tfjob_yaml("ok"))
     (root / "adir").mkdir()
     for name in ("known", "victim"):
         await submit(jp_fetch, write_job(f"{name}.yaml", name))

@@ -9,20 +9,18 @@ import re
 from pathlib import Path
 
 import pytest
-from lab_browser import chromium, open_command_palette, running_lab, wait_for_lab
-from lab_helpers import HELLO, tfjob_yaml
+from support.lab_browser import chromium, open_command_palette, running_lab, wait_for_lab
+from support.manifests import tfjob_yaml
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "lab"
 WAIT_MS = 60_000
 
-GATED = [
-    "python",
-    "-c",
+GATED = (
     "import os, time\nprint('first line', flush=True)\n"
-    "while not os.path.exists('go'): time.sleep(0.05)\nprint('second line')",
-]
+    "while not os.path.exists('go'): time.sleep(0.05)\nprint('second line')"
+)
 
 
 # pytest-jupyter's autouse fixtures (from conftest) manage an asyncio loop and an in-process
@@ -40,9 +38,9 @@ def jp_server_cleanup():
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
-    (root / "quick.yaml").write_text(tfjob_yaml("quick", HELLO))
-    (root / "gated.yaml").write_text(tfjob_yaml("gated", GATED))
-    bad = tfjob_yaml("bad", HELLO).replace("restartPolicy: Never", "restartPolicy: Sometimes")
+    (root / "quick.yaml").write_text(tfjob_yaml("quick"))
+    (root / "gated.yaml").write_text(tfjob_yaml("gated", {"Worker": (1, "Never", GATED)}))
+    bad = tfjob_yaml("bad").replace("restartPolicy: Never", "restartPolicy: Sometimes")
     (root / "bad.yaml").write_text(bad)
     home = tmp_path_factory.mktemp("kfj-home-lab")
     work = tmp_path_factory.mktemp("lab-work")

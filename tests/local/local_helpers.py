@@ -1,4 +1,6 @@
-"""Helpers for the local backend's tests: tiny Python replicas, process inspection.
+"""Helpers for the local backend's tests: process inspection, waiting for a state.
+
+Manifests and the CLI runners every folder uses are in tests/support.
 
 A module of its own (not conftest.py): several test folders have a conftest.py, and
 ``from conftest import ...`` would pick whichever was imported first."""
@@ -6,42 +8,11 @@ A module of its own (not conftest.py): several test folders have a conftest.py, 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.tfjob.status import JobSnapshot
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def tfjob_yaml(name: str, replicas: dict[str, tuple[int, str, str]], run_policy: dict | None = None) -> dict:
-    """A kubeflow.org/v1 TFJob whose replicas run ``python -c CODE``: {type: (count, restartPolicy, CODE)}."""
-    specs = {
-        rtype: {
-            "replicas": count,
-            "restartPolicy": policy,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": "tensorflow", "image": "python:3.11", "command": ["python", "-c", code]},
-                    ]
-                }
-            },
-        }
-        for rtype, (count, policy, code) in replicas.items()
-    }
-    manifest = {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "TFJob",
-        "metadata": {"name": name},
-        "spec": {"tfReplicaSpecs": specs},
-    }
-    if run_policy:
-        manifest["spec"]["runPolicy"] = run_policy
-    return manifest
 
 
 def processes_of(home: Path) -> list[tuple[int, str]]:
@@ -82,15 +53,3 @@ def wait_until(client: TFJobClient, name: str, predicate, timeout: float = 60) -
         if predicate(snap):
             return snap
     raise AssertionError(f"{name}: condition not reached; last state {client.get(name).to_dict()}")
-
-
-def run_cli(*args: str, input: str | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """The CLI in a separate process (another process than the test's own client)."""
-    return subprocess.run(
-        [sys.executable, "-m", "kubeflow_jupyter.cli", *args],
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )

@@ -10,7 +10,10 @@ import threading
 import time
 
 import pytest
-from local_helpers import REPO, leftover_processes, processes_of, run_cli, tfjob_yaml, wait_until
+from local_helpers import leftover_processes, processes_of, wait_until
+from support.cli import cli_subprocess
+from support.manifests import IMAGE, tfjob_manifest
+from support.paths import REPO
 
 from kubeflow_jupyter.backends.local import LocalBackend
 from kubeflow_jupyter.client import TFJobClient
@@ -46,7 +49,7 @@ def test_worker0_success_ends_job_and_stops_the_rest(client, workdir, isolated_h
         "if json.loads(cfg)['task']['index'] == 1:\n    open('w1-up', 'w').close(); time.sleep(120)\n"
         "while not os.path.exists('w1-up'):\n    time.sleep(0.02)"
     )
-    job = tfjob_yaml("w0", {"Worker": (2, "Never", code)})
+    job = tfjob_manifest("w0", {"Worker": (2, "Never", code)})
     client.submit(job, workdir=workdir)
     snap = client.wait("w0", timeout=60)
     assert snap.state == "Succeeded"
@@ -78,15 +81,15 @@ def test_worker0_success_ends_job_and_stops_the_rest(client, workdir, isolated_h
 def test_single_replica_gets_no_tf_config_and_python_is_this_interpreter(client, workdir, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "inherited-must-not-leak")
     code = "import os, sys; print(sys.executable); print(os.environ.get('TF_CONFIG')); print(os.getcwd())"
-    client.submit(tfjob_yaml("one", {"Worker": (1, "Never", code)}), workdir=workdir)
+    client.submit(tfjob_manifest("one", {"Worker": (1, "Never", code)}), workdir=workdir)
     client.wait("one", timeout=60)
     lines = list(client.logs("one"))
-    assert lines[0].startswith("[kubeflow-jupyter] image 'python:3.11' is not pulled")
+    assert lines[0].startswith(f"[kubeflow-jupyter] image {IMAGE!r} is not pulled")
     assert lines[1:] == [sys.executable, "None", str(workdir)]
 
 
 def test_never_policy_failure_fails_the_job(client, workdir):
-    jobs = tfjob_yaml("never", {"Master": (1, "Never", SLEEP), "Worker": (1, "Never", "import sys; sys.exit(3)")})
+    jobs = tfjob_manifest("never", {"Master": (1, "Never", SLEEP), "Worker": (1, "Never", "import sys; sys.exit(3)")})
     client.submit(jobs, workdir=workdir)
     snap = client.wait("never", timeout=60, raise_on_failure=False)
     assert snap.state == "Failed"
@@ -97,7 +100,7 @@ def test_never_policy_failure_fails_the_job(client, workdir):
 
 
 def test_onfailure_restarts_in_place_until_success(client, workdir):
-    client.submit(tfjob_yaml("onf", {"Worker": (1, "OnFailure", FIRST_RUN_FAILS)}), workdir=workdir)
+    client.submit(tfjob_manifest("onf", {"Worker": (1, "OnFailure", FIRST_RUN_FAILS)}), workdir=workdir)
     snap = client.wait("onf", timeout=60)
     worker = snap.replica("worker-0")
     assert (snap.state, worker.phase, worker.restarts, worker.exit_code) == ("Succeeded", "Succeeded", 1, 0)
@@ -113,7 +116,7 @@ FAILS_TWICE = (
 
 
 def test_a_restart_shows_restarting_until_the_replica_runs_again(client, workdir):
-    client.submit(tfjob_yaml("rs", {"Worker": (1, "OnFailure", FAILS_TWICE)}), workdir=workdir)
+    client.submit(tfjob_manifest("rs", {"Worker": (1, "OnFailure", FAILS_TWICE)}), workdir=workdir)
     seen = []
     for snap in client.backend.watch("rs", timeout=60):
         seen.append(
@@ -145,7 +148,7 @@ def test_a_restart_shows_restarting_until_the_replica_runs_again(client, workdir
 
 @pytest.mark.parametrize("policy, restarted", [("ExitCode", True), ("OnFailure", True), ("Never", False)])
 def test_sigkill_137_follows_the_restart_policy(client, workdir, policy, restarted):
-    client.submit(tfjob_yaml("killed", {"Worker": (1, policy, FIRST_RUN_SLEEPS)}), workdir=workdir)
+    client.submit(tfjob_manifest("killed", {"Worker": (1, policy, FIRST_RUN_SLEEPS)}), workdir=workdir)
     wait_until(client, "killed", running("worker-0"))
     wait_for_file(workdir / "ran")  # the first run is really up, past its marker
     os.kill(replica_pid("killed", "worker-0"), signal.SIGKILL)
@@ -159,13 +162,15 @@ def test_sigkill_137_follows_the_restart_policy(client, workdir, policy, restart
 
 
 def test_exitcode_policy_treats_1_to_127_as_permanent(client, workdir):
-    client.submit(tfjob_yaml("perm", {"Worker": (1, "ExitCode", "import sys; sys.exit(2)")}), workdir=workdir)
+    client.submit(tfjob_manifest("perm", {"Worker": (1, "ExitCode", "import sys; sys.exit(2)")}), workdir=workdir)
     snap = client.wait("perm", timeout=60, raise_on_failure=False)
     assert (snap.state, snap.replica("worker-0").restarts, snap.replica("worker-0").exit_code) == ("Failed", 0, 2)
 
 
 def test_backoff_limit_fails_a_crash_looping_job(client, workdir, isolated_home):
-    job = tfjob_yaml("loop", {"Worker": (1, "OnFailure", "import sys; sys.exit(1)")}, {"backoffLimit": 2})
+    job = tfjob_manifest(
+        "loop", {"Worker": (1, "OnFailure", "import sys; sys.exit(1)")}, run_policy={"backoffLimit": 2}
+    )
     client.submit(job, workdir=workdir)
     snap = client.wait("loop", timeout=60, raise_on_failure=False)
     assert snap.state == "Failed" and "backoff limit" in snap.condition("Failed").message
@@ -174,7 +179,10 @@ def test_backoff_limit_fails_a_crash_looping_job(client, workdir, isolated_home)
 
 
 def test_active_deadline_fails_the_job_and_stops_replicas(client, workdir, isolated_home):
-    client.submit(tfjob_yaml("late", {"Worker": (2, "Never", SLEEP)}, {"activeDeadlineSeconds": 1}), workdir=workdir)
+    client.submit(
+        tfjob_manifest("late", {"Worker": (2, "Never", SLEEP)}, run_policy={"activeDeadlineSeconds": 1}),
+        workdir=workdir,
+    )
     snap = client.wait("late", timeout=60, raise_on_failure=False)
     assert snap.state == "Failed" and "deadline" in snap.condition("Failed").message
     assert {r.phase for r in snap.replicas} == {"Stopped"}
@@ -182,7 +190,7 @@ def test_active_deadline_fails_the_job_and_stops_replicas(client, workdir, isola
 
 
 def test_killed_supervisor_marks_the_job_failed_for_every_reader(client, workdir, isolated_home):
-    client.submit(tfjob_yaml("orphan", {"Worker": (2, "Never", SLEEP)}), workdir=workdir)
+    client.submit(tfjob_manifest("orphan", {"Worker": (2, "Never", SLEEP)}), workdir=workdir)
     wait_until(client, "orphan", lambda s: s.state == "Running")
     supervisor = LocalBackend().store.job("orphan").read_supervisor()
     os.kill(supervisor.pid, signal.SIGKILL)
@@ -190,28 +198,28 @@ def test_killed_supervisor_marks_the_job_failed_for_every_reader(client, workdir
     assert snap.state == "Failed" and snap.condition("Failed").reason == "SupervisorLost"
     assert {r.phase for r in snap.replicas} == {"Stopped"}
     assert leftover_processes(isolated_home) == []
-    other = run_cli("get", "orphan", "-o", "json")
+    other = cli_subprocess("get", "orphan", "-o", "json")
     assert other.returncode == 0
     assert json.loads(other.stdout)["status"]["conditions"][-1]["reason"] == "SupervisorLost"
 
 
 def test_another_process_sees_the_same_status_and_logs(client, workdir):
-    client.submit(tfjob_yaml("shared", {"Worker": (1, "Never", "print('hello from worker-0')")}), workdir=workdir)
+    client.submit(tfjob_manifest("shared", {"Worker": (1, "Never", "print('hello from worker-0')")}), workdir=workdir)
     client.wait("shared", timeout=60)
-    got = run_cli("get", "shared", "-o", "json")
+    got = cli_subprocess("get", "shared", "-o", "json")
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout) == client.manifest("shared")
-    logs = run_cli("logs", "shared", "--replica", "worker-0")
+    logs = cli_subprocess("logs", "shared", "--replica", "worker-0")
     assert logs.stdout.splitlines() == list(client.logs("shared", "worker-0"))
     assert "hello from worker-0" in logs.stdout
-    listed = run_cli("list")
+    listed = cli_subprocess("list")
     assert listed.stdout.splitlines()[1].split()[:2] == ["shared", "Succeeded"]
 
 
 def test_job_submitted_by_another_process_is_watched_and_deleted_here(client, workdir, isolated_home):
     path = workdir / "job.json"
-    path.write_text(json.dumps(tfjob_yaml("remote", {"Worker": (2, "Never", SLEEP)})))
-    created = run_cli("submit", str(path), cwd=workdir)
+    path.write_text(json.dumps(tfjob_manifest("remote", {"Worker": (2, "Never", SLEEP)})))
+    created = cli_subprocess("submit", str(path), cwd=workdir)
     assert created.returncode == 0, created.stderr
     # The submitting process has exited: the supervisor carries on without it.
     snap = wait_until(client, "remote", lambda s: s.counts()["active"] == 2)
@@ -225,7 +233,7 @@ def test_job_submitted_by_another_process_is_watched_and_deleted_here(client, wo
 
 
 def test_watch_ends_with_job_not_found_when_the_job_is_deleted(client, workdir):
-    client.submit(tfjob_yaml("gone", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    client.submit(tfjob_manifest("gone", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
     watch = client.watch("gone", timeout=60)
     first = next(watch)
     assert first.name == "gone"
@@ -238,7 +246,7 @@ def test_watch_ends_with_job_not_found_when_the_job_is_deleted(client, workdir):
 
 def test_logs_follow_tail_and_unknown_replica(client, workdir):
     code = "import time\nfor i in range(5):\n    print('line', i); time.sleep(0.05)"
-    client.submit(tfjob_yaml("chatty", {"Worker": (1, "Never", code)}), workdir=workdir)
+    client.submit(tfjob_manifest("chatty", {"Worker": (1, "Never", code)}), workdir=workdir)
     followed = list(client.logs("chatty", "worker-0", follow=True))  # ends when the replica ends
     assert followed[1:] == [f"line {i}" for i in range(5)]
     assert list(client.logs("chatty", tail=2)) == ["line 3", "line 4"]
@@ -249,7 +257,7 @@ def test_logs_follow_tail_and_unknown_replica(client, workdir):
 def test_following_a_silent_replica_ends_when_stop_is_set(client, workdir):
     # The replica prints one line, then stays silent: only the stop event can end the follow.
     code = "import time\nprint('ready', flush=True)\ntime.sleep(120)"
-    client.submit(tfjob_yaml("silent", {"Worker": (1, "Never", code)}), workdir=workdir)
+    client.submit(tfjob_manifest("silent", {"Worker": (1, "Never", code)}), workdir=workdir)
     stop, seen = threading.Event(), threading.Event()
     followed: list[str] = []
 
@@ -272,7 +280,7 @@ def test_following_a_silent_replica_ends_when_stop_is_set(client, workdir):
 
 def test_a_manifest_in_another_namespace_is_refused_and_nothing_is_created(workdir, isolated_home):
     client = TFJobClient(backend=LocalBackend(namespace="team-a"))
-    job = tfjob_yaml("elsewhere", {"Worker": (1, "Never", "pass")})
+    job = tfjob_manifest("elsewhere", {"Worker": (1, "Never", "pass")})
     job["metadata"]["namespace"] = "team-b"
     with pytest.raises(SpecError) as err:
         client.submit(job, workdir=workdir)
@@ -287,14 +295,14 @@ def test_a_manifest_in_another_namespace_is_refused_and_nothing_is_created(workd
 
 
 def test_name_taken_is_already_exists(client, workdir):
-    client.submit(tfjob_yaml("twice", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    client.submit(tfjob_manifest("twice", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
     with pytest.raises(AlreadyExists, match="twice"):
-        client.submit(tfjob_yaml("twice", {"Worker": (1, "Never", "pass")}), workdir=workdir)
+        client.submit(tfjob_manifest("twice", {"Worker": (1, "Never", "pass")}), workdir=workdir)
     client.delete("twice")
 
 
 def test_dry_run_creates_nothing(client, workdir, isolated_home):
-    submission = client.submit(tfjob_yaml("dry", {"Worker": (2, "Never", "pass")}), dry_run=True, workdir=workdir)
+    submission = client.submit(tfjob_manifest("dry", {"Worker": (2, "Never", "pass")}), dry_run=True, workdir=workdir)
     assert submission.dry_run and submission.manifest["metadata"]["name"] == "dry"
     assert client.list() == [] and leftover_processes(isolated_home) == []
     assert not (isolated_home / "namespaces" / DEFAULT_NAMESPACE / "dry").exists()
@@ -314,7 +322,7 @@ def test_replica_without_command_is_refused_before_anything_exists(client, workd
 
 
 def test_program_missing_on_this_machine_is_refused(client, workdir, isolated_home):
-    job = tfjob_yaml("nope", {"Worker": (1, "Never", "pass")})
+    job = tfjob_manifest("nope", {"Worker": (1, "Never", "pass")})
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = ["no-such-program-kfj"]
     with pytest.raises(SpecError, match=r"containers\[tensorflow\]\.command: 'no-such-program-kfj'"):
         client.submit(job, workdir=workdir)
@@ -323,7 +331,7 @@ def test_program_missing_on_this_machine_is_refused(client, workdir, isolated_ho
 
 def test_namespace_watch_sees_every_job_and_stops_on_request(client, workdir):
     for name in ("first", "second"):
-        client.submit(tfjob_yaml(name, {"Worker": (1, "Never", "pass")}), workdir=workdir)
+        client.submit(tfjob_manifest(name, {"Worker": (1, "Never", "pass")}), workdir=workdir)
     stop = threading.Event()
     finished: set[str] = set()
     for snap in client.watch(stop=stop, timeout=60):
@@ -337,12 +345,12 @@ def test_namespace_watch_sees_every_job_and_stops_on_request(client, workdir):
 
 def test_more_replicas_than_one_machine_should_run_is_refused(client, workdir, isolated_home):
     with pytest.raises(SpecError, match=r"spec.tfReplicaSpecs: 100000 replicas in total"):
-        client.submit(tfjob_yaml("huge", {"Worker": (100000, "Never", "pass")}), workdir=workdir)
+        client.submit(tfjob_manifest("huge", {"Worker": (100000, "Never", "pass")}), workdir=workdir)
     assert list(isolated_home.rglob("*")) == []
 
 
 def test_missing_python_script_is_refused(client, workdir, isolated_home):
-    job = tfjob_yaml("typo", {"Worker": (1, "Never", "pass")})
+    job = tfjob_manifest("typo", {"Worker": (1, "Never", "pass")})
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = ["python", "trian.py"]
     with pytest.raises(SpecError, match=r"the Python script 'trian.py' does not exist in"):
         client.submit(job, workdir=workdir)
@@ -379,8 +387,8 @@ def test_a_replica_started_an_instant_before_its_supervisor_dies_goes_with_it(tm
 def test_an_argument_or_env_value_linux_cannot_exec_is_refused_before_anything_exists(client, workdir):
     big = "x" * (128 * 1024)
     for field, job in (
-        ("env", tfjob_yaml("big-env", {"Worker": (1, "Never", "print(1)")})),
-        ("command", tfjob_yaml("big-arg", {"Worker": (1, "Never", f"# {big}")})),
+        ("env", tfjob_manifest("big-env", {"Worker": (1, "Never", "print(1)")})),
+        ("command", tfjob_manifest("big-arg", {"Worker": (1, "Never", f"# {big}")})),
     ):
         container = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
         if field == "env":

@@ -9,9 +9,12 @@ import sys
 
 import pytest
 import yaml
-from local_helpers import leftover_processes, run_cli, tfjob_yaml
+from local_helpers import leftover_processes
+from support.cli import cli_subprocess
+from support.manifests import tfjob_manifest
 
 from kubeflow_jupyter.cli import main
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 
 def write_job(tmp_path, manifest: dict, name: str = "job.yaml"):
@@ -45,19 +48,19 @@ def test_bad_input_exits_2_with_one_short_error_and_creates_nothing(tmp_path, is
     path = tmp_path / "bad.yaml"
     if content is not None:
         path.write_text(content)
-    result = run_cli("submit", str(path))
+    result = cli_subprocess("submit", str(path))
     assert_short_error(result, 2, needle)
     assert list(isolated_home.rglob("*")) == []
 
 
 def test_seed_yaml_without_command_names_the_fix(isolated_home):
-    result = run_cli("submit", "examples/tfjob-legacy.yaml")
+    result = cli_subprocess("submit", "examples/tfjob-legacy.yaml")
     assert_short_error(result, 2, "containers[tensorflow].command", '--command "python')
     assert "notice:" not in result.stdout and list(isolated_home.rglob("*")) == []
 
 
 def test_dry_run_prints_the_v1_manifest_and_creates_nothing(isolated_home):
-    result = run_cli(
+    result = cli_subprocess(
         "submit",
         "examples/tfjob-legacy.yaml",
         "--command",
@@ -82,23 +85,23 @@ def test_dry_run_prints_the_v1_manifest_and_creates_nothing(isolated_home):
 
 def test_unknown_job_replica_and_taken_name_exit_2(tmp_path):
     for verb in (["get", "ghost"], ["logs", "ghost"], ["wait", "ghost"], ["delete", "ghost"]):
-        assert_short_error(run_cli(*verb), 2, "no TFJob named 'ghost'")
-    path = write_job(tmp_path, tfjob_yaml("taken", {"Worker": (1, "Never", "pass")}))
-    assert run_cli("submit", str(path), "--wait").returncode == 0
-    assert_short_error(run_cli("submit", str(path)), 2, "already exists")
-    assert_short_error(run_cli("logs", "taken", "--replica", "ps-7"), 2, "no replica 'ps-7'")
+        assert_short_error(cli_subprocess(*verb), 2, "no TFJob named 'ghost'")
+    path = write_job(tmp_path, tfjob_manifest("taken", {"Worker": (1, "Never", "pass")}))
+    assert cli_subprocess("submit", str(path), "--wait").returncode == 0
+    assert_short_error(cli_subprocess("submit", str(path)), 2, "already exists")
+    assert_short_error(cli_subprocess("logs", "taken", "--replica", "ps-7"), 2, "no replica 'ps-7'")
 
 
 def test_bad_options_are_usage_errors():
-    assert_short_error(run_cli("logs", "x", "--tail", "-3"), 2, "--tail")
-    assert_short_error(run_cli("list", "--backend", "mars"), 2, "--backend")
-    assert_short_error(run_cli("frobnicate"), 2)
+    assert_short_error(cli_subprocess("logs", "x", "--tail", "-3"), 2, "--tail")
+    assert_short_error(cli_subprocess("list", "--backend", "mars"), 2, "--backend")
+    assert_short_error(cli_subprocess("frobnicate"), 2)
 
 
 def test_failed_job_exits_1_and_wait_shows_progress(tmp_path, isolated_home, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_job(
-        tmp_path, tfjob_yaml("boom", {"Worker": (1, "Never", "print('about to fail'); raise SystemExit(4)")})
+        tmp_path, tfjob_manifest("boom", {"Worker": (1, "Never", "print('about to fail'); raise SystemExit(4)")})
     )
     assert main(["submit", str(path), "--wait", "--logs"]) == 1
     out, err = capsys.readouterr()
@@ -114,7 +117,7 @@ def test_failed_job_exits_1_and_wait_shows_progress(tmp_path, isolated_home, cap
 
 def test_list_get_json_logs_tail_and_delete(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = write_job(tmp_path, tfjob_yaml("talk", {"Worker": (1, "Never", "for i in range(3): print('n', i)")}))
+    path = write_job(tmp_path, tfjob_manifest("talk", {"Worker": (1, "Never", "for i in range(3): print('n', i)")}))
     assert main(["submit", str(path), "--wait"]) == 0
     assert "tfjob 'talk' Succeeded" in capsys.readouterr().out
     assert main(["list"]) == 0
@@ -137,7 +140,7 @@ def test_serving_verbs_are_registered_without_importing_heavy_modules():
     )
     heavy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert heavy.strip() == "[]"
-    help_text = run_cli("--help").stdout
+    help_text = cli_subprocess("--help").stdout
     for verb in ("submit", "list", "get", "logs", "wait", "delete", "serve"):
         assert f"    {verb} " in help_text
 
@@ -146,7 +149,7 @@ def test_serving_verbs_are_registered_without_importing_heavy_modules():
 def test_global_options_are_accepted_before_or_after_the_verb(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KUBEFLOW_JUPYTER_BACKEND")
-    path = write_job(tmp_path, tfjob_yaml("where", {"Worker": (1, "Never", "pass")}))
+    path = write_job(tmp_path, tfjob_manifest("where", {"Worker": (1, "Never", "pass")}))
     assert main(["--backend", "local", "-n", "team-a", "submit", str(path), "--wait"]) == 0
     assert "namespace 'team-a'" in capsys.readouterr().out
     for argv in (
@@ -167,7 +170,7 @@ def test_global_options_are_accepted_before_or_after_the_verb(tmp_path, capsys, 
 def test_version_prints_the_package_version():
     from kubeflow_jupyter import __version__
 
-    result = run_cli("--version")
+    result = cli_subprocess("--version")
     assert (result.returncode, result.stdout, result.stderr) == (0, f"kubeflow-jupyter {__version__}\n", "")
 
 
@@ -176,7 +179,7 @@ def test_list_and_get_outputs(tmp_path, capsys, monkeypatch):
     assert main(["list", "-o", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"apiVersion": "v1", "kind": "List", "items": []}
     for name in ("one", "two"):
-        path = write_job(tmp_path, tfjob_yaml(name, {"Worker": (2, "Never", "pass"), "PS": (1, "Never", "pass")}))
+        path = write_job(tmp_path, tfjob_manifest(name, {"Worker": (2, "Never", "pass"), "PS": (1, "Never", "pass")}))
         assert main(["submit", str(path), "--wait"]) == 0
     capsys.readouterr()
 
@@ -206,8 +209,8 @@ def test_list_and_get_outputs(tmp_path, capsys, monkeypatch):
         "REPLICAS",
         "MESSAGE",
     ]
-    assert rows[1].split()[:2] == ["one", "Succeeded"] and "default" in rows[1].split()
-    assert rows[1].endswith("PS:1,Worker:2   TFJob default/one successfully completed.")  # by type; the message
+    assert rows[1].split()[:2] == ["one", "Succeeded"] and DEFAULT_NAMESPACE in rows[1].split()
+    assert rows[1].endswith(f"PS:1,Worker:2   TFJob {DEFAULT_NAMESPACE}/one successfully completed.")  # the message
 
     assert main(["get", "one"]) == 0
     plain = capsys.readouterr().out
@@ -221,9 +224,7 @@ def test_list_and_get_outputs(tmp_path, capsys, monkeypatch):
 
 def test_a_bogus_backend_from_the_environment_is_bad_input(isolated_home):
     env = {**os.environ, "KUBEFLOW_JUPYTER_BACKEND": "bogus"}
-    result = subprocess.run(
-        [sys.executable, "-m", "kubeflow_jupyter.cli", "list"], capture_output=True, text=True, env=env, timeout=60
-    )
+    result = cli_subprocess("list", env=env, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
         "kubeflow-jupyter: unknown backend 'bogus': use one of auto, local, kubernetes "

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 
 import pytest
 import yaml
-from local_helpers import REPO, tfjob_yaml
+from support.cli import cli_subprocess
+from support.manifests import tfjob_manifest
 
 from kubeflow_jupyter.client import MAX_TAIL, TFJobClient
 from kubeflow_jupyter.errors import OptionError, SpecError
@@ -85,7 +85,7 @@ CASES = [
 @pytest.fixture
 def files(tmp_path):
     job = tmp_path / "job.yaml"
-    job.write_text(yaml.safe_dump(tfjob_yaml("hostile", {"Worker": (1, "Never", "pass")})))
+    job.write_text(yaml.safe_dump(tfjob_manifest("hostile", {"Worker": (1, "Never", "pass")})))
     (tmp_path / "adir").mkdir()
     big = tmp_path / "big.yaml"
     big.write_bytes(job.read_bytes() + b"#" + b"x" * (2 * 1024 * 1024) + b"\n")
@@ -102,14 +102,8 @@ def files(tmp_path):
 
 
 def run(argv: list[str], stdin=None, input: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kubeflow_jupyter.cli", *argv],
-        cwd=REPO,
-        stdin=stdin,
-        input=input,
-        capture_output=True,
-        timeout=60,
-    )
+    """Bytes, not text: hostile input may not decode."""
+    return cli_subprocess(*argv, text=False, timeout=60, stdin=stdin, input=input)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -175,7 +169,7 @@ def test_the_client_refuses_tail_and_timeout_out_of_range():
 
 
 def test_a_dict_spec_and_the_applied_command_share_the_manifest_limit(tmp_path):
-    manifest = tfjob_yaml("budget", {"Worker": (1, "Never", "pass"), "PS": (1, "Never", "pass")})
+    manifest = tfjob_manifest("budget", {"Worker": (1, "Never", "pass"), "PS": (1, "Never", "pass")})
     client = TFJobClient("local")
     big_env = dict(manifest)
     container = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]

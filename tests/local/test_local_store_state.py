@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from local_helpers import REPO, leftover_processes, run_cli, tfjob_yaml, wait_until
+from local_helpers import leftover_processes, wait_until
+from support.cli import cli_subprocess
+from support.manifests import tfjob_manifest
 
 from kubeflow_jupyter.backends.local import LocalBackend, journal
 from kubeflow_jupyter.backends.local.journal import RESCAN, JournalReader
@@ -24,7 +26,7 @@ SLEEP = "import time; time.sleep(120)"
 
 
 def finished_job(client, workdir, name: str, code: str = "print('done')"):
-    client.submit(tfjob_yaml(name, {"Worker": (1, "Never", code)}), workdir=workdir)
+    client.submit(tfjob_manifest(name, {"Worker": (1, "Never", code)}), workdir=workdir)
     return client.wait(name, timeout=60, raise_on_failure=False)
 
 
@@ -114,7 +116,7 @@ def test_a_namespace_watch_sees_every_change_through_the_journal_alone(client, w
     watch = backend.watch(timeout=60)
     first = next(watch)
     assert first.name == "old"
-    client.submit(tfjob_yaml("new", {"Worker": (1, "Never", "print('hi')")}), workdir=workdir)
+    client.submit(tfjob_manifest("new", {"Worker": (1, "Never", "print('hi')")}), workdir=workdir)
     for snap in watch:
         seen.append((snap.name, snap.state))
         if snap.name == "new" and snap.finished:
@@ -137,13 +139,13 @@ def test_a_corrupt_status_file_is_one_unknown_row_and_every_other_job_is_listed(
     assert rows["broken"].state == "Unknown"
     assert str(status) in rows["broken"].message and "kubeflow-jupyter delete broken" in rows["broken"].message
 
-    listed = run_cli("list")
+    listed = cli_subprocess("list")
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr
     assert "broken" in listed.stdout and "Unknown" in listed.stdout and "fine" in listed.stdout
-    got = run_cli("get", "broken")
+    got = cli_subprocess("get", "broken")
     assert got.returncode == 0 and "Unknown" in got.stdout and "Traceback" not in got.stderr
-    waited = run_cli("wait", "broken", "--timeout", "30")
+    waited = cli_subprocess("wait", "broken", "--timeout", "30")
     assert waited.returncode == 1 and "status.json" in waited.stderr and "Traceback" not in waited.stderr
     for damaged in ("[]", "null", '{"name": 5}', "\x00\xff"):
         status.write_bytes(damaged.encode("latin-1"))
@@ -188,15 +190,7 @@ def readonly_home(tmp_path, monkeypatch):
 
 def run_cli_readonly(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBEFLOW_JUPYTER_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "kubeflow_jupyter.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_without_root_file_powers(),
-    )
+    return cli_subprocess(*args, env=env, timeout=120, preexec_fn=_without_root_file_powers())
 
 
 def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(readonly_home, tmp_path):
@@ -204,9 +198,9 @@ def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(re
     workdir = tmp_path / "work"
     workdir.mkdir()
     finished_job(client, workdir, "done")
-    client.submit(tfjob_yaml("orphan", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    client.submit(tfjob_manifest("orphan", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
     wait_until(client, "orphan", lambda s: s.state == "Running")
-    client.submit(tfjob_yaml("frozen", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
+    client.submit(tfjob_manifest("frozen", {"Worker": (1, "Never", SLEEP)}), workdir=workdir)
     wait_until(client, "frozen", lambda s: s.state == "Running")
     frozen = LocalBackend().store.job("frozen")
     supervisor = frozen.read_supervisor()
@@ -218,7 +212,7 @@ def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(re
     set_writable(readonly_home, False)
     os.killpg(supervisor.pid, signal.SIGKILL)
     yaml_file = workdir / "job.yaml"
-    yaml_file.write_text(json.dumps(tfjob_yaml("new", {"Worker": (1, "Never", "print(1)")})))
+    yaml_file.write_text(json.dumps(tfjob_manifest("new", {"Worker": (1, "Never", "print(1)")})))
     for args in (["submit", str(yaml_file)], ["delete", "done"]):
         result = run_cli_readonly(readonly_home, *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
@@ -242,7 +236,7 @@ def test_a_read_only_store_gives_one_line_naming_the_directory_for_every_verb(re
 
 
 def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(client, workdir, isolated_home):
-    job = tfjob_yaml("wrapped", {"Worker": (1, "Never", "")})
+    job = tfjob_manifest("wrapped", {"Worker": (1, "Never", "")})
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"] = [
         "sh",
         "-c",
@@ -276,7 +270,9 @@ def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(cli
 
 def test_ttl_seconds_after_finished_deletes_the_job_and_no_ttl_keeps_it(client, workdir, isolated_home):
     client.submit(
-        tfjob_yaml("short-lived", {"Worker": (1, "Never", "print('hi')")}, run_policy={"ttlSecondsAfterFinished": 1}),
+        tfjob_manifest(
+            "short-lived", {"Worker": (1, "Never", "print('hi')")}, run_policy={"ttlSecondsAfterFinished": 1}
+        ),
         workdir=workdir,
     )
     finished_job(client, workdir, "kept")
@@ -304,7 +300,7 @@ def test_the_supervisor_runs_the_plan_alone_and_never_parses_the_spec(tmp_path, 
     from kubeflow_jupyter.backends.local.store import JobDir, write_json_atomic
     from kubeflow_jupyter.backends.local.supervisor import Supervisor
 
-    spec = tfjob_yaml(
+    spec = tfjob_manifest(
         "planned",
         {"Master": (1, "OnFailure", SLEEP), "Worker": (2, "ExitCode", SLEEP), "PS": (0, "Never", SLEEP)},
         run_policy={"backoffLimit": 3, "activeDeadlineSeconds": 60, "ttlSecondsAfterFinished": 5},

@@ -6,7 +6,8 @@ import re
 
 import numpy as np
 import pytest
-from local_helpers import leftover_processes, run_cli
+from local_helpers import leftover_processes
+from support.cli import cli_subprocess
 
 pytestmark = pytest.mark.tensorflow
 
@@ -18,7 +19,7 @@ def expected_matrix_text() -> str:
 
 
 def test_seed_job_runs_locally_and_prints_the_four_results(isolated_home):
-    submitted = run_cli(
+    submitted = cli_subprocess(
         "submit", "examples/tfjob-legacy.yaml", "--command", "python examples/tf_sample/tf_sample.py", "--wait"
     )
     assert submitted.returncode == 0, submitted.stderr[-3000:]
@@ -26,7 +27,7 @@ def test_seed_job_runs_locally_and_prints_the_four_results(isolated_home):
     assert "example-job: Running" in submitted.stderr
     assert "tfjob 'example-job' Succeeded" in submitted.stdout
 
-    logs = run_cli("logs", "example-job", "--replica", "master-0")
+    logs = cli_subprocess("logs", "example-job", "--replica", "master-0")
     assert logs.returncode == 0, logs.stderr
     results = re.findall(r"INFO:root:Result: (\[\[.*?\]\])\n", logs.stdout, flags=re.S)
     assert results == [expected_matrix_text()] * 4
@@ -39,7 +40,7 @@ def test_seed_job_runs_locally_and_prints_the_four_results(isolated_home):
     ):
         assert re.search(rf"Mul(_\d)?: \(Mul\): {re.escape(device)}", logs.stdout), device
 
-    got = run_cli("get", "example-job")
+    got = cli_subprocess("get", "example-job")
     assert re.search(r"master-0\s+Succeeded\s+0\s+0", got.stdout)
     for rid in ("ps-0", "ps-1", "worker-0"):
         assert re.search(rf"{rid}\s+Stopped", got.stdout)

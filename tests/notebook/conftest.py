@@ -1,4 +1,5 @@
-"""Fixtures for the notebook front end's unit tests (the test double is in notebook_helpers.py)."""
+"""Fixtures for the notebook front end's unit tests (the test double is in notebook_helpers.py;
+``ipython_shell`` and the base ``tfjob_magics`` are shared, in tests/support/magics.py)."""
 
 from __future__ import annotations
 
@@ -18,23 +19,11 @@ def memory_client(memory_backend) -> TFJobClient:
     return TFJobClient(memory_backend)
 
 
-@pytest.fixture(scope="module")
-def ipython_shell():
-    """A real IPython InteractiveShell with the extension loaded (as ``%load_ext`` does)."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "kubeflow_jupyter")
-    return shell
-
-
 @pytest.fixture
-def tfjob_magics(ipython_shell, memory_backend):
-    """The shell's registered TFJobMagics, pointed at a fresh in-memory double for this test."""
-    magics = ipython_shell.magics_manager.registry["TFJobMagics"]
-    magics.clients.clear()
-    magics.last_job = None
-    magics.client_factory = lambda backend, namespace, context, kubeconfig: TFJobClient(
+def tfjob_magics(tfjob_magics, memory_backend):
+    """The shared ``tfjob_magics`` (tests/support/magics.py, which puts the factory back afterwards),
+    its clients made over a fresh in-memory double: this test's for the default namespace, another per namespace."""
+    tfjob_magics.client_factory = lambda backend, namespace, context, kubeconfig: TFJobClient(
         memory_backend if namespace is None else InMemoryBackendDouble(namespace)
     )
-    return magics
+    return tfjob_magics

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound
-from kubeflow_jupyter.tfjob.model import CHIEF_TYPES, TFJob
+from kubeflow_jupyter.tfjob.model import CHIEF_TYPES, DEFAULT_NAMESPACE, TFJob
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, ReplicaState, now_iso
 
 FINISHED_PHASES = ("Succeeded", "Failed")
@@ -29,7 +29,7 @@ class InMemoryBackendDouble:
     name = "memory"
 
     def __init__(self, namespace: str | None = None):
-        self.namespace = namespace or "default"
+        self.namespace = namespace or DEFAULT_NAMESPACE
         self._changed = threading.Condition()
         self._jobs: dict[str, JobSnapshot] = {}
         self._manifests: dict[str, dict] = {}

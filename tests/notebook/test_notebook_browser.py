@@ -7,16 +7,13 @@ go to test-artifacts/notebook/ (gitignored) for a human look.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from support.lab_browser import chromium, running_lab
 
 nbformat = pytest.importorskip("nbformat")
 
-# The Lab/Chromium launcher the lab tests share (tests/lab/lab_browser.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
-from lab_browser import chromium, running_lab  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

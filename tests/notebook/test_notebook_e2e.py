@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from notebook_outputs import stderr_of, text_of
+from support.outputs import stderr_of, text_of
 
 nbformat = pytest.importorskip("nbformat")
 from nbclient import NotebookClient  # noqa: E402

@@ -408,3 +408,10 @@ def test_handle_wait_raises_job_failed_so_run_all_stops(ipython_shell, tfjob_mag
     with pytest.raises(JobFailed, match="exited with code 3"):
         job.wait(timeout=30)
     finisher.join()
+
+
+def test_no_test_leaves_its_client_factory_on_the_shared_shell(ipython_shell):
+    """Runs after tests that pointed the magics at an in-memory double or wrapped their factory:
+    the shell is process-wide, so the product's own factory must be back (tests/support/magics.py)."""
+    factory = ipython_shell.magics_manager.registry["TFJobMagics"].client_factory
+    assert factory.__module__.startswith("kubeflow_jupyter."), factory

@@ -10,6 +10,7 @@ from notebook_helpers import TWO_REPLICA_JOB, eventually
 ipywidgets = pytest.importorskip("ipywidgets")  # part of the `all` extra; always installed by `make test`
 
 from kubeflow_jupyter.client import TFJobClient  # noqa: E402
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE  # noqa: E402
 from kubeflow_jupyter.widgets.job_monitor import JobMonitor  # noqa: E402
 
 # Two real local replicas that print one line, then stay silent.
@@ -47,7 +48,7 @@ def monitor(memory_client, job):
 def test_header_grid_progress_and_conditions_follow_the_job(monitor, memory_backend):
     eventually(lambda: "kfj-badge-created" in monitor.header.value, what="the Created state")
     assert "TFJob mnist" in monitor.header.value
-    assert "memory" in monitor.header.value and "default" in monitor.header.value
+    assert "memory" in monitor.header.value and DEFAULT_NAMESPACE in monitor.header.value
     assert monitor.replica_selector.options == ("chief-0", "worker-0")
     assert monitor.replica_selector.value == "chief-0"  # the chief's log matters most
 

@@ -8,6 +8,7 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
+from support.ports import free_port
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -175,7 +176,8 @@ def test_client_errors_say_what_is_wrong_and_what_is_served(grpc_address, rest_a
         assert isinstance(info.value, KubeflowJupyterError)
 
 
-def test_nothing_listening_says_how_to_start_a_server(unused_port):
+def test_nothing_listening_says_how_to_start_a_server():
+    unused_port = free_port()
     for rest in (False, True):
         with pytest.raises(ServerUnavailable) as info:
             classify_images([b"x"], server=f"127.0.0.1:{unused_port}", rest=rest, timeout=5)
@@ -186,12 +188,3 @@ def test_nothing_listening_says_how_to_start_a_server(unused_port):
 def test_server_is_still_up_after_the_bad_requests(grpc_address, rest_address, images):
     assert classify_images(images["red.jpg"], server=grpc_address)[0][0][0]
     assert classify_images(images["red.jpg"], server=rest_address, rest=True)[0][0][0]
-
-
-@pytest.fixture()
-def unused_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from kubeflow_jupyter.tfjob import parse_tfjob, rules, tf_config, tf_config_json
+from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 from kubeflow_jupyter.tfjob.status import Condition, JobSnapshot, ReplicaState
 
 T0 = "2026-01-01T00:00:00Z"
@@ -190,7 +191,7 @@ def test_running_condition_kept_false_after_success_and_reasons():
         ("Created", "True", "TFJobCreated"),
         ("Running", "True", "TFJobRunning"),
     ]
-    assert running.conditions[1].message == "TFJob default/j is running."
+    assert running.conditions[1].message == f"TFJob {DEFAULT_NAMESPACE}/j is running."
     done = rules.update_job_status(
         j,
         replicas(chief_0="Succeeded", worker_0="Running", worker_1="Running", ps_0="Running"),
@@ -357,7 +358,7 @@ def test_restarting_worker_with_a_running_chief_does_not_fail_the_job():
 # -- Restarting: while a replica waits to be started again ---------------------------------
 # (name, job, replica phases, replicas waiting to run again, expected finished, expected
 #  conditions that are True, the Restarting message or None)
-RESTART_MSG = "TFJob default/j is restarting because {} replica(s) failed."
+RESTART_MSG = f"TFJob {DEFAULT_NAMESPACE}/j is restarting because {{}} replica(s) failed."
 RESTARTING_SCENARIOS = [
     (
         "OnFailure worker restarting in place",

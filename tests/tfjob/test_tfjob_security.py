@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.util
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -14,11 +13,12 @@ import yaml
 from crd_check import assert_valid_tfjob, strict_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.paths import REPO
+from support.restricted import CONTAINER_DEFAULTS, POD_DEFAULTS
 
 from kubeflow_jupyter.tfjob import parse_tfjob
 from kubeflow_jupyter.tfjob.security import with_restricted_defaults
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 # tests/hub/pod_security.py: the checks of Pod Security admission (`restricted`), by file path.
@@ -26,15 +26,6 @@ _spec = importlib.util.spec_from_file_location("_pod_security", REPO / "tests" /
 pod_security = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pod_security)
 restricted_problems = pod_security.restricted_problems
-
-POD_DEFAULTS = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 100,
-    "fsGroup": 100,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-CONTAINER_DEFAULTS = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 @functools.lru_cache(maxsize=1)
@@ -347,7 +338,7 @@ def test_user_values_survive_and_the_result_is_restricted_where_the_user_did_not
     out_pod = pod_of(out)
     for key, value in (pod_context or {}).items():
         assert out_pod["securityContext"][key] == value
-    for given_context, container in zip(contexts, out_pod["containers"]):
+    for given_context, container in zip(contexts, out_pod["containers"], strict=True):
         for key, value in (given_context or {}).items():
             if key == "capabilities":
                 assert {k: v for k, v in container["securityContext"][key].items() if k in value} == value

@@ -1,11 +1,10 @@
-"""Start a real JupyterLab and drive it in Debian's Chromium (shared by the UI tests and bench/)."""
+"""Start a real JupyterLab and drive it in Debian's Chromium (shared by the lab and notebook UI tests and bench/)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from support.ports import free_port
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_user_settings(settings_dir: Path, theme: str = "JupyterLab Light") -> None:
@@ -93,35 +88,36 @@ def running_lab(
         "--LabApp.expose_app_in_browser=True",
         *extra_args,
     ]
-    log = open(work / "jupyter-lab.log", "wb")
-    process = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    lab = Lab(f"http://127.0.0.1:{port}/", token, root, process)
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited: see {work / 'jupyter-lab.log'}")
-            try:
-                if lab.api("GET", "jobs")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not start in {STARTUP_SECONDS}s: see {work / 'jupyter-lab.log'}")
-            time.sleep(0.2)
-        yield lab
-    finally:
+    with open(work / "jupyter-lab.log", "wb") as log:
+        process = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        lab = Lab(f"http://127.0.0.1:{port}/", token, root, process)
         try:
-            if process.poll() is None:
-                lab.delete_all_jobs()  # no replica outlives the test
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"jupyter lab exited: see {work / 'jupyter-lab.log'}")
+                try:
+                    if lab.api("GET", "jobs")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"jupyter lab did not start in {STARTUP_SECONDS}s: see {work / 'jupyter-lab.log'}"
+                    )
+                time.sleep(0.2)
+            yield lab
         finally:
-            process.terminate()
             try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
+                if process.poll() is None:
+                    lab.delete_all_jobs()  # no replica outlives the test
+            finally:
+                process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def wait_for_lab(page) -> None:
