@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .backends import Backend, get_backend, resolve_backend_name
 from .errors import BackendError, FieldProblem, JobFailed, OptionError, SpecError, WaitTimeout
@@ -23,6 +24,10 @@ from .tfjob.load import read_file
 from .tfjob.model import ParseResult
 from .tfjob.spec import split_command
 from .tfjob.status import FAILED, UNKNOWN, JobSnapshot, supersedes
+
+if TYPE_CHECKING:
+    from .handle import TFJobHandle
+    from .runcell.payload import Payload
 
 SpecSource = str | bytes | dict | os.PathLike
 
@@ -42,6 +47,8 @@ class Submission:
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
+    #: what is created with the TFJob (a run-job's ConfigMap on Kubernetes): shown by a dry run
+    objects: list[dict] = field(default_factory=list)
 
 
 def read_spec(source: SpecSource) -> str | bytes | dict:
@@ -166,6 +173,125 @@ class TFJobClient:
             warnings=list(parsed.warnings),
             dry_run=dry_run,
         )
+
+    # -- run code ----------------------------------------------------------
+    def run(
+        self,
+        fn: Callable,
+        *args,
+        workers: int = 1,
+        ps: int = 0,
+        chief: bool = False,
+        evaluator: bool = False,
+        image: str | None = None,
+        packages: tuple[str, ...] | list[str] = (),
+        files: tuple[str, ...] | list[str] = (),
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        wait: bool = True,
+        dry_run: bool = False,
+        root: str | os.PathLike | None = None,
+        timeout: float | None = None,
+        **kwargs,
+    ) -> TFJobHandle | Submission:
+        """Call ``fn(*args, **kwargs)`` on every replica of a new TFJob; its return value on the
+        result replica (chief, else worker-0) is ``handle.result()``.
+
+        ``fn`` travels by source (see :mod:`kubeflow_jupyter.runcell.shipping`: a function defined
+        with ``def``; what it uses from importable modules is imported on the replicas, other
+        notebook functions it calls are shipped too; a lambda, a closure or a notebook variable is
+        refused with one line saying what to do). Arguments travel as JSON, else by pickle.
+        ``files``: paths relative to ``root`` (default: the current directory, the notebook's),
+        shipped beside the code; ``packages``: pip-installed in the container (Kubernetes), or
+        required to be installed already (local). ``image`` (Kubernetes): default
+        ``tensorflow/tensorflow:<the installed TensorFlow version>``. The option names above are
+        this method's: ``fn`` cannot receive keyword arguments with those names.
+
+        With ``wait`` (default), returns once the job has finished (``result()`` raises the
+        remote error, if any); ``dry_run`` returns the :class:`Submission` that would be created."""
+        from .runcell import build_function_payload
+
+        def build(result_replica: str, root: str) -> Payload:
+            return build_function_payload(fn, args, kwargs, files, packages, root=root, result_replica=result_replica)
+
+        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout)
+
+    def run_cell(
+        self,
+        code: str,
+        *,
+        workers: int = 1,
+        ps: int = 0,
+        chief: bool = False,
+        evaluator: bool = False,
+        image: str | None = None,
+        packages: tuple[str, ...] | list[str] = (),
+        files: tuple[str, ...] | list[str] = (),
+        env: dict[str, str] | list[str] | None = None,
+        name: str | None = None,
+        wait: bool = True,
+        dry_run: bool = False,
+        root: str | os.PathLike | None = None,
+        timeout: float | None = None,
+    ) -> TFJobHandle | Submission:
+        """Run a notebook cell's code (plain Python: IPython syntax is refused, naming the line) on
+        every replica; the value of its last expression on the result replica is ``result()``.
+        The options are :meth:`run`'s."""
+        from .runcell import build_cell_payload
+
+        def build(result_replica: str, root: str) -> Payload:
+            return build_cell_payload(code, files, packages, root=root, result_replica=result_replica)
+
+        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout)
+
+    def _run(self, build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout):
+        from .handle import TFJobHandle
+        from .runcell import jobs
+
+        payload_job = getattr(self.backend, "payload_job", None)
+        if payload_job is None:
+            raise BackendError(f"the {self.backend_name} backend cannot run code (it has no payload_job)")
+        layout = jobs.replica_layout(workers, ps, chief, evaluator)
+        environment = jobs.parse_env(env)
+        timeout = check_timeout(timeout)
+        root = str(root) if root else os.getcwd()
+        payload = build(jobs.result_replica(layout), root)  # refusals (syntax, shipping, files) before anything
+        manifest = jobs.run_manifest(
+            name or jobs.random_name(), payload.description, payload.kind, layout, image=image, env=environment
+        )
+        parsed = self.prepare(manifest)
+        job, objects = payload_job(parsed.job, payload)
+        snapshot = self.backend.create(job, workdir=root, dry_run=dry_run, payload=payload)
+        sub = Submission(
+            name=job.name,
+            manifest=job.to_manifest(),
+            snapshot=None if dry_run else snapshot,
+            notices=list(parsed.notices),
+            warnings=list(parsed.warnings),
+            dry_run=dry_run,
+            objects=objects,
+        )
+        if dry_run:
+            return sub
+        handle = TFJobHandle(self, job.name, sub)
+        if wait:
+            handle.final = self.wait(job.name, timeout=timeout, raise_on_failure=False)
+        return handle
+
+    def result(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        allow_pickle: bool = True,
+        snapshot: JobSnapshot | None = None,
+    ):
+        """A run-job's value (waits until it finishes); raises RemoteError when the code raised
+        on a replica (naming it), ResultError when no result can be delivered. It is read from
+        the result replica's log, so it works from any kernel, as long as the job exists."""
+        from .runcell import jobs
+
+        return jobs.job_result(self, name, timeout=check_timeout(timeout), allow_pickle=allow_pickle, snapshot=snapshot)
 
     # -- read ------------------------------------------------------------
     def get(self, name: str) -> JobSnapshot:

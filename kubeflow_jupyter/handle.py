@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # the monitor imports ipywidgets: only when .watch() is calle
 
 
 class TFJobHandle:
-    """``job.status``, ``job.logs()``, ``job.wait()``, ``job.delete()``, ``job.watch()``.
+    """``job.status``, ``job.logs()``, ``job.wait()``, ``job.delete()``, ``job.watch()``,
+    ``job.result()`` (a run-job's value).
 
     Unlike the magics (which print errors), these methods raise
     :class:`~kubeflow_jupyter.errors.KubeflowJupyterError` subclasses, e.g.
@@ -30,6 +31,8 @@ class TFJobHandle:
         self.client = client
         self.name = name
         self.submission = submission
+        #: the finished snapshot, when this handle waited for the job (``run(wait=True)``)
+        self.final: JobSnapshot | None = None
 
     @property
     def status(self) -> JobSnapshot:
@@ -54,6 +57,12 @@ class TFJobHandle:
 
     def delete(self) -> None:
         self.client.delete(self.name)
+
+    def result(self, timeout: float | None = None, *, allow_pickle: bool = True):
+        """A run-job's value (``%%tfjob run``, ``client.run``): waits until the job finishes, then
+        reads the result replica's log, so it works from a fresh handle or another kernel.
+        Raises RemoteError (``worker-1 raised ValueError: ...``), ResultError, WaitTimeout."""
+        return self.client.result(self.name, timeout=timeout, allow_pickle=allow_pickle, snapshot=self.final)
 
     def watch(self) -> JobMonitor:
         """A live :class:`~kubeflow_jupyter.widgets.job_monitor.JobMonitor` (shows when last in a cell)."""

@@ -224,6 +224,56 @@ VERBS: tuple[Verb, ...] = (
         ),
     ),
     Verb("delete", "delete a TFJob and stop all of its processes/pods", (JOB_NAME,)),
+    Verb(
+        "run",
+        "run the cell's Python code on every replica of a new TFJob; the value of its last expression on the "
+        "result replica (chief, else worker-0) is the cell's result",
+        (
+            arg("--name", help="the job's name (default: run-<5 random characters>)"),
+            arg("--workers", type=non_negative_int, default=1, metavar="N", help="Worker replicas (default 1)"),
+            arg("--ps", type=non_negative_int, default=0, metavar="N", help="PS (parameter server) replicas"),
+            arg("--chief", action="store_true", help="add a Chief replica (then the result replica)"),
+            arg("--evaluator", action="store_true", help="add an Evaluator replica"),
+            arg(
+                "--image",
+                help="kubernetes: the replicas' image (default: tensorflow/tensorflow:<the installed TensorFlow "
+                "version>); the local backend runs the kernel's interpreter",
+            ),
+            arg(
+                "--packages",
+                nargs="+",
+                action="extend",
+                default=[],
+                metavar="P",
+                help="kubernetes: pip-installed in each container before the code; local: must be installed already",
+            ),
+            arg(
+                "--files",
+                nargs="+",
+                action="extend",
+                default=[],
+                metavar="PATH",
+                help="files or directories beside the notebook shipped with the code (helper modules import)",
+            ),
+            arg("--env", nargs="+", action="extend", default=[], metavar="K=V", help="environment of every replica"),
+            arg("--no-wait", action="store_true", help="return the job's handle at once (job.result() later)"),
+            arg(
+                "--dry-run",
+                action="store_true",
+                help="print what would be created (the TFJob, and the ConfigMap on Kubernetes); create nothing",
+            ),
+        ),
+        front_ends=(NOTEBOOK,),
+    ),
+    Verb(
+        "result",
+        "a run-job's value (waits until it finishes; fails with the remote error if the code raised)",
+        (
+            JOB_NAME,
+            arg("--timeout", type=positive_float, metavar="S", help="give up waiting after S seconds"),
+        ),
+        front_ends=(NOTEBOOK,),
+    ),
 )
 
 
@@ -314,9 +364,21 @@ def list_text(snaps: Sequence[JobSnapshot], output: str, manifests: Sequence[dic
     if output in ("json", "yaml"):
         return object_text({"apiVersion": "v1", "kind": "List", "items": list(manifests)}, output)
     if output == "wide":
-        columns = (*SUMMARY_COLUMNS, "NAMESPACE", "REPLICAS", "MESSAGE")
+        # DESCRIPTION (what a run-job runs) only when some job has one: submitted jobs have none.
+        described = any(s.description for s in snaps)
+        columns = (*SUMMARY_COLUMNS, "NAMESPACE", "REPLICAS", "MESSAGE", *(("DESCRIPTION",) if described else ()))
         return text_table(
-            columns, ((*summary_row(s), s.namespace, _replicas_by_type(s), s.message or "-") for s in snaps)
+            columns,
+            (
+                (
+                    *summary_row(s),
+                    s.namespace,
+                    _replicas_by_type(s),
+                    s.message or "-",
+                    *((s.description or "-",) if described else ()),
+                )
+                for s in snaps
+            ),
         )
     return text_table(SUMMARY_COLUMNS, (summary_row(s) for s in snaps))
 

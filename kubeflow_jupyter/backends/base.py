@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import BackendError
 from ..tfjob.model import TFJob
 from ..tfjob.status import JobSnapshot
+
+if TYPE_CHECKING:
+    from ..runcell.payload import Payload
 
 
 def require_namespace(job: TFJob, namespace: str) -> None:
@@ -31,7 +34,9 @@ class Backend(Protocol):
     #: the namespace jobs live in (``DEFAULT_NAMESPACE`` locally unless asked otherwise).
     namespace: str
 
-    def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+    def create(
+        self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False, payload: Payload | None = None
+    ) -> JobSnapshot:
         """Create the job and return its first snapshot (state Created).
 
         ``job`` comes from :meth:`TFJobClient.prepare`: its namespace is this backend's
@@ -40,8 +45,16 @@ class Backend(Protocol):
         ``workdir``: where relative paths in the command resolve (local backend;
         the container's ``workingDir`` wins). ``dry_run``: validate fully as the
         backend would (server-side dry run on Kubernetes) and create nothing.
-        Raises AlreadyExists, SpecError (backend-side validation), BackendError.
+        ``payload``: a run (:mod:`kubeflow_jupyter.runcell`): ``job`` comes from
+        :meth:`payload_job` and the backend delivers the payload's files to every replica (the
+        local store's snapshot; a ConfigMap owned by the TFJob on Kubernetes).
+        Raises AlreadyExists, SpecError (backend-side validation), BackendError, PayloadTooLarge.
         """
+
+    def payload_job(self, job: TFJob, payload: Payload) -> tuple[TFJob, list[dict]]:
+        """(``job`` with every replica running ``payload`` this backend's way, the other objects
+        ``create`` makes with it: what a dry run shows). Raises PayloadTooLarge before anything
+        exists."""
 
     def get(self, name: str) -> JobSnapshot:
         """Current snapshot. Raises JobNotFound."""

@@ -134,6 +134,9 @@ class TFJobMagics(Magics):
             %tfjob wait example-job --timeout 600
             %tfjob logs example-job --replica worker-0 --follow
             %tfjob delete example-job
+            %%tfjob run --chief --workers 2 --ps 1 --files helpers.py
+            <Python: runs on every replica; its last expression on the chief is Out[n]>
+            job = %tfjob result run-x7k2p     # a run-job's value, from any kernel
             %tfjob --backend kubernetes -n team-a list   # global options before or after the verb
             %tfjob logs --help                 # one verb's options
 
@@ -147,8 +150,11 @@ class TFJobMagics(Magics):
             args = parse_args(line)
         except SystemExit:  # --help: argparse has printed it
             return None
-        if cell is not None and args.verb != "submit":
-            raise UsageError(f"%%tfjob cells take a YAML body for submit only; use %tfjob {args.verb} on one line")
+        if cell is not None and args.verb not in ("submit", "run"):
+            raise UsageError(
+                f"%%tfjob cells take a body for submit only (its YAML) and run (Python code); use %tfjob {args.verb} "
+                "on one line"
+            )
         return getattr(self, f"_{args.verb}")(args, cell)
 
     # -- clients and job names --------------------------------------------------
@@ -321,6 +327,58 @@ class TFJobMagics(Magics):
                 handle.update(bundle, raw=True)
 
         return show
+
+    def _run(self, args, cell: str | None):
+        if cell is None or not cell.strip():
+            raise UsageError("%%tfjob run runs the cell's code: write it in a %%tfjob run cell")
+        import os
+
+        from ..runcell import jobs
+
+        client = self._client_for(args)
+        outcome = client.run_cell(
+            cell,
+            workers=args.workers,
+            ps=args.ps,
+            chief=args.chief,
+            evaluator=args.evaluator,
+            image=args.image,
+            packages=args.packages,
+            files=args.files,
+            env=args.env,
+            name=args.name,
+            wait=False,
+            dry_run=args.dry_run,
+            root=os.getcwd(),
+        )
+        if args.dry_run:
+            import yaml
+
+            what = " and ".join(["TFJob", *(o.get("kind", "object") for o in outcome.objects)])
+            print(f"dry run: {what} for the {client.backend_name} backend; nothing was created.")
+            print(yaml.safe_dump_all([outcome.manifest, *outcome.objects], sort_keys=False).rstrip())
+            return None
+        job = outcome
+        self.last_job = job
+        if args.no_wait:
+            print(f"tfjob {job.name!r} created ({client.backend_name} backend, namespace {client.namespace})")
+            return job
+        replica = job.submission.snapshot.default_replica if job.submission and job.submission.snapshot else None
+        try:
+            if replica:
+                jobs.stream_output(client, job.name, [replica], print)
+            return job.result()
+        except KeyboardInterrupt:
+            print_error(f"stopped waiting; tfjob {job.name!r} keeps running: %tfjob result {job.name}")
+            return None
+
+    def _result(self, args, cell):
+        job = self._job(args)
+        try:
+            return job.result(timeout=args.timeout)
+        except KeyboardInterrupt:
+            print_error(f"stopped waiting; tfjob {job.name!r} keeps running")
+            return None
 
     def _delete(self, args, cell):
         job = self._job(args)

@@ -23,15 +23,15 @@ chief, else the master, else worker 0 — the operator's choice, as
 goes to stderr, an error frame to stdout, and the exit code is 1.
 """
 
-import ast
+# Startup cost is paid by every replica: _ast (the C module) instead of ast, no contextlib,
+# no importlib.util; frames.py (and its hashlib, zlib, base64) only when a frame is sent.
+import _ast as ast
 import builtins
-import contextlib
 import json
 import linecache
 import os
 import sys
 import types
-from importlib import util as importlib_util
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 PAYLOAD_ROOT = os.path.dirname(HERE)
@@ -42,11 +42,21 @@ RESULT_TYPE_ORDER = ("chief", "master", "worker", "evaluator", "ps")
 
 
 def load_frames():
-    spec = importlib_util.spec_from_file_location("_kfj_frames", FRAMES_PATH)
-    module = importlib_util.module_from_spec(spec)
-    sys.modules["_kfj_frames"] = module
-    spec.loader.exec_module(module)
+    module = sys.modules.get("_kfj_frames")
+    if module is None:
+        module = types.ModuleType("_kfj_frames")
+        module.__file__ = FRAMES_PATH
+        sys.modules["_kfj_frames"] = module
+        with open(FRAMES_PATH, encoding="utf-8") as f:
+            exec(compile(f.read(), FRAMES_PATH, "exec", dont_inherit=True), module.__dict__)
     return module
+
+
+class _LazyFrames:
+    """frames.py, loaded on first use: a replica that sends nothing never loads it."""
+
+    def __getattr__(self, name):
+        return getattr(load_frames(), name)
 
 
 def identity(tf_config_text, result_replica):
@@ -126,11 +136,11 @@ def register_source(filename, source):
 
 def ends_with_semicolon(source, node):
     line = source.splitlines()[node.end_lineno - 1].encode("utf-8")
-    return line[node.end_col_offset:].decode("utf-8", "replace").lstrip().startswith(";")
+    return line[node.end_col_offset :].decode("utf-8", "replace").lstrip().startswith(";")
 
 
 def run_cell(source, filename, namespace):
-    tree = ast.parse(source, filename)
+    tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     body = list(tree.body)
     last = None
     if body and isinstance(body[-1], ast.Expr) and not ends_with_semicolon(source, body[-1]):
@@ -193,16 +203,18 @@ def describe(exc):
 def emit(frames, envelope):
     """Write the frames to fd 1, one write per line (each < PIPE_BUF), after the user's output."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 (contextlib: one more import on every replica)
             stream.flush()
+        except Exception:
+            pass
     for line in frames.encode_frames(envelope):
         data = (line + "\n").encode("ascii")
         while data:
-            data = data[os.write(1, data):]
+            data = data[os.write(1, data) :]
 
 
 def main(argv):
-    frames = load_frames()
+    frames = _LazyFrames()
     with open(os.path.join(HERE, "run.json"), encoding="utf-8") as f:
         run = json.load(f)
     replica, sends_result = identity(os.environ.get("TF_CONFIG"), run.get("result_replica"))
@@ -214,10 +226,15 @@ def main(argv):
         code = install_packages(packages)
         if code != 0:
             message = "pip install {} failed (exit code {}): see the lines above in this replica's log".format(
-                " ".join(packages), code)
+                " ".join(packages), code
+            )
             sys.stderr.write(message + "\n")
-            emit(frames, frames.error_envelope(replica, "PackageInstallError", "kubeflow_jupyter.runcell", message,
-                                               origin="runner"))
+            emit(
+                frames,
+                frames.error_envelope(
+                    replica, "PackageInstallError", "kubeflow_jupyter.runcell", message, origin="runner"
+                ),
+            )
             return 1
     put_first_on_path(workdir)
 

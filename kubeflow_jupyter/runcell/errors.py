@@ -34,8 +34,15 @@ class RemoteError(KubeflowJupyterError):
     the instance is of a class deriving from both RemoteError and that type (see
     :meth:`from_error`), so ``except ValueError`` catches a remote ValueError."""
 
-    def __init__(self, replica: str, remote_type: str, message: str, *, remote_module: str = "builtins",
-                 remote_traceback: str = ""):
+    def __init__(
+        self,
+        replica: str,
+        remote_type: str,
+        message: str,
+        *,
+        remote_module: str = "builtins",
+        remote_traceback: str = "",
+    ):
         self.replica = replica
         self.remote_type = remote_type
         self.remote_module = remote_module
@@ -46,8 +53,11 @@ class RemoteError(KubeflowJupyterError):
     @property
     def headline(self) -> str:
         message = self.remote_message
-        return f"{self.replica} raised {self.remote_type}: {message}" if message else \
-            f"{self.replica} raised {self.remote_type}"
+        return (
+            f"{self.replica} raised {self.remote_type}: {message}"
+            if message
+            else f"{self.replica} raised {self.remote_type}"
+        )
 
     def __str__(self) -> str:
         return self.headline  # not the builtin base's __str__ (KeyError would quote it)
@@ -59,8 +69,13 @@ class RemoteError(KubeflowJupyterError):
         return lines
 
     def __reduce__(self):
-        return _rebuild, (self.replica, self.remote_type, self.remote_message, self.remote_module,
-                          self.remote_traceback)
+        return _rebuild, (
+            self.replica,
+            self.remote_type,
+            self.remote_message,
+            self.remote_module,
+            self.remote_traceback,
+        )
 
     @classmethod
     def from_error(cls, replica: str, error: dict) -> RemoteError:
@@ -96,5 +111,6 @@ def _mixed_class(name: str) -> type | None:
 
 
 def _rebuild(replica, remote_type, message, module, traceback):
-    return RemoteError.from_error(replica, {"type": remote_type, "message": message, "module": module,
-                                            "traceback": traceback})
+    return RemoteError.from_error(
+        replica, {"type": remote_type, "message": message, "module": module, "traceback": traceback}
+    )

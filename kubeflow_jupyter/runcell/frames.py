@@ -33,14 +33,12 @@ last complete one wins.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import math
 import os
-import zlib
 
-# pickle, re: imported where used; a replica that returns JSON needs neither (startup cost).
+# base64, hashlib, zlib, pickle, re: imported where used (startup cost on every replica; a
+# replica that returns JSON needs no pickle).
 
 MARKER = "@@kfj-result"
 VERSION = "v1"
@@ -150,23 +148,30 @@ def result_envelope(replica: str, value, max_bytes: int = MAX_RESULT_BYTES) -> d
     except Exception as exc:
         why = f"{type(exc).__name__}: {exc}".splitlines()[0]
         envelope.update(
-            encoding="repr", value=safe_repr(value),
+            encoding="repr",
+            value=safe_repr(value),
             notice=f"the result ({envelope['type']}) cannot be pickled ({why}): you get its repr() as a string",
         )
         return envelope
     if main_refs:
         names = ", ".join(main_refs[:3])
         envelope.update(
-            encoding="repr", value=safe_repr(value),
-            notice=(f"the result ({envelope['type']}) uses {names} defined in the code that ran, which the notebook "
-                    "cannot import: you get its repr() as a string; define it in a module shipped with --files "
-                    "to get the object back"),
+            encoding="repr",
+            value=safe_repr(value),
+            notice=(
+                f"the result ({envelope['type']}) uses {names} defined in the code that ran, which the notebook "
+                "cannot import: you get its repr() as a string; define it in a module shipped with --files "
+                "to get the object back"
+            ),
         )
         return envelope
     if len(data) > max_bytes:
         return _too_large(replica, len(data), "pickle", max_bytes)
+    import base64
+
     envelope.update(
-        encoding="pickle", value=base64.b64encode(data).decode("ascii"),
+        encoding="pickle",
+        value=base64.b64encode(data).decode("ascii"),
         notice=f"the result ({envelope['type']}) is not JSON: it came back by pickle",
         repr=safe_repr(value)[:2000],
     )
@@ -175,21 +180,25 @@ def result_envelope(replica: str, value, max_bytes: int = MAX_RESULT_BYTES) -> d
 
 def _too_large(replica: str, size: int, encoding: str, max_bytes: int) -> dict:
     return error_envelope(
-        replica, "ResultTooLarge", "kubeflow_jupyter.runcell",
+        replica,
+        "ResultTooLarge",
+        "kubeflow_jupyter.runcell",
         f"the result is {_mib(size)} as {encoding}, over the {_mib(max_bytes)} limit: write it to a file "
         "or a volume and return its path instead",
         origin="runner",
     )
 
 
-def error_envelope(replica: str, type_name: str, module: str, message: str, traceback: str = "",
-                   origin: str = "user") -> dict:
+def error_envelope(
+    replica: str, type_name: str, module: str, message: str, traceback: str = "", origin: str = "user"
+) -> dict:
     """``origin``: "user" for the user's exception, "runner" when the runner itself could not
     deliver (result too large, packages not installed)."""
     return {
-        "v": 1, "replica": replica, "status": "error",
-        "error": {"type": type_name, "module": module, "message": message, "traceback": traceback,
-                  "origin": origin},
+        "v": 1,
+        "replica": replica,
+        "status": "error",
+        "error": {"type": type_name, "module": module, "message": message, "traceback": traceback, "origin": origin},
     }
 
 
@@ -198,10 +207,14 @@ def error_envelope(replica: str, type_name: str, module: str, message: str, trac
 
 def encode_frames(envelope: dict, frame_id: str | None = None) -> list[str]:
     """The log lines (without newlines) that carry ``envelope``."""
+    import base64
+    import hashlib
+    import zlib
+
     text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     blob = zlib.compress(text.encode("ascii"), 6)
     encoded = base64.b64encode(blob).decode("ascii")
-    chunks = [encoded[i:i + CHUNK_CHARS] for i in range(0, len(encoded), CHUNK_CHARS)]
+    chunks = [encoded[i : i + CHUNK_CHARS] for i in range(0, len(encoded), CHUNK_CHARS)]
     fid = frame_id or os.urandom(4).hex()
     total = len(chunks)
     lines = [f"{MARKER} {VERSION} {fid} 0/{total} zlib:sha256:{hashlib.sha256(blob).hexdigest()}"]
@@ -244,7 +257,7 @@ class FrameReader:
             return line
         self.frame_lines += 1
         self._take(match.group(1), int(match.group(2)), int(match.group(3)), match.group(4))
-        before = line[:match.start()]
+        before = line[: match.start()]
         if not before:
             return None
         return before + "\n" if line.endswith("\n") else before
@@ -275,6 +288,10 @@ class FrameReader:
             self._complete(fid, partial)
 
     def _complete(self, fid: str, partial: _Partial) -> None:
+        import base64
+        import hashlib
+        import zlib
+
         encoded = "".join(partial.chunks[seq] for seq in range(1, partial.total + 1))
         try:
             blob = base64.b64decode(encoded, validate=True)

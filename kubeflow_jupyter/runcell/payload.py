@@ -83,8 +83,9 @@ class Payload:
                 target.chmod(0o755)
         return root
 
-    def argv(self, python: str = "python", *, payload_dir: str | None = None,
-             install_packages: bool = True) -> list[str]:
+    def argv(
+        self, python: str = "python", *, payload_dir: str | None = None, install_packages: bool = True
+    ) -> list[str]:
         """The replica's command. Without ``payload_dir`` it runs in the payload's directory (a
         local snapshot). With it (a read-only mount), the bootstrap first copies the files into the
         working directory. ``install_packages=False``: never pip-install (the local backend)."""
@@ -106,8 +107,9 @@ class Payload:
             items.append(item)
         return items
 
-    def to_configmap(self, name: str, namespace: str, owner: Mapping | None = None,
-                     labels: Mapping[str, str] | None = None) -> tuple[dict, list[dict]]:
+    def to_configmap(
+        self, name: str, namespace: str, owner: Mapping | None = None, labels: Mapping[str, str] | None = None
+    ) -> tuple[dict, list[dict]]:
         """(the ConfigMap manifest, the volume's items). UTF-8 files go in ``data``, the rest in
         ``binaryData``. ``owner``: the TFJob (a manifest with ``metadata.uid``, or an
         ``{apiVersion, kind, name, uid}`` reference) so the ConfigMap is deleted with the job.
@@ -136,7 +138,8 @@ class Payload:
             raise PayloadTooLarge(
                 f"the code and --files take {size / 1024:.0f} KiB, over the {MAX_CONFIGMAP_BYTES // 1024} KiB "
                 f"a ConfigMap carries{detail}: put data on a volume or in the image (--image) and ship only code "
-                "with --files")
+                "with --files"
+            )
         return configmap, self.configmap_items()
 
     def pod_parts(self, configmap_name: str, python: str = "python", *, install_packages: bool = True) -> dict:
@@ -177,22 +180,28 @@ def owner_reference(owner: Mapping) -> dict:
     the owner's finalizers, which the notebook's Role does not grant."""
     if "metadata" in owner:
         meta = owner["metadata"]
-        ref = {"apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
-               "name": meta.get("name"), "uid": meta.get("uid")}
+        ref = {
+            "apiVersion": owner.get("apiVersion"),
+            "kind": owner.get("kind"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
     else:
         ref = {k: owner.get(k) for k in ("apiVersion", "kind", "name", "uid")}
     missing = [k for k, v in ref.items() if not v]
     if missing:
-        raise ValueError(f"owner reference lacks {', '.join(missing)}: create the TFJob first and pass what "
-                         "the API server returned")
+        raise ValueError(
+            f"owner reference lacks {', '.join(missing)}: create the TFJob first and pass what the API server returned"
+        )
     return ref
 
 
 # --- building -----------------------------------------------------------------------------------
 
 
-def collect_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None,
-                  max_bytes: int = MAX_FILES_BYTES) -> tuple[dict[str, bytes], frozenset[str]]:
+def collect_files(
+    paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None, max_bytes: int = MAX_FILES_BYTES
+) -> tuple[dict[str, bytes], frozenset[str]]:
     """Read ``--files`` (paths relative to ``root``, the notebook's directory; directories walked):
     (relative POSIX path → content, the executable ones). Refuses paths outside ``root``, symlinks
     leading out of it, the reserved ``_kfj/``, and more than ``max_bytes`` in all."""
@@ -206,7 +215,9 @@ def collect_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike | 
         nonlocal total
         real = path.resolve()
         if not real.is_relative_to(real_base):
-            raise PayloadError(f"--files {shown}: a symlink to {real}, outside {base}: copy the file beside the notebook")
+            raise PayloadError(
+                f"--files {shown}: a symlink to {real}, outside {base}: copy the file beside the notebook"
+            )
         relative = path.relative_to(base).as_posix()
         if PurePosixPath(relative).parts[0] == RUNNER_DIR:
             raise PayloadError(f"--files {shown}: {RUNNER_DIR}/ is reserved for the runner: rename the directory")
@@ -215,8 +226,10 @@ def collect_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike | 
         data = real.read_bytes()
         total += len(data)
         if total > max_bytes:
-            raise PayloadTooLarge(f"--files take more than {max_bytes // (1024 * 1024)} MiB: put data on a volume "
-                                  "or in the image and ship only code with --files")
+            raise PayloadTooLarge(
+                f"--files take more than {max_bytes // (1024 * 1024)} MiB: put data on a volume "
+                "or in the image and ship only code with --files"
+            )
         found[relative] = data
         if real.stat().st_mode & stat.S_IXUSR:
             executables.add(relative)
@@ -261,8 +274,9 @@ def _validate_packages(packages: Iterable[str]) -> list[str]:
     for package in packages:
         text = str(package).strip()
         if not text or text.startswith("-"):
-            raise PayloadError(f"--packages {package!r}: give a package name or requirement (pip options are "
-                               "not allowed)")
+            raise PayloadError(
+                f"--packages {package!r}: give a package name or requirement (pip options are not allowed)"
+            )
         checked.append(text)
     return checked
 
@@ -286,12 +300,22 @@ def first_line(code: str, width: int = 80) -> str:
     for line in code.splitlines():
         text = line.strip()
         if text:
-            return text if len(text) <= width else text[:width - 1] + "…"
+            return text if len(text) <= width else text[: width - 1] + "…"
     return ""
 
 
-def _assemble(kind: str, code: str, description: str, files, packages, root, result_replica, max_result_bytes,
-              filename: str, extra: Mapping | None = None) -> Payload:
+def _assemble(
+    kind: str,
+    code: str,
+    description: str,
+    files,
+    packages,
+    root,
+    result_replica,
+    max_result_bytes,
+    filename: str,
+    extra: Mapping | None = None,
+) -> Payload:
     user_files, executables = collect_files(files, root)
     run = {
         "version": 1,
@@ -310,9 +334,15 @@ def _assemble(kind: str, code: str, description: str, files, packages, root, res
     return Payload(files=content, run=run, description=description, executables=executables)
 
 
-def build_cell_payload(code: str, files: Iterable[str | os.PathLike] = (), packages: Iterable[str] = (), *,
-                       root: str | os.PathLike | None = None, result_replica: str | None = None,
-                       max_result_bytes: int = frames.MAX_RESULT_BYTES) -> Payload:
+def build_cell_payload(
+    code: str,
+    files: Iterable[str | os.PathLike] = (),
+    packages: Iterable[str] = (),
+    *,
+    root: str | os.PathLike | None = None,
+    result_replica: str | None = None,
+    max_result_bytes: int = frames.MAX_RESULT_BYTES,
+) -> Payload:
     """The payload that runs a notebook cell (plain Python, checked here) on each replica.
 
     ``files``: relative to ``root`` (default: the current directory, the notebook's).
@@ -320,18 +350,34 @@ def build_cell_payload(code: str, files: Iterable[str | os.PathLike] = (), packa
     caller knows the job (``tfjob.status.default_replica_id``); None lets the bootstrap pick from
     ``TF_CONFIG`` by the same rule."""
     syntax.check_cell(code)
-    return _assemble("cell", code, first_line(code), files, packages, root, result_replica, max_result_bytes,
-                     "<cell>")
+    return _assemble("cell", code, first_line(code), files, packages, root, result_replica, max_result_bytes, "<cell>")
 
 
-def build_function_payload(fn, args=(), kwargs: Mapping | None = None, files: Iterable[str | os.PathLike] = (),
-                           packages: Iterable[str] = (), *, root: str | os.PathLike | None = None,
-                           result_replica: str | None = None,
-                           max_result_bytes: int = frames.MAX_RESULT_BYTES) -> Payload:
+def build_function_payload(
+    fn,
+    args=(),
+    kwargs: Mapping | None = None,
+    files: Iterable[str | os.PathLike] = (),
+    packages: Iterable[str] = (),
+    *,
+    root: str | os.PathLike | None = None,
+    result_replica: str | None = None,
+    max_result_bytes: int = frames.MAX_RESULT_BYTES,
+) -> Payload:
     """The payload that calls ``fn(*args, **kwargs)`` on each replica; its return value on the
     result replica is the result. See shipping.py for what can be shipped."""
     shipped = shipping.ship_function(fn)
     arguments = shipping.encode_arguments(args, kwargs)
     description = shipping.describe_call(shipped.name, args, kwargs)
-    return _assemble("function", shipped.source, description, files, packages, root, result_replica,
-                     max_result_bytes, "<function>", {"function": shipped.name, "arguments": arguments})
+    return _assemble(
+        "function",
+        shipped.source,
+        description,
+        files,
+        packages,
+        root,
+        result_replica,
+        max_result_bytes,
+        "<function>",
+        {"function": shipped.name, "arguments": arguments},
+    )

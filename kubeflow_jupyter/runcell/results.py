@@ -53,8 +53,10 @@ def decode_result(envelope: Mapping, *, allow_pickle: bool = True) -> Result:
             value = pickle.loads(base64.b64decode(envelope["value"]))
         except Exception as exc:
             why = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            raise ResultError(f"{replica}'s result ({kind}) cannot be unpickled here ({why}): make the module that "
-                              f"defines it importable in the notebook; it printed as {envelope.get('repr', '?')}") from None
+            raise ResultError(
+                f"{replica}'s result ({kind}) cannot be unpickled here ({why}): make the module that "
+                f"defines it importable in the notebook; it printed as {envelope.get('repr', '?')}"
+            ) from None
     else:
         raise ResultError(f"{replica}'s result has an unknown encoding {encoding!r}: update kubeflow-jupyter")
     return Result(value, replica, str(encoding), str(envelope.get("notice") or ""))
@@ -77,8 +79,10 @@ def envelope_from_log(lines: Iterable[str], replica: str = "") -> dict:
     except frames.CorruptFrame as exc:
         raise ResultError(f"the result in {who}'s log cannot be read: {exc}") from None
     if envelope is None:
-        raise ResultError(f"{who}'s log holds no result: it ended before sending one (killed, out of memory, "
-                          "or sys.exit with an error), or its log was rotated away")
+        raise ResultError(
+            f"{who}'s log holds no result: it ended before sending one (killed, out of memory, "
+            "or sys.exit with an error), or its log was rotated away"
+        )
     return envelope
 
 

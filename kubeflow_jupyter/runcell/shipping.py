@@ -65,14 +65,19 @@ def _label(fn) -> str:
 def _python_function(fn) -> types.FunctionType:
     label = _label(fn)
     if isinstance(fn, functools.partial):
-        raise PayloadError(f"{label!r} is a functools.partial, which cannot be shipped: pass the function "
-                           "and its arguments to run() instead")
+        raise PayloadError(
+            f"{label!r} is a functools.partial, which cannot be shipped: pass the function "
+            "and its arguments to run() instead"
+        )
     if inspect.ismethod(fn):
-        raise PayloadError(f"{label} is a bound method, which cannot be shipped: ship a function defined "
-                           "with def at the top level and pass the object as an argument")
+        raise PayloadError(
+            f"{label} is a bound method, which cannot be shipped: ship a function defined "
+            "with def at the top level and pass the object as an argument"
+        )
     if isinstance(fn, types.BuiltinFunctionType | types.WrapperDescriptorType | types.MethodDescriptorType):
-        raise PayloadError(f"{label} is a builtin, which has no Python source: call it from a function "
-                           "defined with def")
+        raise PayloadError(
+            f"{label} is a builtin, which has no Python source: call it from a function defined with def"
+        )
     try:
         target = inspect.unwrap(fn)
     except ValueError:
@@ -80,15 +85,19 @@ def _python_function(fn) -> types.FunctionType:
     if not inspect.isfunction(target):
         raise PayloadError(f"{fn!r} is not a Python function: pass a function defined with def")
     if target.__name__ == "<lambda>":
-        raise PayloadError("a lambda cannot be shipped (its source is part of another line): define the "
-                           "function with def")
+        raise PayloadError(
+            "a lambda cannot be shipped (its source is part of another line): define the function with def"
+        )
     if target.__closure__:
         names = ", ".join(repr(n) for n in target.__code__.co_freevars)
-        raise PayloadError(f"{target.__qualname__} uses {names} from the function it is defined in, which "
-                           "cannot be shipped: define it at the top level and pass those as arguments")
+        raise PayloadError(
+            f"{target.__qualname__} uses {names} from the function it is defined in, which "
+            "cannot be shipped: define it at the top level and pass those as arguments"
+        )
     if inspect.iscoroutinefunction(target):
-        raise PayloadError(f"{target.__qualname__} is an async function: ship a def function that calls "
-                           "asyncio.run(...)")
+        raise PayloadError(
+            f"{target.__qualname__} is an async function: ship a def function that calls asyncio.run(...)"
+        )
     return target
 
 
@@ -97,16 +106,19 @@ def _source_of(target: types.FunctionType) -> tuple[str, ast.FunctionDef]:
     try:
         source = textwrap.dedent(inspect.getsource(target))
     except (OSError, TypeError) as exc:
-        raise PayloadError(f"the source of {name} is not available ({exc}): define it in a notebook cell "
-                           "or a .py file") from None
+        raise PayloadError(
+            f"the source of {name} is not available ({exc}): define it in a notebook cell or a .py file"
+        ) from None
     try:
         tree = ast.parse(source)
     except SyntaxError:
         tree = None
     node = tree.body[0] if tree is not None and tree.body else None
     if not isinstance(node, ast.FunctionDef) or node.name != target.__name__:
-        raise PayloadError(f"the source of {name} could not be isolated from the lines around it: define it "
-                           "with def on lines of its own")
+        raise PayloadError(
+            f"the source of {name} could not be isolated from the lines around it: define it "
+            "with def on lines of its own"
+        )
     return source.rstrip() + "\n", node
 
 
@@ -123,8 +135,7 @@ def _header_names(node: ast.FunctionDef, annotations_evaluated: bool) -> set[str
     roots: list[ast.AST] = [*node.decorator_list, *node.args.defaults]
     roots += [d for d in node.args.kw_defaults if d is not None]
     if annotations_evaluated:
-        arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs,
-                     node.args.vararg, node.args.kwarg]
+        arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg]
         roots += [a.annotation for a in arguments if a is not None and a.annotation is not None]
         if node.returns is not None:
             roots.append(node.returns)
@@ -205,16 +216,24 @@ class _Shipper:
             self.add_function(_python_function(value), name)
             return
         if inspect.isclass(value) and value.__module__ == "__main__":
-            raise PayloadError(f"{who} uses class {name!r} defined in the notebook, whose source cannot be shipped: "
-                               "define it in a module shipped with files=[...] and import it there")
+            raise PayloadError(
+                f"{who} uses class {name!r} defined in the notebook, whose source cannot be shipped: "
+                "define it in a module shipped with files=[...] and import it there"
+            )
         origin = _importable(value, name)
-        if origin is None and isinstance(home, str) and home != "__main__" and home in sys.modules \
-                and getattr(sys.modules[home], name, _MISSING) is value:
+        if (
+            origin is None
+            and isinstance(home, str)
+            and home != "__main__"
+            and home in sys.modules
+            and getattr(sys.modules[home], name, _MISSING) is value
+        ):
             origin = (home, name)
         if origin is None:
             where = "notebook variable" if home == "__main__" else f"variable of {home}"
-            raise PayloadError(f"{who} uses {where} {name!r}: pass it as an argument or ship it in a module "
-                               "with files=[...]")
+            raise PayloadError(
+                f"{who} uses {where} {name!r}: pass it as an argument or ship it in a module with files=[...]"
+            )
         module, path = origin
         if "." not in path:
             self._import(f"from {module} import {path}" + (f" as {name}" if path != name else ""))
@@ -238,20 +257,26 @@ def encode_arguments(args=(), kwargs=None) -> dict:
         raise  # not reached: the loop above finds the culprit
     if main_refs:
         names = ", ".join(main_refs[:3])
-        raise PayloadError(f"the arguments use {names} defined in the notebook, which the replicas cannot "
-                           "import: define it in a module shipped with files=[...]")
+        raise PayloadError(
+            f"the arguments use {names} defined in the notebook, which the replicas cannot "
+            "import: define it in a module shipped with files=[...]"
+        )
     return {"encoding": "pickle", "value": base64.b64encode(data).decode("ascii")}
 
 
 def _explain_unpicklable(args: list, kwargs: dict) -> None:
-    labelled = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [(f"argument {k}=", v) for k, v in kwargs.items()]
+    labelled = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [
+        (f"argument {k}=", v) for k, v in kwargs.items()
+    ]
     for label, value in labelled:
         try:
             frames.checked_pickle(value)
         except Exception as exc:
             why = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            raise PayloadError(f"{label} ({frames.type_name(value)}) cannot be sent to the replicas ({why}): "
-                               "arguments must be JSON or picklable") from None
+            raise PayloadError(
+                f"{label} ({frames.type_name(value)}) cannot be sent to the replicas ({why}): "
+                "arguments must be JSON or picklable"
+            ) from None
     raise PayloadError("the arguments cannot be pickled: arguments must be JSON or picklable")
 
 
@@ -259,4 +284,4 @@ def describe_call(name: str, args=(), kwargs=None, width: int = 80) -> str:
     """``train(10, lr=0.1)``: a run-job's description in list views."""
     parts = [frames.safe_repr(a) for a in args] + [f"{k}={frames.safe_repr(v)}" for k, v in (kwargs or {}).items()]
     text = f"{name}({', '.join(parts)})"
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -57,8 +57,10 @@ def check_cell(code: str) -> None:
     rewrite = _ipython_rewrites(code)
     if rewrite is not None:
         lineno, text = rewrite
-        raise PayloadError(f"line {lineno}: {text!r} is IPython syntax, which does not run on the replicas "
-                           "(plain Python there): use Python (e.g. subprocess.run for a shell command)")
+        raise PayloadError(
+            f"line {lineno}: {text!r} is IPython syntax, which does not run on the replicas "
+            "(plain Python there): use Python (e.g. subprocess.run for a shell command)"
+        )
     try:
         ast.parse(code, "<cell>")
     except SyntaxError as exc:

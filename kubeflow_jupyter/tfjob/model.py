@@ -33,6 +33,10 @@ LABEL_OPERATOR_NAME = "training.kubeflow.org/operator-name"
 LABEL_REPLICA_TYPE = "training.kubeflow.org/replica-type"
 LABEL_REPLICA_INDEX = "training.kubeflow.org/replica-index"
 LABEL_JOB_ROLE = "training.kubeflow.org/job-role"
+#: A run-job (``%%tfjob run``, ``TFJobClient.run``): what ran ("cell" or "function") and its first
+#: line, which list views show as the job's description.
+ANNOTATION_RUN = "kubeflow-jupyter.org/run"
+ANNOTATION_DESCRIPTION = "kubeflow-jupyter.org/description"
 
 
 def replica_id(replica_type: str, index: int) -> str:

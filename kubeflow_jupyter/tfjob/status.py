@@ -143,6 +143,8 @@ class JobSnapshot:
     resource_version: str = ""
     #: why the job's stored state cannot be read (a corrupt file): the job then shows as Unknown
     problem: str = ""
+    #: what a run-job runs (the code's first line, or the call); "" for a submitted job
+    description: str = ""
 
     # -- derived views -------------------------------------------------
     def condition(self, type_: str) -> Condition | None:
@@ -229,6 +231,7 @@ class JobSnapshot:
             "resourceVersion": self.resource_version,
             "status": self.status_dict(),
             "replicas": [r.to_dict() for r in self.replicas],
+            **({"description": self.description} if self.description else {}),
         }
 
     @classmethod
@@ -246,6 +249,7 @@ class JobSnapshot:
             completion_time=st.get("completionTime"),
             replicas=[ReplicaState.from_dict(r) for r in d.get("replicas") or []],
             resource_version=str(d.get("resourceVersion") or ""),
+            description=str(d.get("description") or ""),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import stat
 import sys
@@ -10,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import tf_config
 
 from kubeflow_jupyter.runcell import (
     PayloadError,
@@ -33,11 +33,20 @@ TF_CONFIG_CELL = textwrap.dedent("""\
     """)
 
 
+def tf_config(task_type: str, index: int, cluster: dict[str, int]) -> str:
+    """TF_CONFIG as the operator sets it (here, not imported from conftest: the module name
+    ``conftest`` is another folder's when several test folders run in one session)."""
+    hosts = {kind: [f"job-{kind}-{i}:2222" for i in range(count)] for kind, count in cluster.items()}
+    return json.dumps({"cluster": hosts, "task": {"type": task_type, "index": index}, "environment": "cloud"})
+
+
 def test_result_replica_is_chief_and_only_it_sends_the_value(run_replica):
     payload = build_cell_payload(TF_CONFIG_CELL)
     cluster = {"chief": 1, "worker": 2, "ps": 1}
-    outcomes = {(kind, i): run_replica(payload, tf_config(kind, i, cluster))
-                for kind, i in [("chief", 0), ("worker", 0), ("worker", 1), ("ps", 0)]}
+    outcomes = {
+        (kind, i): run_replica(payload, tf_config(kind, i, cluster))
+        for kind, i in [("chief", 0), ("worker", 0), ("worker", 1), ("ps", 0)]
+    }
     for (kind, i), replica in outcomes.items():
         assert replica.returncode == 0, replica.stderr
         assert list(filter_output(replica.lines)) == [f"running {{'type': '{kind}', 'index': {i}}}\n"]
@@ -47,11 +56,14 @@ def test_result_replica_is_chief_and_only_it_sends_the_value(run_replica):
     assert decode_frames(outcomes["chief", 0].lines)["replica"] == "chief-0"
 
 
-@pytest.mark.parametrize(("cluster", "expected"), [
-    ({"worker": 2, "ps": 1}, ("worker", 0)),
-    ({"master": 1, "worker": 1}, ("master", 0)),
-    ({"ps": 1, "evaluator": 1}, ("evaluator", 0)),
-])
+@pytest.mark.parametrize(
+    ("cluster", "expected"),
+    [
+        ({"worker": 2, "ps": 1}, ("worker", 0)),
+        ({"master": 1, "worker": 1}, ("master", 0)),
+        ({"ps": 1, "evaluator": 1}, ("evaluator", 0)),
+    ],
+)
 def test_result_replica_without_chief(run_replica, cluster, expected):
     payload = build_cell_payload("import os\nos.environ['TF_CONFIG'][:1]")
     senders = []
@@ -77,14 +89,17 @@ def test_single_replica_without_tf_config_sends_the_result(run_replica):
     assert read_result(replica.lines) == 42
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("x = 1", None),                       # last statement not an expression
-    ("x = 1\nx;", None),                   # a trailing ; hides the value, like in IPython
-    ("x = 1\nx  # comment", 1),
-    ("[i * i for i in range(4)]", [0, 1, 4, 9]),
-    ("'naïve ✓'", "naïve ✓"),
-    ("def f():\n    return {'k': [1.5, -0.0]}\nf()", {"k": [1.5, -0.0]}),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("x = 1", None),  # last statement not an expression
+        ("x = 1\nx;", None),  # a trailing ; hides the value, like in IPython
+        ("x = 1\nx  # comment", 1),
+        ("[i * i for i in range(4)]", [0, 1, 4, 9]),
+        ("'naïve ✓'", "naïve ✓"),
+        ("def f():\n    return {'k': [1.5, -0.0]}\nf()", {"k": [1.5, -0.0]}),
+    ],
+)
 def test_last_expression_is_the_value(run_replica, code, expected):
     replica = run_replica(build_cell_payload(code))
     assert replica.returncode == 0, replica.stderr
@@ -96,13 +111,16 @@ def test_cell_runs_in_a_fresh_main_module(run_replica):
     assert read_result(run_replica(build_cell_payload(code)).lines) == ["__main__", True, ["<cell>"], False]
 
 
-@pytest.mark.parametrize(("code", "expected", "encoding"), [
-    ("{1, 2, 3}", {1, 2, 3}, "pickle"),
-    ("(1, 'a')", (1, "a"), "pickle"),
-    ("{1: 'int key'}", {1: "int key"}, "pickle"),
-    ("float('nan') != float('nan'), float('inf')", (True, float("inf")), "pickle"),
-    ("import fractions\nfractions.Fraction(1, 3)", __import__("fractions").Fraction(1, 3), "pickle"),
-])
+@pytest.mark.parametrize(
+    ("code", "expected", "encoding"),
+    [
+        ("{1, 2, 3}", {1, 2, 3}, "pickle"),
+        ("(1, 'a')", (1, "a"), "pickle"),
+        ("{1: 'int key'}", {1: "int key"}, "pickle"),
+        ("float('nan') != float('nan'), float('inf')", (True, float("inf")), "pickle"),
+        ("import fractions\nfractions.Fraction(1, 3)", __import__("fractions").Fraction(1, 3), "pickle"),
+    ],
+)
 def test_non_json_values_come_back_by_pickle_with_a_notice(run_replica, code, expected, encoding):
     replica = run_replica(build_cell_payload(code))
     envelope = decode_frames(replica.lines)
@@ -116,7 +134,8 @@ def test_dataclass_from_a_shipped_helper_comes_back_by_pickle(run_replica, tmp_p
     notebook = tmp_path / "notebook"
     notebook.mkdir()
     (notebook / "shapes.py").write_text(
-        "from dataclasses import dataclass\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n")
+        "from dataclasses import dataclass\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n"
+    )
     payload = build_cell_payload("from shapes import Point\nPoint(1, 2)", files=["shapes.py"], root=notebook)
     replica = run_replica(payload)
     assert replica.returncode == 0, replica.stderr
@@ -163,7 +182,12 @@ def test_raising_cell_sends_an_error_frame_with_only_user_frames(run_replica):
     envelope = decode_frames(failed.lines)
     error = envelope["error"]
     assert envelope["replica"] == "worker-1" and envelope["status"] == "error"
-    assert (error["type"], error["module"], error["message"], error["origin"]) == ("ValueError", "builtins", "boom 2", "user")
+    assert (error["type"], error["module"], error["message"], error["origin"]) == (
+        "ValueError",
+        "builtins",
+        "boom 2",
+        "user",
+    )
     trace = error["traceback"]
     assert 'File "<cell>", line 6, in <module>' in trace and 'raise ValueError(f"boom {x}")' in trace
     assert "bootstrap" not in trace and "_kfj" not in trace and "frames.py" not in trace
@@ -212,6 +236,7 @@ def test_a_large_result_travels_in_many_lines(run_replica):
     frame_lines = [line for line in replica.lines if frames_module.MARKER in line]
     assert len(frame_lines) > 100 and max(len(line.encode()) for line in frame_lines) < 4096
     import random
+
     random.seed(1)
     assert read_result(replica.lines) == [random.random() for _ in range(200_000)]
 
@@ -251,7 +276,9 @@ def test_copy_payload_from_a_read_only_mount(run_replica, tmp_path):
     payload = build_cell_payload(
         "import helpers, os, pathlib\npathlib.Path('out.txt').write_text('written')\n"
         "[helpers.answer(), sorted(os.listdir('.')), os.access('run.sh', os.X_OK)]",
-        files=["helpers.py", "run.sh"], root=tmp_path / "nb")
+        files=["helpers.py", "run.sh"],
+        root=tmp_path / "nb",
+    )
     mount = payload.write_to(tmp_path / "mount")
     for path in sorted(mount.rglob("*"), reverse=True):
         path.chmod(stat.S_IREAD | stat.S_IEXEC | (stat.S_IXUSR if path.is_dir() else 0))
@@ -280,16 +307,23 @@ def test_packages_are_installed_with_pip_first_and_a_failure_is_reported(run_rep
 def test_runner_files_use_only_the_standard_library():
     for module in (bootstrap_module, frames_module):
         tree = ast.parse(Path(module.__file__).read_text(), feature_version=(3, 8))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        }
         assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
 
 
 # The oldest Python of a TF 2.x image (3.8) and newer ones than the notebook's, where installed.
-OTHER_PYTHONS = {v: p for v in ("3.8.18", "3.12.1", "3.13.0")
-                 if os.path.exists(p := os.path.expanduser(f"~/.pyenv/versions/{v}/bin/python"))}
+OTHER_PYTHONS = {
+    v: p
+    for v in ("3.8.18", "3.12.1", "3.13.0")
+    if os.path.exists(p := os.path.expanduser(f"~/.pyenv/versions/{v}/bin/python"))
+}
 
 
 @pytest.mark.skipif(not OTHER_PYTHONS, reason="no other Python interpreter on this machine")
@@ -298,8 +332,9 @@ def test_bootstrap_runs_on_other_pythons_without_kubeflow_jupyter(run_replica, p
     ok = run_replica(build_cell_payload("import sys\n{'v': sys.version_info[0], 'set': 1}"), python=python)
     assert ok.returncode == 0, ok.stderr
     assert read_result(ok.lines) == {"v": 3, "set": 1}
-    failed = run_replica(build_cell_payload("x = 1\nraise KeyError('k')"), tf_config("worker", 3, {"worker": 4}),
-                         python=python)
+    failed = run_replica(
+        build_cell_payload("x = 1\nraise KeyError('k')"), tf_config("worker", 3, {"worker": 4}), python=python
+    )
     assert failed.returncode == 1
     with pytest.raises(KeyError) as caught:
         read_result(failed.lines)
@@ -312,10 +347,18 @@ def test_ipython_syntax_never_reaches_a_replica():
         build_cell_payload("!ls")
 
 
-@pytest.mark.parametrize("cluster", [
-    {"chief": 1, "worker": 2, "ps": 1}, {"master": 1, "worker": 3}, {"worker": 2, "ps": 2}, {"ps": 1, "evaluator": 1},
-    {"ps": 2}, {"chief": 1, "master": 1}, {"worker": 0, "evaluator": 1},
-])
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        {"chief": 1, "worker": 2, "ps": 1},
+        {"master": 1, "worker": 3},
+        {"worker": 2, "ps": 2},
+        {"ps": 1, "evaluator": 1},
+        {"ps": 2},
+        {"chief": 1, "master": 1},
+        {"worker": 0, "evaluator": 1},
+    ],
+)
 def test_bootstrap_picks_the_replica_the_domain_calls_default(cluster):
     from kubeflow_jupyter.tfjob.model import REPLICA_TYPES
     from kubeflow_jupyter.tfjob.status import default_replica_id

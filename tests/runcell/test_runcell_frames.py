@@ -112,20 +112,23 @@ class Level(IntEnum):
     LOW = 1
 
 
-@pytest.mark.parametrize(("value", "exact"), [
-    ({"a": [1, 2.5, None, True, "x", {"b": []}]}, True),
-    (-0.0, True),
-    (10**30, True),
-    ((1, 2), False),
-    ({1: "a"}, False),
-    (float("nan"), False),
-    (float("inf"), False),
-    ({1, 2}, False),
-    (Level.LOW, False),
-    (OrderedDict(a=1), False),
-    ([[[[]]]] * 3, True),
-    (b"bytes", False),
-])
+@pytest.mark.parametrize(
+    ("value", "exact"),
+    [
+        ({"a": [1, 2.5, None, True, "x", {"b": []}]}, True),
+        (-0.0, True),
+        (10**30, True),
+        ((1, 2), False),
+        ({1: "a"}, False),
+        (float("nan"), False),
+        (float("inf"), False),
+        ({1, 2}, False),
+        (Level.LOW, False),
+        (OrderedDict(a=1), False),
+        ([[[[]]]] * 3, True),
+        (b"bytes", False),
+    ],
+)
 def test_json_exact(value, exact):
     assert json_exact(value) is exact
     if exact:
@@ -140,8 +143,14 @@ def test_json_exact_gives_up_on_very_deep_values():
 
 
 def test_result_envelope_encodings():
-    assert result_envelope("w", {"a": 1}) == {"v": 1, "replica": "w", "status": "ok", "type": "dict",
-                                             "encoding": "json", "value": {"a": 1}}
+    assert result_envelope("w", {"a": 1}) == {
+        "v": 1,
+        "replica": "w",
+        "status": "ok",
+        "type": "dict",
+        "encoding": "json",
+        "value": {"a": 1},
+    }
     pickled = result_envelope("w", (1, 2))
     assert pickled["encoding"] == "pickle" and pickled["repr"] == "(1, 2)" and "pickle" in pickled["notice"]
     assert pickle.loads(base64.b64decode(pickled["value"])) == (1, 2)

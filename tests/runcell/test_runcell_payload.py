@@ -39,10 +39,18 @@ def notebook_dir(tmp_path) -> Path:
 
 
 def test_payload_layout_and_run_json(notebook_dir):
-    payload = build_cell_payload("\n\n  # train\nimport helpers\nhelpers.X\n", files=["helpers.py", "pkg"],
-                                 packages=["pandas>=2", "tqdm"], root=notebook_dir)
-    assert set(payload.files) == RUNNER | {"helpers.py", "pkg/__init__.py", "pkg/sub/weights.bin",
-                                           "pkg/my_data file+.txt"}
+    payload = build_cell_payload(
+        "\n\n  # train\nimport helpers\nhelpers.X\n",
+        files=["helpers.py", "pkg"],
+        packages=["pandas>=2", "tqdm"],
+        root=notebook_dir,
+    )
+    assert set(payload.files) == RUNNER | {
+        "helpers.py",
+        "pkg/__init__.py",
+        "pkg/sub/weights.bin",
+        "pkg/my_data file+.txt",
+    }
     run = json.loads(payload.files["_kfj/run.json"])
     assert run == dict(payload.run)
     assert run["kind"] == "cell" and run["packages"] == ["pandas>=2", "tqdm"] and run["result_replica"] is None
@@ -57,16 +65,23 @@ def test_argv():
     payload = build_cell_payload("1")
     assert payload.argv(sys.executable) == [sys.executable, "-u", "_kfj/bootstrap.py"]
     assert payload.argv(install_packages=False) == ["python", "-u", "_kfj/bootstrap.py", "--skip-packages"]
-    assert payload.argv(payload_dir="/kfj/payload/") == ["python", "-u", "/kfj/payload/_kfj/bootstrap.py",
-                                                         "--copy-payload"]
+    assert payload.argv(payload_dir="/kfj/payload/") == [
+        "python",
+        "-u",
+        "/kfj/payload/_kfj/bootstrap.py",
+        "--copy-payload",
+    ]
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("../outside.py", "outside the notebook's directory"),
-    ("/etc/hostname", "outside the notebook's directory"),
-    ("missing.py", "no such file or directory"),
-    ("", "an empty path"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("../outside.py", "outside the notebook's directory"),
+        ("/etc/hostname", "outside the notebook's directory"),
+        ("missing.py", "no such file or directory"),
+        ("", "an empty path"),
+    ],
+)
 def test_files_outside_or_missing_are_refused(notebook_dir, path, message):
     (notebook_dir.parent / "outside.py").write_text("")
     with pytest.raises(PayloadError, match=message):
@@ -122,17 +137,21 @@ def test_snapshot_is_independent_of_later_edits(notebook_dir, tmp_path):
     target = payload.write_to(tmp_path / "snap")
     assert (target / "helpers.py").read_text() == "X = 1\n"
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == sorted(
-        RUNNER | {"helpers.py"})
+        RUNNER | {"helpers.py"}
+    )
 
 
-@pytest.mark.parametrize(("path", "key"), [
-    ("helpers.py", "helpers.py"),
-    ("pkg/sub/model.py", "pkg_2fsub_2fmodel.py"),
-    ("my_file.py", "my_5ffile.py"),
-    (".env", "_2eenv"),
-    ("..hidden", "_2e.hidden"),
-    ("ü b.txt", "_c3_bc_20b.txt"),
-])
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("helpers.py", "helpers.py"),
+        ("pkg/sub/model.py", "pkg_2fsub_2fmodel.py"),
+        ("my_file.py", "my_5ffile.py"),
+        (".env", "_2eenv"),
+        ("..hidden", "_2e.hidden"),
+        ("ü b.txt", "_c3_bc_20b.txt"),
+    ],
+)
 def test_configmap_keys_are_valid_and_distinct(path, key):
     assert configmap_key(path) == key and KEY.fullmatch(key) and not key.startswith("..")
 
@@ -148,11 +167,15 @@ def test_configmap_carries_everything_and_items_restore_the_tree(notebook_dir, t
     code = "import helpers, pathlib\n[helpers.X, pathlib.Path('pkg/sub/weights.bin').read_bytes()[:3].hex()]"
     payload = build_cell_payload(code, files=["helpers.py", "pkg", "tool.sh"], root=notebook_dir)
     owner = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "run-1", "uid": "u-1"}}
-    configmap, items = payload.to_configmap("run-1-payload", "team-a", owner=owner,
-                                            labels={"training.kubeflow.org/job-name": "run-1"})
+    configmap, items = payload.to_configmap(
+        "run-1-payload", "team-a", owner=owner, labels={"training.kubeflow.org/job-name": "run-1"}
+    )
     assert configmap["metadata"] == {
-        "name": "run-1-payload", "namespace": "team-a", "labels": {"training.kubeflow.org/job-name": "run-1"},
-        "ownerReferences": [{"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "name": "run-1", "uid": "u-1"}]}
+        "name": "run-1-payload",
+        "namespace": "team-a",
+        "labels": {"training.kubeflow.org/job-name": "run-1"},
+        "ownerReferences": [{"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "name": "run-1", "uid": "u-1"}],
+    }
     assert (configmap["apiVersion"], configmap["kind"]) == ("v1", "ConfigMap")
     assert list(configmap["binaryData"]) == ["pkg_2fsub_2fweights.bin"]
     assert all(KEY.fullmatch(k) for k in [*configmap["data"], *configmap["binaryData"]])
@@ -169,7 +192,8 @@ def test_configmap_carries_everything_and_items_restore_the_tree(notebook_dir, t
         else:
             target.write_bytes(base64.b64decode(configmap["binaryData"][item["key"]]))
     assert {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()} == dict(
-        payload.files)
+        payload.files
+    )
     work = tmp_path / "work"
     work.mkdir()
     replica = run_replica(payload, directory=work, payload_dir=str(mount))
@@ -183,8 +207,9 @@ def test_configmap_owner_reference_forms_and_missing_uid():
     configmap, _ = payload.to_configmap("j", "ns", owner=ref)
     assert configmap["metadata"]["ownerReferences"] == [ref] and "binaryData" not in configmap
     with pytest.raises(ValueError, match="lacks uid"):
-        payload.to_configmap("j", "ns", owner={"apiVersion": "kubeflow.org/v1", "kind": "TFJob",
-                                               "metadata": {"name": "j"}})
+        payload.to_configmap(
+            "j", "ns", owner={"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "j"}}
+        )
 
 
 def test_configmap_size_is_checked_before_anything_is_created(tmp_path):
@@ -208,27 +233,33 @@ def test_pod_parts():
     assert {m["mountPath"] for m in parts["volumeMounts"]} == {"/kfj/payload", "/kfj/work"}
 
 
-@pytest.mark.parametrize(("code", "message"), [
-    ("x = 1\n%time y = 2\n", r"line 2: '%time y = 2' is IPython syntax"),
-    ("\n\n!pip install x\n", r"line 3: '!pip install x' is IPython syntax"),
-    ("files = !ls\n", r"line 1: 'files = !ls' is IPython syntax"),
-    ("%%bash\necho hi\n", r"line 1: '%%bash' is IPython syntax"),
-    ("import os\nos.path?\n", r"line 2: 'os.path\?' is IPython syntax"),
-    ("x = (1,\n", r"line 1: '\(' was never closed"),
-    ("   \n\n", "the cell is empty"),
-])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("x = 1\n%time y = 2\n", r"line 2: '%time y = 2' is IPython syntax"),
+        ("\n\n!pip install x\n", r"line 3: '!pip install x' is IPython syntax"),
+        ("files = !ls\n", r"line 1: 'files = !ls' is IPython syntax"),
+        ("%%bash\necho hi\n", r"line 1: '%%bash' is IPython syntax"),
+        ("import os\nos.path?\n", r"line 2: 'os.path\?' is IPython syntax"),
+        ("x = (1,\n", r"line 1: '\(' was never closed"),
+        ("   \n\n", "the cell is empty"),
+    ],
+)
 def test_cells_that_are_not_plain_python_are_refused_with_the_line(code, message):
     with pytest.raises(PayloadError, match=message) as caught:
         build_cell_payload(code)
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("code", [
-    "s = '%not a magic'\nprint('!not shell?')\n",
-    "x = 1  # what?\n\n   \n",
-    "\n\nimport math\nmath.pi\n",
-    "def f():\n    '''doc\n%also not a magic\n'''\n    return 1\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "s = '%not a magic'\nprint('!not shell?')\n",
+        "x = 1  # what?\n\n   \n",
+        "\n\nimport math\nmath.pi\n",
+        "def f():\n    '''doc\n%also not a magic\n'''\n    return 1\n",
+    ],
+)
 def test_plain_python_passes_the_check(code):
     assert build_cell_payload(code).run["kind"] == "cell"
 
@@ -249,4 +280,6 @@ def test_missing_local_packages_are_named_not_installed():
     from kubeflow_jupyter.runcell import missing_local_packages
 
     assert missing_local_packages(["pytest>=1", "PyYAML", "ipython[all]", "no-such-dist-kfj==1.0", "./path"]) == [
-        "no-such-dist-kfj==1.0", "./path"]
+        "no-such-dist-kfj==1.0",
+        "./path",
+    ]

@@ -43,22 +43,31 @@ def test_render_traceback_is_the_line_then_the_users_frames():
     assert lines[2:] == ["Remote traceback (worker-1):", *TRACE.rstrip("\n").splitlines()]
 
 
-@pytest.mark.parametrize(("type_name", "base"), [
-    ("KeyError", KeyError), ("FileNotFoundError", FileNotFoundError), ("ZeroDivisionError", ArithmeticError),
-    ("StopIteration", StopIteration), ("ModuleNotFoundError", ImportError),
-])
+@pytest.mark.parametrize(
+    ("type_name", "base"),
+    [
+        ("KeyError", KeyError),
+        ("FileNotFoundError", FileNotFoundError),
+        ("ZeroDivisionError", ArithmeticError),
+        ("StopIteration", StopIteration),
+        ("ModuleNotFoundError", ImportError),
+    ],
+)
 def test_other_builtins(type_name, base):
     error = remote(type_name, "'k'")
     assert isinstance(error, base) and str(error) == f"worker-1 raised {type_name}: 'k'"
 
 
-@pytest.mark.parametrize(("type_name", "module"), [
-    ("UnicodeDecodeError", "builtins"),        # its constructor wants 5 arguments: plain RemoteError
-    ("InvalidArgumentError", "tensorflow.python.framework.errors_impl"),
-    ("ValueError", "mylib"),                   # same name, not the builtin
-    ("KeyboardInterrupt", "builtins"),         # not an Exception: never mixed in
-    ("KubeflowJupyterError", "builtins"),
-])
+@pytest.mark.parametrize(
+    ("type_name", "module"),
+    [
+        ("UnicodeDecodeError", "builtins"),  # its constructor wants 5 arguments: plain RemoteError
+        ("InvalidArgumentError", "tensorflow.python.framework.errors_impl"),
+        ("ValueError", "mylib"),  # same name, not the builtin
+        ("KeyboardInterrupt", "builtins"),  # not an Exception: never mixed in
+        ("KubeflowJupyterError", "builtins"),
+    ],
+)
 def test_non_builtin_or_awkward_types_are_plain_remote_errors(type_name, module):
     error = remote(type_name, module=module)
     assert type(error) is RemoteError and error.remote_module == module

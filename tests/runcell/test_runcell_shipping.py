@@ -130,22 +130,40 @@ def test_notebook_helper_under_another_name():
     assert "def helper" in source and "alias = helper" in source
 
 
-@pytest.mark.parametrize(("cell", "fn", "message"), [
-    ("lr = 0.1\ndef train():\n    return lr * 2\n", "train",
-     "train uses notebook variable 'lr': pass it as an argument or ship it in a module with files=[...]"),
-    ("lr = 0.1\ndef train(x, rate=lr):\n    return x\n", "train", "uses notebook variable 'lr'"),
-    ("data = [1]\ndef helper():\n    return data\ndef train():\n    return helper()\n", "train",
-     "helper uses notebook variable 'data'"),
-    ("class Model:\n    pass\ndef train():\n    return Model()\n", "train",
-     "train uses class 'Model' defined in the notebook"),
-    ("def outer():\n    k = 2\n    def inner():\n        return k\n    return inner\ntrain = outer()\n", "train",
-     "outer.<locals>.inner uses 'k' from the function it is defined in"),
-    ("train = lambda: 1\n", "train", "a lambda cannot be shipped"),
-    ("async def train():\n    return 1\n", "train", "async function"),
-    ("import functools\ndef f(a, b):\n    return a\ntrain = functools.partial(f, 1)\n", "train",
-     "is a functools.partial"),
-    ("class C:\n    def m(self):\n        return 1\ntrain = C().m\n", "train", "is a bound method"),
-])
+@pytest.mark.parametrize(
+    ("cell", "fn", "message"),
+    [
+        (
+            "lr = 0.1\ndef train():\n    return lr * 2\n",
+            "train",
+            "train uses notebook variable 'lr': pass it as an argument or ship it in a module with files=[...]",
+        ),
+        ("lr = 0.1\ndef train(x, rate=lr):\n    return x\n", "train", "uses notebook variable 'lr'"),
+        (
+            "data = [1]\ndef helper():\n    return data\ndef train():\n    return helper()\n",
+            "train",
+            "helper uses notebook variable 'data'",
+        ),
+        (
+            "class Model:\n    pass\ndef train():\n    return Model()\n",
+            "train",
+            "train uses class 'Model' defined in the notebook",
+        ),
+        (
+            "def outer():\n    k = 2\n    def inner():\n        return k\n    return inner\ntrain = outer()\n",
+            "train",
+            "outer.<locals>.inner uses 'k' from the function it is defined in",
+        ),
+        ("train = lambda: 1\n", "train", "a lambda cannot be shipped"),
+        ("async def train():\n    return 1\n", "train", "async function"),
+        (
+            "import functools\ndef f(a, b):\n    return a\ntrain = functools.partial(f, 1)\n",
+            "train",
+            "is a functools.partial",
+        ),
+        ("class C:\n    def m(self):\n        return 1\ntrain = C().m\n", "train", "is a bound method"),
+    ],
+)
 def test_refusals_say_why_and_what_to_do(cell, fn, message):
     ns = notebook(cell)
     with pytest.raises(PayloadError) as caught:

@@ -11,8 +11,9 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ...errors import JobNotFound, KubeflowJupyterError, ReplicaNotFound, ReplicaNotStarted
+from ...errors import BackendError, JobNotFound, KubeflowJupyterError, ReplicaNotFound, ReplicaNotStarted
 from ...tfjob import model
 from ...tfjob.model import TFJob
 from ...tfjob.security import with_restricted_defaults
@@ -34,6 +35,14 @@ LOG_IDLE_TIMEOUT = 24 * 3600.0  # seconds a followed log may stay silent
 STOP_CHECK_SECONDS = 0.1  # how often a followed log looks at its stop event (a local check)
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from ...runcell.payload import Payload
+
+
+def payload_configmap_name(job_name: str) -> str:
+    """The ConfigMap carrying a run-job's code and --files (owned by the TFJob)."""
+    return f"{job_name}-payload"
 
 
 class KubernetesBackend:
@@ -99,13 +108,44 @@ class KubernetesBackend:
         return self._translated(exc, name) if isinstance(exc, api_failures()) else exc
 
     # -- the protocol --------------------------------------------------------------
-    def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+    def payload_job(self, job: TFJob, payload: Payload) -> tuple[TFJob, list[dict]]:
+        """Every replica mounts the payload's ConfigMap read-only at /kfj/payload and runs the
+        standard-library bootstrap, which pip-installs --packages and copies the files into the
+        emptyDir working directory /kfj/work. Raises PayloadTooLarge before anything exists."""
+        from ...tfjob.spec import parse_tfjob
+
+        cm_name = payload_configmap_name(job.name)
+        configmap, _ = payload.to_configmap(cm_name, self.namespace)
+        parts = payload.pod_parts(cm_name, "python")
+        manifest = job.to_manifest()
+        for spec in manifest["spec"]["tfReplicaSpecs"].values():
+            pod = spec["template"].setdefault("spec", {})
+            pod["volumes"] = [*(pod.get("volumes") or []), *parts["volumes"]]
+            for container in pod["containers"]:
+                if container.get("name") != model.DEFAULT_CONTAINER:
+                    continue
+                container["command"] = list(parts["command"])
+                container.pop("args", None)
+                container["workingDir"] = parts["workingDir"]
+                container["volumeMounts"] = [*(container.get("volumeMounts") or []), *parts["volumeMounts"]]
+        return parse_tfjob(manifest).job, [configmap]
+
+    def create(
+        self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False, payload: Payload | None = None
+    ) -> JobSnapshot:
         """Submit to the API server (``dryRun=All`` for a dry run: validated server-side, nothing stored).
         ``workdir`` is the local backend's concern: on a cluster the image's workingDir applies.
         Replica templates get a Pod Security ``restricted`` securityContext where the user set
         none (:func:`~kubeflow_jupyter.tfjob.security.with_restricted_defaults`): clusters that
-        enforce ``restricted``, such as the hub's, refuse the job's pods otherwise."""
+        enforce ``restricted``, such as the hub's, refuse the job's pods otherwise.
+
+        With ``payload``: its ConfigMap is checked for size first, then the TFJob is created, then
+        the ConfigMap with an ownerReference to it (its uid), so the garbage collector deletes it
+        with the job; the pods wait for it to mount. If the ConfigMap cannot be created (RBAC:
+        the notebook's Role needs configmaps create/get/delete), the TFJob is deleted again."""
         require_namespace(job, self.namespace)
+        if payload is not None:  # PayloadTooLarge before anything is created
+            payload.to_configmap(payload_configmap_name(job.name), self.namespace)
         manifest = with_restricted_defaults(job.to_manifest())
         obj = self._call(
             self._jobs.create_namespaced_custom_object,
@@ -117,7 +157,36 @@ class KubernetesBackend:
             dry_run="All" if dry_run else None,
             name=job.name,
         )
+        if payload is not None:
+            self._create_payload(job.name, payload, obj, dry_run)
         return build_snapshot(obj, [])
+
+    def _create_payload(self, name: str, payload: Payload, owner: dict, dry_run: bool) -> None:
+        cm_name = payload_configmap_name(name)
+        configmap, _ = payload.to_configmap(cm_name, self.namespace, owner=None if dry_run else owner)
+        try:
+            self._call(
+                self._core.create_namespaced_config_map, self.namespace, configmap, dry_run="All" if dry_run else None
+            )
+        except KubeflowJupyterError as e:
+            if not dry_run:
+                with contextlib.suppress(KubeflowJupyterError):
+                    self._call(
+                        self._jobs.delete_namespaced_custom_object,
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        PLURAL,
+                        name,
+                        propagation_policy="Background",
+                        name=name,
+                    )
+            # The same class when it takes a message (PermissionDenied, BackendError), else BackendError.
+            kind = type(e) if type(e).__init__ is Exception.__init__ else BackendError
+            raise kind(
+                f"cannot create the ConfigMap {cm_name!r} that carries the code, so TFJob {name!r} was "
+                f"{'not created' if dry_run else 'deleted again'}: {e}"
+            ) from None
 
     def get(self, name: str) -> JobSnapshot:
         obj = self.manifest(name)

@@ -108,6 +108,7 @@ def build_snapshot(obj: dict, pods: list[dict]) -> JobSnapshot:
             for t, i in spec_replicas(obj)
         ],
         resource_version=str(meta.get("resourceVersion") or ""),
+        description=str((meta.get("annotations") or {}).get(model.ANNOTATION_DESCRIPTION) or ""),
     )
 
 

@@ -18,7 +18,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, ReplicaNotFound, SpecError
 from ...tfjob import rules
@@ -31,6 +33,7 @@ from .lost import record_supervisor_lost
 from .plan import plan_job
 from .processes import STOP_GRACE_SECONDS, is_alive, stop_groups
 from .store import (
+    PAYLOAD_DIR,
     UNREADABLE,
     JobDir,
     Store,
@@ -55,6 +58,9 @@ SUPERVISOR_START_TIMEOUT = 30.0
 DELETE_GRACE_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from ...runcell.payload import Payload
 
 
 class LocalBackend:
@@ -81,13 +87,57 @@ class LocalBackend:
         return f"LocalBackend(namespace={self.namespace!r}, home={str(self.home)!r})"
 
     # -- create ----------------------------------------------------------------------
-    def create(self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False) -> JobSnapshot:
+    def payload_job(self, job: TFJob, payload: Payload) -> tuple[TFJob, list[dict]]:
+        """Every replica runs the payload's bootstrap with this interpreter (never installing
+        packages), in the job's snapshot directory (``<job dir>/payload``, see ``create``)."""
+        from ...runcell.errors import PayloadError
+        from ...runcell.payload import missing_local_packages
+        from ...tfjob.spec import parse_tfjob
+
+        missing = missing_local_packages(payload.packages)
+        if missing:
+            raise PayloadError(
+                f"--packages {' '.join(missing)}: not installed in this environment, and the local backend never "
+                f"installs packages: pip install them in the notebook's environment first"
+            )
+        manifest = job.to_manifest()
+        argv = payload.argv(sys.executable, install_packages=False)
+        for spec in manifest["spec"]["tfReplicaSpecs"].values():
+            for container in spec["template"]["spec"]["containers"]:
+                container["command"] = list(argv)
+                container.pop("args", None)
+                container.pop("workingDir", None)
+        return parse_tfjob(manifest).job, []
+
+    def create(
+        self, job: TFJob, *, workdir: str | None = None, dry_run: bool = False, payload: Payload | None = None
+    ) -> JobSnapshot:
+        """With ``payload``, the payload is written into the job's directory (``payload/``) before
+        the supervisor starts, and every replica runs there: one snapshot shared by the job's
+        replicas (processes of one machine share its disk), which editing the notebook's files
+        later does not change; it goes with the job when the job is deleted."""
         require_namespace(job, self.namespace)
-        workdir = str(Path(workdir or os.getcwd()).resolve())
-        plan = plan_job(job, self.namespace, workdir)  # SpecError, before anything exists, if a replica cannot run here
         target = self.store.job(job.name)
         if target is None:
             raise BackendError(f"{job.name!r} cannot be a job name here (DNS-1035 label)")
+        staged_payload: Path | None = None
+        if payload is not None:
+            # The plan checks the bootstrap exists where replicas run: write it to a scratch copy first.
+            with writing(self.store.root):
+                staged_payload = Path(self.store.staging_dir(job.name + "-payload"))
+                payload.write_to(staged_payload)
+            workdir = str(staged_payload)
+        try:
+            workdir = str(Path(workdir or os.getcwd()).resolve())
+            plan = plan_job(
+                job, self.namespace, workdir
+            )  # SpecError, before anything exists, if a replica cannot run here
+        finally:
+            if staged_payload is not None:
+                shutil.rmtree(staged_payload, ignore_errors=True)
+        if payload is not None:
+            final = str(target.path / PAYLOAD_DIR)
+            plan = replace(plan, launches=[replace(launch, cwd=final) for launch in plan.launches])
         if target.exists():
             raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)")
         snapshot = self._initial_snapshot(job)
@@ -96,6 +146,8 @@ class LocalBackend:
         with writing(self.store.root):
             staging = JobDir(self.store.staging_dir(job.name))
             try:
+                if payload is not None:
+                    payload.write_to(staging.path / PAYLOAD_DIR)
                 manifest = job.to_manifest()
                 manifest["metadata"].update(uid=snapshot.uid, creationTimestamp=snapshot.created)
                 write_json_atomic(staging.manifest_file, manifest)  # for `get -o yaml`: the supervisor reads the plan
@@ -130,6 +182,8 @@ class LocalBackend:
         return snapshot
 
     def _initial_snapshot(self, job: TFJob) -> JobSnapshot:
+        from ...tfjob.model import ANNOTATION_DESCRIPTION
+
         now = now_iso()
         replicas = [ReplicaState(type=t, index=i, pod_name=pod_name(job.name, t, i)) for t, i in job.replicas()]
         return JobSnapshot(
@@ -142,6 +196,9 @@ class LocalBackend:
             replica_statuses=rules.replica_statuses(job, replicas),
             replicas=replicas,
             resource_version="1",
+            description=str(
+                ((job.manifest.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_DESCRIPTION, "")
+            ),
         )
 
     def _start_supervisor(self, jobdir: JobDir) -> None:

@@ -42,6 +42,8 @@ from . import journal
 from .processes import ProcessId
 
 ENV_HOME = "KUBEFLOW_JUPYTER_HOME"
+#: A run-job's snapshot of its code and --files (runcell's payload): the replicas' working directory.
+PAYLOAD_DIR = "payload"
 # Job names are DNS-1035 labels and namespaces DNS-1123 labels: anything else cannot be
 # a job here (and must never become a path outside the store).
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

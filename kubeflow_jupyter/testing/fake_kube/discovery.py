@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .store import PODS, TFJOBS, Resource
+from .store import CONFIGMAPS, PODS, TFJOBS, Resource
 
 VERSION = {
     "major": "1",
@@ -60,7 +60,15 @@ def _resource(r: Resource, short: list[str] | None = None, categories: list[str]
 
 def core_v1_resources() -> dict:
     log = {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]}
-    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": _resource(PODS, ["po"], ["all"]) + [log]}
+    return {
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            *_resource(PODS, ["po"], ["all"]),
+            log,
+            _resource(CONFIGMAPS, ["cm"])[0],
+        ],
+    }
 
 
 def kubeflow_v1_resources() -> dict:

@@ -4,12 +4,26 @@ and writes the TFJob status with :mod:`kubeflow_jupyter.tfjob.rules` — the sam
 the local backend follows, so the fake never re-implements them.
 
 Everything runs as asyncio tasks on the fake's event loop; steps take milliseconds.
+
+A pod that runs a run-job's payload (a configMap volume, and a container running
+``python -u <mount>/_kfj/bootstrap.py``) runs for real, as the kubelet would run it: once its
+ConfigMap exists (the kubelet waits for it to mount), the ConfigMap's items are materialised
+as files in a scratch directory (key → path, mode), the emptyDir volumes as empty
+directories, and the container's command runs as a local process with this interpreter, the
+container's env and TF_CONFIG; its output is the container's log and its exit code the
+container's. (The TF_CONFIG's addresses are cluster DNS names, which do not resolve here:
+code that only reads TF_CONFIG runs as it would in a pod; a real TensorFlow cluster does not.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import os
+import shutil
+import sys
+import tempfile
 from dataclasses import dataclass, field
 
 from ...errors import SpecError
@@ -25,10 +39,13 @@ from ...tfjob.status import (
 )
 from ...tfjob.tfconfig import cluster_dns_resolver, tf_config_json
 from .logs import LogBook
-from .store import ADDED, DELETED, PODS, TFJOBS, Event, Store, timestamp
+from .store import ADDED, CONFIGMAPS, DELETED, PODS, TFJOBS, Event, Store, timestamp
 
 OPERATOR_NAME = "tfjob-controller"
 NODE_NAME = "fake-node-1"
+BOOTSTRAP_SUFFIX = "/_kfj/bootstrap.py"
+#: How long a pod waits for its ConfigMap to exist before it stays ContainerCreating for good.
+CONFIGMAP_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -248,6 +265,9 @@ class SimulatedOperator:
         self.reconcile(ns, job.name)
         if script.never_starts:
             return
+        payload = _payload_container(pod)
+        if payload is not None and not await self._configmaps_mounted(ns, pod):
+            return  # the kubelet keeps the container waiting (FailedMount)
         await asyncio.sleep(self.step)
         spec = job.replica_specs[rtype]
         while True:
@@ -261,12 +281,15 @@ class SimulatedOperator:
             self._patch_pod(ns, name, running)
             self._restarting.get((ns, job.name), set()).discard(rid)
             self.reconcile(ns, job.name)
-            lines = script.lines(name, run)
-            duration = script.run_seconds if script.run_seconds is not None else self.run_seconds
-            for line in lines:
-                self.logs.append(ns, name, container, line)
-                await asyncio.sleep(duration / max(len(lines), 1))
-            code = script.exit_code(run)
+            if payload is not None:
+                code = await self._run_process(ns, name, pod, payload)
+            else:
+                lines = script.lines(name, run)
+                duration = script.run_seconds if script.run_seconds is not None else self.run_seconds
+                for line in lines:
+                    self.logs.append(ns, name, container, line)
+                    await asyncio.sleep(duration / max(len(lines), 1))
+                code = script.exit_code(run)
             outcome = rules.exit_outcome(spec.restart_policy, code)
             terminated = {
                 "terminated": {
@@ -316,6 +339,89 @@ class SimulatedOperator:
             else:
                 self.reconcile(ns, job.name)
             return
+
+    # -- pods that run a payload for real -------------------------------------------------
+    def _configmap_volumes(self, pod: dict) -> dict[str, dict]:
+        return {
+            v["name"]: v["configMap"]
+            for v in (pod["spec"].get("volumes") or [])
+            if isinstance(v.get("configMap"), dict)
+        }
+
+    async def _configmaps_mounted(self, ns: str, pod: dict) -> bool:
+        names = [cm.get("name") for cm in self._configmap_volumes(pod).values() if not cm.get("optional")]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONFIGMAP_WAIT_SECONDS
+        while not all(self.store.peek(CONFIGMAPS, ns, n) is not None for n in names):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(self.step)
+        return True
+
+    def _materialise(self, ns: str, pod: dict, root: str) -> dict[str, str]:
+        """The pod's configMap and emptyDir volumes as directories under ``root``: volume name → path."""
+        paths: dict[str, str] = {}
+        for volume in pod["spec"].get("volumes") or []:
+            path = paths[volume["name"]] = os.path.join(root, volume["name"])
+            os.makedirs(path)
+            source = volume.get("configMap")
+            if not isinstance(source, dict):
+                continue
+            cm = self.store.peek(CONFIGMAPS, ns, source.get("name", "")) or {}
+            contents = {k: v.encode("utf-8") for k, v in (cm.get("data") or {}).items()}
+            contents.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
+            items = source.get("items") or [{"key": k, "path": k} for k in contents]
+            for item in items:
+                target = os.path.join(path, item["path"])
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(contents.get(item["key"], b""))
+                os.chmod(target, item.get("mode", source.get("defaultMode", 0o644)) & 0o777)
+        return paths
+
+    async def _run_process(self, ns: str, name: str, pod: dict, container: dict) -> int:
+        """Run the container's command as a local process over the materialised volumes; its
+        output becomes the container's log. Returns the exit code."""
+        root = tempfile.mkdtemp(prefix=f"fake-kube-{name}-")
+        process = None
+        try:
+            volumes = self._materialise(ns, pod, root)
+            mounts = sorted(
+                ((m["mountPath"].rstrip("/"), volumes[m["name"]]) for m in container.get("volumeMounts") or []),
+                key=lambda m: -len(m[0]),
+            )
+
+            def local(path: str) -> str:
+                for mount, there in mounts:
+                    if path == mount or path.startswith(mount + "/"):
+                        return there + path[len(mount) :]
+                return path
+
+            argv = [local(a) for a in container.get("command") or []] + [local(a) for a in container.get("args") or []]
+            if argv and argv[0] in ("python", "python3"):
+                argv[0] = sys.executable
+            env = {**os.environ, **{e["name"]: str(e.get("value", "")) for e in container.get("env") or []}}
+            cwd = local(container.get("workingDir") or root)
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                limit=1024 * 1024,
+            )
+            assert process.stdout is not None
+            async for raw in process.stdout:
+                self.logs.append(ns, name, model.DEFAULT_CONTAINER, raw.decode("utf-8", "replace").rstrip("\n"))
+            return await process.wait()
+        except OSError as e:
+            self.logs.append(ns, name, model.DEFAULT_CONTAINER, f"exec failed: {e}")
+            return 128
+        finally:
+            if process is not None and process.returncode is None:
+                process.kill()
+            shutil.rmtree(root, ignore_errors=True)
 
     # -- status ------------------------------------------------------------------------
     @staticmethod
@@ -400,3 +506,28 @@ class SimulatedOperator:
             self.store.delete(PODS, ns, name)
             self.logs.finish(ns, name, model.DEFAULT_CONTAINER)
         self._job_pods.pop((ns, job), None)
+        for cm in self.store.list(CONFIGMAPS, ns, lambda o: _owned_by_job(o, job)):
+            owner = self.store.peek(TFJOBS, ns, job)
+            if owner is None or owner["metadata"].get("deletionTimestamp") or not _owned_by_job(cm, job, owner):
+                self.store.delete(CONFIGMAPS, ns, cm["metadata"]["name"])
+
+
+def _owned_by_job(obj: dict, job: str, owner: dict | None = None) -> bool:
+    """Whether ``obj`` has an ownerReference to the TFJob ``job`` (with ``owner``'s uid, if given)."""
+    return any(
+        r.get("kind") == model.KIND
+        and r.get("name") == job
+        and (owner is None or r.get("uid") == owner["metadata"].get("uid"))
+        for r in obj["metadata"].get("ownerReferences") or []
+    )
+
+
+def _payload_container(pod: dict) -> dict | None:
+    """The ``tensorflow`` container when it runs a run-job's bootstrap from a mounted volume."""
+    for container in pod["spec"].get("containers") or []:
+        command = [*(container.get("command") or []), *(container.get("args") or [])]
+        if container.get("name") == model.DEFAULT_CONTAINER and any(
+            isinstance(a, str) and a.endswith(BOOTSTRAP_SUFFIX) for a in command
+        ):
+            return container
+    return None

@@ -21,8 +21,8 @@ from .logs import LogBook
 from .operator import SimulatedOperator
 from .selectors import field_matcher, label_matcher
 from .statuses import ApiError
-from .store import ADDED, DELETED, MODIFIED, PODS, TFJOBS, Event, Resource, Store, timestamp
-from .validation import admit_custom_object
+from .store import ADDED, CONFIGMAPS, DELETED, MODIFIED, PODS, TFJOBS, Event, Resource, Store, timestamp
+from .validation import admit_custom_object, validate_configmap
 
 _FIELDS = {
     TFJOBS: ("metadata.name", "metadata.namespace"),
@@ -38,7 +38,8 @@ _FIELDS = {
         "status.nominatedNodeName",
     ),
 }
-_SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log")}
+_FIELDS[CONFIGMAPS] = ("metadata.name", "metadata.namespace")
+_SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log"), CONFIGMAPS: ()}
 _TRUE = ("true", "1")
 
 
@@ -197,7 +198,7 @@ class ApiServer:
                     "status": {"phase": "Active"},
                 }
             )
-        resource = {"": PODS, TFJOBS.group: TFJOBS}[group]
+        resource = TFJOBS if group else (CONFIGMAPS if rest[0] == CONFIGMAPS.plural else PODS)
         if rest[0] != resource.plural or len(rest) > 3 or (len(rest) == 3 and rest[2] not in _SUBRESOURCES[resource]):
             raise ApiError(
                 {
@@ -308,6 +309,10 @@ class ApiServer:
             return web.json_response(obj)
         if verb == "create" and resource == TFJOBS and not route.name:
             return web.json_response(self._create(ns, await _json_body(request), _dry_run(request), user), status=201)
+        if verb == "create" and resource == CONFIGMAPS and not route.name:
+            return web.json_response(
+                self._create_configmap(ns, await _json_body(request), _dry_run(request)), status=201
+            )
         if verb in ("update", "patch") and resource == TFJOBS:
             body = await _json_body(request)
             if verb == "patch":
@@ -389,6 +394,22 @@ class ApiServer:
         self._validating_admission("CREATE", ns, obj, None, user, dry_run)
         return self.store.create(TFJOBS, obj, dry_run=dry_run)
 
+    def _create_configmap(self, ns: str, body: dict, dry_run: bool) -> dict:
+        if body.get("kind") != CONFIGMAPS.kind or body.get("apiVersion") != CONFIGMAPS.api_version:
+            raise statuses.bad_request(
+                f"Object 'Kind' is missing or wrong in the request body: expected {CONFIGMAPS.kind}"
+            )
+        meta = body.setdefault("metadata", {})
+        if meta.get("namespace") and meta["namespace"] != ns:
+            raise statuses.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        meta["namespace"] = ns
+        obj, causes = validate_configmap(body)
+        if causes:
+            raise statuses.invalid(CONFIGMAPS.kind, CONFIGMAPS.group, meta.get("name", ""), causes)
+        return self.store.create(CONFIGMAPS, obj, dry_run=dry_run)
+
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
         if request.content_type != "application/merge-patch+json":
             raise ApiError(
@@ -427,8 +448,8 @@ class ApiServer:
         if _dry_run(request):
             return obj
         policy = request.query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
-        if resource == PODS:
-            return self.store.delete(PODS, ns, name)
+        if resource in (PODS, CONFIGMAPS):
+            return self.store.delete(resource, ns, name)
         if policy == "Foreground":
             if not obj["metadata"].get("deletionTimestamp"):
                 obj["metadata"]["deletionTimestamp"] = timestamp()

@@ -81,7 +81,10 @@ def invalid(kind: str, group: str, name: str, causes: list[dict]) -> ApiError:
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return ApiError(
         _status(
-            422, "Invalid", f'{kind}.{group} "{name}" is invalid: {joined}', _details(name, group, kind, causes=causes)
+            422,
+            "Invalid",
+            f'{kind}{"." + group if group else ""} "{name}" is invalid: {joined}',
+            _details(name, group, kind, causes=causes),
         )
     )
 

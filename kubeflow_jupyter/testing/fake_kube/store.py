@@ -33,6 +33,7 @@ class Resource:
 
 TFJOBS = Resource("kubeflow.org", "v1", "tfjobs", "TFJob")
 PODS = Resource("", "v1", "pods", "Pod")
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 
 
 @dataclass(frozen=True)

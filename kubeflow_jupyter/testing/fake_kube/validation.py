@@ -168,3 +168,75 @@ def admit_custom_object(obj: dict, schema: dict) -> tuple[dict, list[dict]]:
     causes = validate_metadata(metadata) + validate(cleaned, root, "")
     cleaned["metadata"] = metadata
     return cleaned, causes
+
+
+# -- ConfigMaps (core/v1): the API server's ValidateConfigMap and ownerReference checks ----------------
+_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+#: corev1.MaxSecretSize: the data and binaryData values together.
+MAX_CONFIGMAP_DATA_BYTES = 1024 * 1024
+_CONFIGMAP_FIELDS = {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"}
+
+
+def validate_owner_references(metadata: dict) -> list[dict]:
+    causes = []
+    for i, ref in enumerate(metadata.get("ownerReferences") or []):
+        path = f"metadata.ownerReferences[{i}]"
+        if not isinstance(ref, dict):
+            causes.append(_cause("FieldValueInvalid", path, "Invalid value: an object is required"))
+            continue
+        for key in ("apiVersion", "kind", "name", "uid"):
+            if not ref.get(key):
+                causes.append(
+                    _cause("FieldValueInvalid", f"{path}.{key}", f'Invalid value: "": {key} must not be empty')
+                )
+    return causes
+
+
+def validate_configmap(obj: dict) -> tuple[dict, list[dict]]:
+    """Drop unknown fields (as the server's decoder does) and validate a ConfigMap: name, keys
+    (``[-._a-zA-Z0-9]+``, ≤ 253, not ``.``/``..``, not in both data and binaryData), values
+    (strings; binaryData base64), the total size (≤ 1 MiB) and ownerReferences."""
+    import base64
+
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    cleaned = {k: v for k, v in obj.items() if k in _CONFIGMAP_FIELDS}
+    cleaned["metadata"] = metadata
+    causes = validate_metadata(metadata) + validate_owner_references(metadata)
+    total = 0
+    seen: set[str] = set()
+    for section in ("data", "binaryData"):
+        values = obj.get(section) or {}
+        if not isinstance(values, dict):
+            causes.append(_cause("FieldValueTypeInvalid", section, "Invalid value: an object of strings is required"))
+            continue
+        for key, value in values.items():
+            path = f"{section}[{key}]"
+            if len(key) > 253 or not _CONFIGMAP_KEY.match(key) or key in (".", "..") or key.startswith(".."):
+                causes.append(
+                    _cause(
+                        "FieldValueInvalid",
+                        path,
+                        f"Invalid value: {json.dumps(key)}: a valid config key must consist of alphanumeric "
+                        "characters, '-', '_' or '.'",
+                    )
+                )
+            if key in seen:
+                causes.append(
+                    _cause(
+                        "FieldValueInvalid", path, f"Invalid value: {json.dumps(key)}: duplicate of key present in data"
+                    )
+                )
+            seen.add(key)
+            if not isinstance(value, str):
+                causes.append(_cause("FieldValueTypeInvalid", path, "Invalid value: a string is required"))
+                continue
+            if section == "binaryData":
+                try:
+                    total += len(base64.b64decode(value, validate=True))
+                except ValueError:
+                    causes.append(_cause("FieldValueInvalid", path, "Invalid value: illegal base64 data"))
+            else:
+                total += len(value.encode("utf-8"))
+    if total > MAX_CONFIGMAP_DATA_BYTES:
+        causes.append(_cause("FieldValueTooLong", "", f"Too long: must have at most {MAX_CONFIGMAP_DATA_BYTES} bytes"))
+    return cleaned, causes

@@ -1,0 +1,1 @@
+"""Helpers shipped with ``%%tfjob run --files run_helpers`` (examples/03-run-a-cell.ipynb)."""
