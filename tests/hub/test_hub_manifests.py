@@ -75,6 +75,8 @@ def test_hub_notebook_role_is_exactly_what_the_notebook_needs(rendered):
         {"apiGroups": ["kubeflow.org"], "resources": ["tfjobs/status"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+        # %%tfjob run's payload: exactly what the Kubernetes backend does with it, no list/watch/update
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
     ]
     binding = one(rendered, "RoleBinding", "jupyter-notebook")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "jupyter-notebook"}
@@ -193,6 +195,11 @@ def test_hub_configmap_is_the_config_and_the_pods_it_makes_match_the_policies(re
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(DUMMY_KUBECONFIG)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # kubernetes_asyncio (KubeSpawner's client) reads $KUBECONFIG once, when first imported: an
+    # earlier test may have imported it under the suite's KUBECONFIG=/dev/null.
+    from kubernetes_asyncio.config import kube_config
+
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     config = load_config(tmp_path / "jupyterhub_config.py")
 
     pod, _ = build_pod(config, {})

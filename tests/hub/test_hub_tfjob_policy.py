@@ -341,3 +341,36 @@ def test_a_job_without_replica_specs_is_left_to_the_schema(admission):
         refusals(admission, {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "x"}, "spec": {}})
         == []
     )
+
+
+# -- %%tfjob run ---------------------------------------------------------------------------------
+def test_a_run_cell_job_as_the_kubernetes_backend_sends_it_passes(rendered, admission, fake_cluster, tmp_path):
+    """`%%tfjob run` on a chief, two workers and a PS: the TFJob (payload ConfigMap mounted, emptyDir
+    working directory, the standard-library bootstrap) passes the policy and Pod Security
+    `restricted`, and the ConfigMap it carries is what the notebook Role may create."""
+    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
+    from kubeflow_jupyter.client import TFJobClient
+
+    (tmp_path / "helper.py").write_text("def double(x):\n    return 2 * x\n")
+    backend = KubernetesBackend(kubeconfig=str(fake_cluster.write_kubeconfig(tmp_path / "kubeconfig")))
+    sub = TFJobClient(backend=backend).run_cell(
+        "import helper\nhelper.double(21)",
+        name="policy-run",
+        chief=True,
+        workers=2,
+        ps=1,
+        files=["helper.py"],
+        root=tmp_path,
+        dry_run=True,
+    )
+    job = submitted(sub.manifest)
+    assert refusals(admission, job) == []
+    for replica in job["spec"]["tfReplicaSpecs"].values():
+        pod = replica["template"]["spec"]
+        assert restricted_problems(pod) == []
+        kinds = {next(k for k in volume if k != "name") for volume in pod["volumes"]}
+        assert kinds == {"configMap", "emptyDir"}, pod["volumes"]
+    (configmap,) = sub.objects
+    assert configmap["kind"] == "ConfigMap" and configmap["metadata"]["name"].startswith("policy-run")
+    role = one(rendered, "Role", "jupyter-notebook")
+    assert {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]} in role["rules"]
