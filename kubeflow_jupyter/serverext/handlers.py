@@ -6,6 +6,7 @@
     DELETE jobs/<name>                   delete it and stop its replicas
     GET    jobs/<name>/logs              ?replica=&tail=  → {"lines": [...]}
     GET    jobs/<name>/logs/stream       ?replica=&tail=  → server-sent events, live
+    GET    jobs/<name>/metrics           ?replica=&since=&wait=  → {series: {metric: {replica: [[step, value]]}}, cursor}
     GET    events                        server-sent events: "jobs" (all), then "job" / "deleted" / "error"
 
 Errors are JSON ``{"message": str(error)}`` with a status that says what kind
@@ -336,6 +337,7 @@ class JobHandler(BaseHandler):
     async def delete(self, name: str) -> None:
         await self.service.call("delete", name)
         self.service.feed.forget(name)
+        self.service.forget_metrics(name)
         self.set_status(204)
         self.finish()
 
@@ -352,6 +354,31 @@ class LogsHandler(BaseHandler):
 
         lines = await self.service.run(read)
         self.write_json({"name": name, "replica": replica, "lines": lines})
+
+
+class MetricsHandler(BaseHandler):
+    """The job's metrics (kubeflow_jupyter.metrics): points newer than ``since`` (a cursor from the
+    last reply; absent: every point), waiting up to ``wait`` seconds for one when there is none.
+
+    ``replica``: empty for the result replica, ``all``, or a replica id. The reply:
+    ``{name, replicas, series: {metric: {replica: [[step, value], ...]}}, goals: {metric:
+    "min"|"max"}, cursor, reset, live, errors}``; ``reset`` says the points replace what the
+    caller holds (a first reply, or a cursor of a follow that was replaced); ``live``: false
+    once every followed log has ended (no need to ask again)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        from ..metrics.live import MAX_WAIT_SECONDS
+
+        replica = self.get_query_argument("replica", None) or None
+        since = self.get_query_argument("since", None) or None
+        if since is not None and len(since) > 64:
+            raise tornado.web.HTTPError(400, f"since must be a cursor from an earlier reply, got {short(since)}")
+        wait = self.int_argument("wait", int(MAX_WAIT_SECONDS)) or 0
+        live = await self.service.run(self.service.metrics.get, name, replica)
+        await live.wait(live.parse_cursor(since), wait)
+        self.write_json({"name": name, **live.answer(since)})
 
 
 class LogStreamHandler(EventStreamMixin, BaseHandler):
@@ -469,6 +496,7 @@ def setup_handlers(web_app: tornado.web.Application, service: JobService) -> Non
             (url_path_join(base, "jobs", JOB_NAME), JobHandler, args),
             (url_path_join(base, "jobs", JOB_NAME, "logs"), LogsHandler, args),
             (url_path_join(base, "jobs", JOB_NAME, "logs", "stream"), LogStreamHandler, args),
+            (url_path_join(base, "jobs", JOB_NAME, "metrics"), MetricsHandler, args),
             (url_path_join(base, "events"), EventsHandler, args),
         ],
     )

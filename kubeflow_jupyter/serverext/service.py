@@ -67,6 +67,21 @@ class JobService:
         self.executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="kubeflow-jupyter")
         self.feed = JobFeed(self.client, resync_seconds=resync_seconds)
         self.log_streams = StreamSlots()
+        self._metrics = None
+
+    @property
+    def metrics(self):
+        """The live metrics followers behind ``jobs/<name>/metrics`` (:class:`~..metrics.live.MetricsRegistry`)."""
+        if self._metrics is None:
+            from ..metrics.live import MetricsRegistry
+
+            self._metrics = MetricsRegistry(self.client)
+        return self._metrics
+
+    def forget_metrics(self, name: str) -> None:
+        """The job was deleted: stop following its metrics."""
+        if self._metrics is not None:
+            self._metrics.forget(name)
 
     def client(self) -> TFJobClient:
         """The shared client; blocking (may import the kubernetes client): call from a worker thread."""

@@ -2,6 +2,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { IJob } from './jobs';
+import { IMetricsReply } from './metrics';
 import { IServerEvent, parseEvents } from './sse';
 
 /** The server extension's routes live under `<base_url>/kubeflow-jupyter/api/`. */
@@ -76,6 +77,31 @@ export class TFJobAPI {
     await this.request(['jobs', encodeURIComponent(name)], {
       method: 'DELETE'
     });
+  }
+
+  /**
+   * The job's metrics newer than `since` (all without it); the server holds the request up to
+   * `wait` seconds for a new point. `replica`: null for the result replica, `all`, or an id.
+   */
+  getMetrics(
+    name: string,
+    replica: string | null,
+    since: string | null,
+    wait: number,
+    signal?: AbortSignal
+  ): Promise<IMetricsReply> {
+    const query = new URLSearchParams({ wait: String(wait) });
+    if (replica) {
+      query.set('replica', replica);
+    }
+    if (since) {
+      query.set('since', since);
+    }
+    return this.request<IMetricsReply>(
+      ['jobs', encodeURIComponent(name), 'metrics'],
+      { signal },
+      `?${query}`
+    );
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   replicaSummary,
   stateClass
 } from './jobs';
+import { MetricsPanel } from './charts';
 import { LogFollower } from './logs';
 import { JobsModel } from './model';
 
@@ -371,6 +372,7 @@ function JobDetail({
           </tbody>
         </table>
       </div>
+      <MetricsPanel api={model.api} job={job.name} />
       {shown && (
         <LogView
           // Reopen the log when the replica restarts: a new process, a new log.

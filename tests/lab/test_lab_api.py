@@ -355,7 +355,7 @@ def test_lab_every_handler_is_authenticated():
         for r in app.web_app.default_router.rules[0].target.rules
         if "kubeflow-jupyter" in str(r.matcher.regex.pattern)
     ]
-    assert len(routes) == 5
+    assert len(routes) == 6
     problems = [str(r.message) for r in records if issubclass(r.category, JupyterServerAuthWarning)]
     assert problems == []
 
