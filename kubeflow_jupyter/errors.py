@@ -141,6 +141,17 @@ class UsageError(OptionError):
         return f"{self} (see `{self.prog} --help`)"
 
 
+class MissingExtra(KubeflowJupyterError):
+    """A feature needs an optional part of the install (an extra) that is not installed.
+
+    One line that names the command: ``pip install 'kubeflow-jupyter[tensorflow]'``."""
+
+    def __init__(self, *, feature: str, needs: str, extra: str, command: str, alternative: str = ""):
+        self.feature, self.needs, self.extra, self.command = feature, needs, extra, command
+        instead = f", {alternative}" if alternative else ""
+        super().__init__(f"{feature} needs {needs}, which is not installed: {command}{instead}")
+
+
 # -- what each kind of error means to a caller --------------------------------------
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -159,6 +170,9 @@ ERROR_CODES: tuple[tuple[type[KubeflowJupyterError], int, int], ...] = (
     (JobFailed, EXIT_FAILED, 409),
     (WaitTimeout, EXIT_FAILED, 504),
     (BackendError, EXIT_FAILED, 502),
+    # The user's to fix (install the extra), so 2; over HTTP the request was fine but this server
+    # cannot do it as installed: 501 Not Implemented, not a 4xx that would blame the request.
+    (MissingExtra, EXIT_BAD_INPUT, 501),
 )
 EXIT_CODES: dict[type[KubeflowJupyterError], int] = {cls: exit_ for cls, exit_, _ in ERROR_CODES}
 HTTP_STATUS: dict[type[KubeflowJupyterError], int] = {cls: http for cls, _, http in ERROR_CODES}

@@ -110,7 +110,7 @@ def text_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Left-aligned columns separated by three spaces, like ``kubectl get``."""
     rows = [tuple(columns)] + [tuple(r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows)
 
 
 def jobs_text(snapshots: Sequence[JobSnapshot]) -> str:
@@ -161,13 +161,23 @@ def jobs_html(snapshots: Sequence[JobSnapshot]) -> str:
     return html_table(SUMMARY_COLUMNS, _summary_html_rows(snapshots), raw_columns=(0, 1))
 
 
+#: what a Stopped replica's EXIT CODE cell says: its 143 (SIGTERM) is the runner's doing, not a failure
+STOPPED_AT_END = "stopped when the job finished"
+
+
 def replicas_html(snapshot: JobSnapshot) -> str:
     rows = []
     for r in snapshot.replicas:
         row = list(replica_row(r))
         row[3] = badge_html(r.phase, PHASE_COLOURS)
+        if r.phase == STOPPED:
+            said = STOPPED_AT_END if snapshot.finished else "stopped"
+            code = "" if r.exit_code is None else f"exit code {r.exit_code}: "
+            row[5] = f'<span title="{html.escape(code + (r.message or said))}">{html.escape(said)}</span>'
+        else:
+            row[5] = html.escape(row[5])
         rows.append(tuple(row))
-    return html_table(REPLICA_COLUMNS, rows, raw_columns=(3,))
+    return html_table(REPLICA_COLUMNS, rows, raw_columns=(3, 5))
 
 
 def snapshot_html(snapshot: JobSnapshot) -> str:

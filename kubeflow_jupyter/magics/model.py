@@ -36,7 +36,10 @@ class ModelMagics(Magics):
         help="host:port of the model server (default: the one %%model serve started, else "
         "$KUBEFLOW_JUPYTER_MODEL_SERVER, else localhost:9000; with --rest localhost:8501)",
     )
-    @argument("--model", help="model name (default: the served one, else inception)")
+    @argument(
+        "--model",
+        help="model name (default: the one %%model serve started, else the server's only model, else inception)",
+    )
     @argument("--signature", default="predict_images", help="signature for predict (default predict_images)")
     @argument("--version", type=int, help="pin a model version")
     @argument("--label", help="pin a version label")
@@ -70,24 +73,24 @@ class ModelMagics(Magics):
     def _predict(self, args):
         from IPython.display import display
 
+        from ..serving.client import PredictionClient
         from ..serving.display import ImagePrediction
         from ..serving.errors import ImageError
-        from ..serving.inception import classify_images, read_image
+        from ..serving.inception import classify_images, load_images
 
         paths = _expand(args.paths)
         if not paths:
             raise ImageError("%model predict: give at least one image path, e.g. %model predict cat.jpg")
-        images = [read_image(p) for p in paths]
-        results = classify_images(
-            images,
-            server=self._server(args),
-            model=self._model(args),
-            signature=args.signature,
-            version=args.version,
-            label=args.label,
-            rest=args.rest,
-            timeout=args.timeout,
-        )
+        images = load_images(paths)  # every file checked here: nothing is sent if one is not an image
+        with PredictionClient(self._server(args), rest=args.rest, timeout=args.timeout) as client:
+            results = classify_images(
+                images,
+                model=self._model(args, client),
+                signature=args.signature,
+                version=args.version,
+                label=args.label,
+                client=client,
+            )
         for path, data, top in zip(paths, images, results, strict=True):
             display(ImagePrediction(os.path.basename(path), data, top))
 
@@ -99,7 +102,14 @@ class ModelMagics(Magics):
                 "%model serve: give one MODEL_BASE_PATH and --model-name NAME, "
                 "e.g. %model serve models/digits --model-name digits"
             )
-        server = start_server(args.paths[0], args.model_name, port=args.port, rest_port=args.rest_port, host=args.host)
+        server = start_server(
+            args.paths[0],
+            args.model_name,
+            port=args.port,
+            rest_port=args.rest_port,
+            host=args.host,
+            feature="%model serve",
+        )
         self._served = server
         rest = f", REST {server.rest_address}" if server.rest_address else ""
         print(
@@ -110,8 +120,8 @@ class ModelMagics(Magics):
     def _status(self, args):
         from ..serving.client import PredictionClient
 
-        model = self._model(args)
         with PredictionClient(self._server(args), rest=args.rest, timeout=args.timeout) as client:
+            model = self._model(args, client)
             versions = client.status(model, version=args.version)
         print(f"model {model!r} on {client.server}:")
         for v in versions:
@@ -120,8 +130,8 @@ class ModelMagics(Magics):
     def _metadata(self, args):
         from ..serving.client import PredictionClient
 
-        model = self._model(args)
         with PredictionClient(self._server(args), rest=args.rest, timeout=args.timeout) as client:
+            model = self._model(args, client)
             meta = client.metadata(model, version=args.version, label=args.label)
         print(f"model {meta.name!r} version {meta.version} on {client.server}:")
         for name, sig in sorted(meta.signatures.items()):
@@ -156,12 +166,14 @@ class ModelMagics(Magics):
             return self._served.rest_address if args.rest else self._served.grpc_address
         return None  # the client's default: $KUBEFLOW_JUPYTER_MODEL_SERVER, else localhost
 
-    def _model(self, args) -> str:
+    def _model(self, args, client) -> str:
         if args.model:
             return args.model
         if self._served is not None and self._served.running and not args.server:
             return self._served.model
-        return "inception"
+        from ..serving.inception import choose_model
+
+        return choose_model(client)
 
 
 def _expand(paths: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..logfold import is_startup_line
 from .errors import ServingError
 
 _LISTENING = re.compile(r"gRPC on (\S+):(\d+)(?:, REST on http://(\S+?):(\d+)/)?")
@@ -60,11 +61,19 @@ def start_server(
     host: str = "127.0.0.1",
     timeout: float = 120.0,
     extra_args: Sequence[str] = (),
+    feature: str = "start_server",
 ) -> BackgroundServer:
     """Start the server and return once it listens (ServingError with its output if it does not).
 
     ``extra_args`` go to ``kubeflow-jupyter serve`` as they are (e.g. ``["--max-request-tensor-bytes", "1048576"]``).
+    Without the ``[tensorflow]`` extra: :class:`~kubeflow_jupyter.errors.MissingExtra` naming ``feature``
+    (what the user asked for), before any process starts. The server's process drops TensorFlow's C++
+    start-up lines itself (:mod:`kubeflow_jupyter.extras`): this kernel never imports TensorFlow for it.
     """
+    from ..extras import check
+    from .cli import SERVER_MODULES
+
+    check(*SERVER_MODULES, feature=feature)
     base = Path(base_path).expanduser()
     if not base.is_dir():
         raise ServingError(
@@ -134,7 +143,7 @@ def _client_host(host: str) -> str:
 
 
 def _is_tf_noise(line: str) -> bool:
-    return line.startswith(("W0000", "I0000", "E0000")) or "oneDNN" in line or "cpu_feature" in line
+    return is_startup_line(line) or line.startswith(("W0000", "I0000"))
 
 
 def running_servers() -> list[BackgroundServer]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import CLI, EXIT_BAD_INPUT, UsageError
+from ..errors import CLI, KubeflowJupyterError, exit_code
 from ..verbs import Verb, arg, build_parser
 
 
@@ -145,20 +145,28 @@ SERVE = Verb(
 )
 
 
+#: what the model server imports: TensorFlow and tensorflow-serving-api (the ``[tensorflow]`` extra)
+SERVER_MODULES = ("tensorflow", "tensorflow_serving.apis", "grpc")
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    if not Path(args.model_base_path).is_dir():  # before importing TensorFlow: a typo answers at once
+    from .. import extras
+
+    # Before anything slow: a missing extra or a typo'd path answers at once.
+    extras.check(*SERVER_MODULES, feature="kubeflow-jupyter serve")
+    if not Path(args.model_base_path).is_dir():
         print(
             f"error: MODEL_BASE_PATH {args.model_base_path}: no such directory; give the directory that holds the "
             "numbered version directories (e.g. models/digits for models/digits/1/saved_model.pb)",
             file=sys.stderr,
         )
         return 2
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notices are not the server's news
+    tf = extras.require(*SERVER_MODULES, feature="kubeflow-jupyter serve")
+    with extras.dropping_startup_lines():  # the CUDA probe ("failed call to cuInit" without a GPU)
+        tf.config.list_physical_devices()
     from .server import serve
 
     return serve(
@@ -189,11 +197,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser(CLI, [SERVE], prog="kubeflow-jupyter", description=SERVE.description)
     try:
-        args = parser.parse_args(argv)
-    except UsageError as e:
+        return run(parser.parse_args(argv))
+    except KubeflowJupyterError as e:
         print(f"kubeflow-jupyter: {e.message_for(CLI)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return run(args)
+        return exit_code(e)
 
 
 if __name__ == "__main__":

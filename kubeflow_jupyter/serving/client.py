@@ -57,6 +57,20 @@ _SIGNATURE_MISSING = re.compile(
 )
 _SERVABLE_MISSING = re.compile(r"Servable not found for request: (?:Latest\((.*)\)|Specific\((.*), (\d+)\))")
 _LABEL_MISSING = re.compile(r"Unrecognized servable version label: (.*)")
+_PROBE_MODEL = "__served_models__"  # a name nobody serves: asking for it makes the server say what it does serve
+
+
+def require_grpc() -> None:
+    """gRPC speaks through tensorflow-serving-api's messages and stubs (the ``[tensorflow]`` extra);
+    REST needs neither. Imported quietly, once."""
+    from ..extras import require
+
+    require(
+        "tensorflow_serving.apis",
+        "grpc",
+        feature="the gRPC model client",
+        alternative="or use the REST API (%model ... --rest, PredictionClient(server, rest=True))",
+    )
 
 
 def default_server(rest: bool = False) -> str:
@@ -142,6 +156,7 @@ class PredictionClient:
         target = _Target(model, signature, version, label)
         if self.rest:
             return self._rest_predict(target, inputs, output_filter)
+        require_grpc()
         from tensorflow_serving.apis import predict_pb2
 
         from .tensors import to_ndarray, to_tensor_proto
@@ -183,6 +198,7 @@ class PredictionClient:
                 body["signature_name"] = signature
             doc = self._http("POST", self._rest_path(target, ":classify"), target, body)
             return [[(str(lbl), float(score)) for lbl, score in row] for row in doc["results"]]
+        require_grpc()
         from tensorflow_serving.apis import classification_pb2
 
         request = classification_pb2.ClassificationRequest()
@@ -198,6 +214,7 @@ class PredictionClient:
         if self.rest:
             doc = self._http("GET", self._rest_path(target, "/metadata"), target)
             return _metadata_from_json(doc)
+        require_grpc()
         from tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -225,6 +242,7 @@ class PredictionClient:
                 VersionStatus(int(e["version"]), e["state"], e.get("status", {}).get("error_message", ""))
                 for e in entries
             ]
+        require_grpc()
         from tensorflow_serving.apis import get_model_status_pb2
 
         request = get_model_status_pb2.GetModelStatusRequest()
@@ -237,9 +255,26 @@ class PredictionClient:
             for s in response.model_version_status
         ]
 
+    def served_models(self) -> dict[str, list[int]] | None:
+        """``{model: available versions}`` when the server says what it serves, else None.
+
+        TF Serving has no call that lists models; ``kubeflow-jupyter serve`` names them on every
+        NOT_FOUND, so this asks for the status of a model nobody serves. No server: the
+        :class:`ServerUnavailable` every other call would raise."""
+        try:
+            self.status(_PROBE_MODEL)
+        except ModelNotFound as e:
+            return e.served
+        except (ServerUnavailable, ServingTimeout):
+            raise
+        except ServingError:
+            return None
+        return None
+
     # -- gRPC ---------------------------------------------------------------------
     def _stub(self, service: str):
         if service not in self._stubs:
+            require_grpc()
             import grpc
             from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
@@ -260,6 +295,7 @@ class PredictionClient:
         return self._stubs[service]
 
     def _grpc(self, service: str, method: str, request, target: _Target):
+        require_grpc()
         import grpc
 
         try:
@@ -346,6 +382,12 @@ class PredictionClient:
 
     # -- errors -------------------------------------------------------------------
     def _translate(self, code: str, message: str, target: _Target, served_hint: str | None) -> ServingError:
+        error = self._error_for(code, message, target, served_hint)
+        if isinstance(error, ModelNotFound):
+            error.served = _served(served_hint)
+        return error
+
+    def _error_for(self, code: str, message: str, target: _Target, served_hint: str | None) -> ServingError:
         where = f"on {self.server}"
         kw = {"code": code, "server_message": message}
         if code == "UNAVAILABLE":
@@ -397,12 +439,7 @@ class PredictionClient:
 
     @staticmethod
     def _what_is_served(hint: str | None) -> str:
-        if not hint:
-            return ""
-        try:
-            served = json.loads(hint)
-        except ValueError:
-            return ""
+        served = _served(hint) or {}
         parts = [
             f"{name!r} (versions {', '.join(map(str, versions))})" if versions else f"{name!r} (no version loaded yet)"
             for name, versions in served.items()
@@ -425,6 +462,17 @@ class PredictionClient:
         except ServingError:
             return ""
         return f"; its signatures: {', '.join(names)}" if names else ""
+
+
+def _served(hint: str | None) -> dict[str, list[int]] | None:
+    """The local server's NOT_FOUND hint, ``{"name": [versions]}`` as JSON; None without one."""
+    if not hint:
+        return None
+    try:
+        served = json.loads(hint)
+    except ValueError:
+        return None
+    return served if isinstance(served, dict) else None
 
 
 def _essential(message: str) -> str:

@@ -24,7 +24,11 @@ class ServerUnavailable(ServingError):
 
 
 class ModelNotFound(ServingError, LookupError):
-    """The server has no such model, version or version label (NOT_FOUND)."""
+    """The server has no such model, version or version label (NOT_FOUND).
+
+    ``served``: ``{model: versions}`` when the server said what it serves (``kubeflow-jupyter serve`` does)."""
+
+    served: dict[str, list[int]] | None = None
 
 
 class SignatureNotFound(ServingError, LookupError):

@@ -46,7 +46,9 @@ def export_image_classifier(
     ``preprocess`` maps float32 pixels in [0, 1], already resized to the model's
     input size, to what the model expects (default: unchanged).
     """
-    import tensorflow as tf
+    from ..extras import require
+
+    tf = require("tensorflow", feature="export_image_classifier")
 
     height, width = model.input_shape[1:3]
     if len(class_names) != model.output_shape[-1]:

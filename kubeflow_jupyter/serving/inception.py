@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .display import IMAGE_FORMATS, UNKNOWN_IMAGE, image_mime
 from .errors import ImageError
 
 MODEL = "inception"
@@ -35,6 +36,46 @@ def read_image(image: ImageSource) -> bytes:
         raise ImageError(f"cannot read image {str(path)!r}: {e.strerror or e}") from None
 
 
+def load_images(images: Sequence[ImageSource], names: Sequence[str] | None = None) -> list[bytes]:
+    """Every image's bytes, each checked here before anything is sent: a file that cannot be read
+    or is not an encoded image is refused, naming each one (``names`` name bytes, e.g. uploads)."""
+    loaded: list[bytes] = []
+    problems: list[str] = []
+    for i, image in enumerate(images):
+        name = names[i] if names is not None else (f"image {i + 1}" if isinstance(image, bytes) else str(image))
+        try:
+            data = read_image(image)
+        except ImageError as e:
+            problems.append(str(e))
+            continue
+        if image_mime(data) == UNKNOWN_IMAGE:
+            what = "an empty file" if not data else "not an image"
+            problems.append(f"{name!r} is {what} (expected {IMAGE_FORMATS})")
+        loaded.append(data)
+    if len(problems) == 1:
+        raise ImageError(f"{problems[0]}; nothing was sent")
+    if problems:
+        raise ImageError(f"{len(problems)} images refused, nothing was sent: " + "; ".join(problems))
+    return loaded
+
+
+def choose_model(client, where: str = "--model NAME") -> str:
+    """The model to ask when the user named none: the server's only model when it says what it
+    serves (``kubeflow-jupyter serve`` does), else the seed's ``inception``. Several served: a
+    :class:`~kubeflow_jupyter.errors.UsageError` asking for ``where``."""
+    served = client.served_models()
+    if not served:
+        return MODEL
+    if len(served) == 1:
+        return next(iter(served))
+    from ..errors import UsageError
+
+    names = ", ".join(repr(name) for name in sorted(served))
+    raise UsageError(
+        f"the model server at {client.server} serves {len(served)} models ({names}): choose one with {where}"
+    )
+
+
 def predict_request(
     images: Sequence[bytes],
     *,
@@ -45,6 +86,10 @@ def predict_request(
 ):
     """The seed's PredictRequest for a batch of encoded images, as a message (for raw gRPC callers and tests)."""
     import numpy as np
+
+    from .client import require_grpc
+
+    require_grpc()
     from tensorflow_serving.apis import predict_pb2
 
     from .tensors import to_tensor_proto
@@ -75,7 +120,7 @@ def classify_images(
     images: Sequence[ImageSource] | ImageSource,
     *,
     server: str | None = None,
-    model: str = MODEL,
+    model: str | None = MODEL,
     signature: str = SIGNATURE,
     version: int | None = None,
     label: str | None = None,
@@ -83,7 +128,11 @@ def classify_images(
     timeout: float = 30.0,
     client=None,
 ) -> list[list[tuple[str, float]]]:
-    """Top-5 ``(class, score)`` for each image (paths or bytes), in one request."""
+    """Top-5 ``(class, score)`` for each image (paths or bytes), in one request.
+
+    The bytes go as given, like the seed's client (the server judges them); the front ends
+    (``%model predict``, ModelQuery) check them first with :func:`load_images`.
+    ``model=None``: the server's only model (:func:`choose_model`)."""
     from .client import PredictionClient
 
     if isinstance(images, (str, os.PathLike, bytes, bytearray)):
@@ -94,6 +143,7 @@ def classify_images(
     own = client is None
     client = client or PredictionClient(server, rest=rest, timeout=timeout)
     try:
+        model = model or choose_model(client)
         # The bytes go as one DT_STRING tensor of shape [N] over either transport: the seed's request.
         outputs = client.predict(model, {INPUT: data}, signature=signature, version=version, label=label)
     finally:

@@ -19,11 +19,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from . import httpd, tensors
-from .core import ModelServerCore
-from .grpc_service import add_services, grpc_message_limit, grpc_server
-from .model_store import ModelStore
-from .rest_service import RestApi, rest_app
+from ..extras import require
+
+# This module is the model server: without the [tensorflow] extra, one line naming it (and TensorFlow
+# loaded quietly) rather than a ModuleNotFoundError from the first module below that imports it.
+require("tensorflow", "tensorflow_serving.apis", "grpc", feature="the model server (kubeflow_jupyter.serving.server)")
+
+from . import httpd, tensors  # noqa: E402
+from .core import ModelServerCore  # noqa: E402
+from .grpc_service import add_services, grpc_message_limit, grpc_server  # noqa: E402
+from .model_store import ModelStore  # noqa: E402
+from .rest_service import RestApi, rest_app  # noqa: E402
 
 
 def configure_tensorflow(intra_op: int = 1, inter_op: int = 0) -> None:

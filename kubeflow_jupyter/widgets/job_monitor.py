@@ -1,8 +1,10 @@
 """JobMonitor: a live ipywidgets view of one TFJob, driven by the client's watch stream.
 
 Layout: header (name, backend, namespace, state, elapsed) · progress bar (finished
-replicas / total) · per-replica table · conditions as they happen · a log pane with a
-replica selector that tails live · a Delete button that asks for confirmation.
+replicas / total) · per-replica table · the job's current conditions (superseded ones
+folded below them) · a log pane with a replica selector that tails live, TensorFlow's
+start-up lines folded (:mod:`kubeflow_jupyter.logfold`) · a Delete button that asks for
+confirmation and is disabled once the job is gone, deleted here or elsewhere.
 
 Threads (all daemon): one follows ``client.watch(name)`` and applies each pushed
 snapshot; one follows the selected replica's log; one coalesces log lines into pane
@@ -28,7 +30,8 @@ import ipywidgets as widgets
 
 from .. import job_display
 from ..client import TFJobClient
-from ..errors import JobNotFound, KubeflowJupyterError
+from ..errors import NOTEBOOK, JobNotFound, KubeflowJupyterError
+from ..logfold import folded_html
 from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot, supersedes
 
 LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
@@ -36,6 +39,9 @@ LOG_TAIL_ON_SELECT = 200  # lines of history shown when a replica is (re)selecte
 LOG_REDRAW_SECONDS = 0.2  # coalesce bursts of log lines into at most ~5 pane updates/s
 ELAPSED_TICK_SECONDS = 1.0  # the header's clock; everything else is redrawn only when pushed
 THREAD_JOIN_SECONDS = 2.0
+# A finished job's watch ends; whether it is deleted elsewhere (`kubeflow-jupyter delete`, the
+# sidebar) is then asked this often, so that Delete does not stay offered for a job that is gone.
+GONE_CHECK_SECONDS = 5.0
 DELETED = "Deleted"
 
 
@@ -111,7 +117,7 @@ class LogPane:
 
     def _render(self) -> str:
         with self._lock:
-            body = html.escape("\n".join(self._lines)) or "<i>(no output yet)</i>"
+            body = folded_html(self._lines) or "<i>(no output yet)</i>"
             title = html.escape(self._title)
         # column-reverse keeps the scroll position at the bottom as lines arrive
         return (
@@ -139,6 +145,7 @@ class JobMonitor(widgets.VBox):
         self._status_thread: threading.Thread | None = None
         self._tick_thread: threading.Thread | None = None
         self._log_thread: threading.Thread | None = None
+        self._gone_thread: threading.Thread | None = None
         self._syncing_selector = False
         self.following: str | None = None  # the replica whose log the pane tails
 
@@ -189,7 +196,8 @@ class JobMonitor(widgets.VBox):
 
     @property
     def running(self) -> bool:
-        """True while any of the monitor's threads is alive."""
+        """True while any thread that follows the job is alive (status, clock, log); a finished
+        job's deletion check (until ``stop()``) is not one of them."""
         threads = [self._status_thread, self._tick_thread, self._log_thread]
         return any(t is not None and t.is_alive() for t in threads) or self.log_pane.running
 
@@ -207,7 +215,8 @@ class JobMonitor(widgets.VBox):
         with self._lock:
             self._log_stop.set()
             self.log_pane.close()
-        for thread in (self._status_thread, self._tick_thread, self._log_thread, self.log_pane.thread):
+        threads = (self._status_thread, self._tick_thread, self._log_thread, self.log_pane.thread, self._gone_thread)
+        for thread in threads:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(THREAD_JOIN_SECONDS)
 
@@ -224,10 +233,26 @@ class JobMonitor(widgets.VBox):
                 self.apply(snap)
         except JobNotFound:
             self._show_deleted()
+            return
         except KubeflowJupyterError as e:
-            self._show_message(str(e))
+            self._show_message(e.message_for(NOTEBOOK))
+            return
         except Exception as e:  # a thread has nobody to raise to: say it in the widget
             self._show_message(f"monitor stopped: {type(e).__name__}: {e}")
+            return
+        if self.state in FINISHED_STATES and not self._stop.is_set():
+            self._gone_thread = start_daemon(self._check_gone, f"kfj-gone-{self.name}")
+
+    def _check_gone(self) -> None:
+        """The watch of a finished job has ended: notice when the job is deleted elsewhere."""
+        while not self._stop.wait(GONE_CHECK_SECONDS) and self.state != DELETED:
+            try:
+                self.client.get(self.name)
+            except JobNotFound:
+                self._show_deleted()
+                return
+            except Exception:  # a backend hiccup: ask again next time
+                continue
 
     def _tick(self) -> None:
         """Advance the header's elapsed time each second while the job runs."""
@@ -245,7 +270,7 @@ class JobMonitor(widgets.VBox):
             return
         self.snapshot, self.state = snap, snap.state
         for c in snap.conditions:
-            entry = (c.lastTransitionTime, c.type, c.status, f"{c.reason}: {c.message}" if c.message else c.reason)
+            entry = _condition_entry(c)
             if entry not in self.seen_conditions:
                 self.seen_conditions.append(entry)
         done, total = job_display.finished_replicas(snap), len(snap.replicas)
@@ -283,12 +308,22 @@ class JobMonitor(widgets.VBox):
         )
 
     def _conditions_html(self) -> str:
-        items = "".join(
-            f"<li><code>{html.escape(when or '-')}</code> <b>{html.escape(type_)}</b>"
-            f"{'' if status == 'True' else ' (' + html.escape(status) + ')'} {html.escape(text)}</li>"
-            for when, type_, status, text in self.seen_conditions
+        """The operator's current conditions (status True in the latest state); the superseded ones
+        (a Running that turned False, a Restarting that passed) folded below, in the order seen."""
+        current = (
+            {_condition_entry(c) for c in self.snapshot.conditions if c.status == "True"} if self.snapshot else set()
         )
-        return f'<ul class="kfj-conditions" style="margin:2px 0;padding-left:18px;font-size:0.9em">{items}</ul>'
+        shown = [entry for entry in self.seen_conditions if entry in current]
+        superseded = [entry for entry in self.seen_conditions if entry not in current]
+        style = "margin:2px 0;padding-left:18px;font-size:0.9em"
+        out = f'<ul class="kfj-conditions" style="{style}">{"".join(map(_condition_item, shown))}</ul>'
+        if superseded:
+            out += (
+                f'<details class="kfj-conditions-superseded" style="font-size:0.9em">'
+                f'<summary style="opacity:0.7;cursor:pointer">{len(superseded)} superseded</summary>'
+                f'<ul style="{style};opacity:0.7">{"".join(map(_condition_item, superseded))}</ul></details>'
+            )
+        return out
 
     def _show_deleted(self) -> None:
         self.state = DELETED
@@ -338,7 +373,7 @@ class JobMonitor(widgets.VBox):
                     lines.close()
         except KubeflowJupyterError as e:
             if not stop.is_set():
-                self.log_pane.extend([f"[{e}]"])
+                self.log_pane.extend([f"[{e.message_for(NOTEBOOK)}]"])
         except Exception as e:  # a thread has nobody to raise to: say it in the pane
             self.log_pane.extend([f"[log follower stopped: {type(e).__name__}: {e}]"])
         finally:
@@ -348,6 +383,8 @@ class JobMonitor(widgets.VBox):
 
     # -- delete -----------------------------------------------------------------
     def _ask_delete(self, _button=None) -> None:
+        if self.state == DELETED:
+            return
         self.confirm_label.value = f"Delete TFJob <b>{html.escape(self.name)}</b> and stop all its replicas?&nbsp;"
         self.confirm_box.layout.display = "flex"
 
@@ -358,7 +395,21 @@ class JobMonitor(widgets.VBox):
         self.confirm_box.layout.display = "none"
         try:
             self.client.delete(self.name)
+        except JobNotFound:  # deleted elsewhere since the last check
+            self._show_message(f"TFJob {self.name!r} was already deleted")
         except KubeflowJupyterError as e:
-            self._show_message(str(e))
+            self._show_message(e.message_for(NOTEBOOK))
             return
         self._show_deleted()
+
+
+def _condition_entry(c) -> tuple[str, str, str, str]:
+    return (c.lastTransitionTime, c.type, c.status, f"{c.reason}: {c.message}" if c.message else c.reason)
+
+
+def _condition_item(entry: tuple[str, str, str, str]) -> str:
+    when, type_, status, text = entry
+    return (
+        f"<li><code>{html.escape(when or '-')}</code> <b>{html.escape(type_)}</b>"
+        f"{'' if status == 'True' else ' (' + html.escape(status) + ')'} {html.escape(text)}</li>"
+    )
