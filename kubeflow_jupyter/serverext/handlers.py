@@ -1,7 +1,7 @@
 """REST handlers under ``<base_url>/kubeflow-jupyter/api/``: every verb authenticated and authorized.
 
     GET    jobs                          every job of the namespace
-    POST   jobs                          submit (YAML body, or JSON {spec|path, name, command})
+    POST   jobs                          submit (YAML body, or JSON {spec|path, name, command, validate, dry_run})
     GET    jobs/<name>                   one job with its replicas
     DELETE jobs/<name>                   delete it and stop its replicas
     GET    jobs/<name>/logs              ?replica=&tail=  → {"lines": [...]}
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from tornado.iostream import StreamClosedError
 from ..client import MAX_TAIL
 from ..errors import KubeflowJupyterError, SpecError, http_status
 from ..tfjob.load import LIMIT_TEXT, MAX_BYTES, check_structure
+from . import submit
 from .service import JobService
 from .wire import job_json
 
@@ -50,7 +50,7 @@ LOG_BATCH_LINES = 500
 MAX_BODY_BYTES = 2 * MAX_BYTES
 #: A body announced bigger than this is refused before reading it (the connection is closed).
 MAX_DRAIN_BYTES = 64 * 1024 * 1024
-SUBMIT_FIELDS = ("spec", "path", "name", "command")
+SUBMIT_FIELDS = ("spec", "path", "name", "command", "validate", "dry_run")
 
 
 def json_type(value: Any) -> str:
@@ -240,7 +240,13 @@ class JobsHandler(BaseHandler):
     @authorized
     async def post(self) -> None:
         options = self.submit_options()
-        submission = await self.service.call("submit", **options)
+        client = await self.service.run(self.service.client)
+        if options.pop("dry_run"):
+            yaml = options.pop("yaml", None)
+            self.write_json(await self.service.run(submit.plan, client, options, yaml))
+            return
+        options.pop("yaml", None)
+        submission = await self.service.run(submit.submit, client, options)
         self.service.feed.created(submission.snapshot)  # every sidebar shows it now, unless the watch was faster
         self.write_json(
             {"job": job_json(submission.snapshot), "notices": submission.notices, "warnings": submission.warnings},
@@ -248,10 +254,12 @@ class JobsHandler(BaseHandler):
         )
 
     def submit_options(self) -> dict[str, Any]:
-        """``submit`` keyword arguments from a JSON body {spec|path, name, command} or a YAML body + query.
+        """``submit`` keyword arguments from a JSON body {spec|path, name, command, validate, dry_run}
+        or a YAML body + the same as query parameters.
 
         Every field is checked for its type here (400 naming it); what the values mean
-        (the spec, ``--command``'s shell syntax, the manifest limit) the client checks."""
+        (the spec, ``--command``'s shell syntax, the manifest limit) the client checks.
+        The job's working directory is the server's root, wherever the YAML file lies."""
         if self.body_size > MAX_BODY_BYTES:
             raise tornado.web.HTTPError(413, self.body_too_large_message(self.body_size))
         raw = bytes(self.body)
@@ -276,7 +284,7 @@ class JobsHandler(BaseHandler):
                 raise tornado.web.HTTPError(
                     400,
                     f"unknown field {short(unknown[0])} in the request body: "
-                    "send spec or path, and optionally name and command",
+                    "send spec or path, and optionally name, command, validate and dry_run",
                 )
         else:
             body = {
@@ -284,10 +292,23 @@ class JobsHandler(BaseHandler):
                 "name": self.get_query_argument("name", None),
                 "command": self.get_query_argument("command", None),
                 "path": self.get_query_argument("path", None),
+                "validate": self.get_query_argument("validate", None),
+                "dry_run": self.get_query_argument("dry_run", None) in ("1", "true", "yes"),
             }
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise tornado.web.HTTPError(400, f"dry_run must be true or false, got {json_type(dry_run)}")
+        try:
+            validate = submit.check_validate(text_field("validate", body.get("validate")))
+        except ValueError as e:
+            raise tornado.web.HTTPError(400, str(e)) from None
+        root = submit.server_root(self.settings, getattr(self, "contents_manager", None))
         options: dict[str, Any] = {
             "name": text_field("name", body.get("name")),
             "command": text_field("command", body.get("command")),
+            "validate": validate,
+            "dry_run": dry_run,
+            "workdir": str(root),
         }
         path = text_field("path", body.get("path"))
         spec = body.get("spec")
@@ -298,21 +319,19 @@ class JobsHandler(BaseHandler):
         if isinstance(spec, str):
             spec = spec if spec.strip() else None
         if path is not None:
-            file = self.file_in_root(path)
-            options["workdir"] = str(file.parent)  # relative paths in the command resolve next to the YAML
+            file = self.file_in_root(path, root)
+            options["yaml"] = str(file)
             options["source"] = spec if spec is not None else file
         elif spec is not None:
             options["source"] = spec
-            options["workdir"] = self.settings.get("server_root_dir") or os.getcwd()
         else:
             raise tornado.web.HTTPError(
                 400, 'nothing to submit: send the TFJob YAML as the body, or JSON {"path": "<file>.yaml"}'
             )
         return options
 
-    def file_in_root(self, path: str) -> Path:
+    def file_in_root(self, path: str, root: Path) -> Path:
         """A Lab path (relative to the server root) as a real file inside the root, or 400."""
-        root = Path(self.settings.get("server_root_dir") or os.getcwd()).resolve()
         try:
             file = (root / path.lstrip("/")).resolve()
             inside = file.is_relative_to(root)

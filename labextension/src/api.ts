@@ -4,6 +4,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { IJob } from './jobs';
 import { IMetricsReply } from './metrics';
 import { IServerEvent, parseEvents } from './sse';
+import { ISubmitPlan, ISubmitRequest } from './submit';
 
 /** The server extension's routes live under `<base_url>/kubeflow-jupyter/api/`. */
 const API_PATH = ['kubeflow-jupyter', 'api'];
@@ -61,11 +62,21 @@ export class TFJobAPI {
     return data as T;
   }
 
-  submitFile(path: string): Promise<ISubmitResult> {
+  /** Submit a YAML file under the Jupyter root; it runs with the root as its working directory. */
+  submit(request: ISubmitRequest): Promise<ISubmitResult> {
     return this.request<ISubmitResult>(['jobs'], {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ path })
+      body: JSON.stringify({ ...request, dry_run: false })
+    });
+  }
+
+  /** What submitting `request` would run, and where: nothing is created. */
+  plan(request: ISubmitRequest): Promise<ISubmitPlan> {
+    return this.request<ISubmitPlan>(['jobs'], {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...request, dry_run: true })
     });
   }
 

@@ -129,7 +129,7 @@ export function MetricsPanel(props: {
       <div className="kfj-metrics-header">
         <span>Metrics</span>
         <span
-          className={`kfj-log-state kfj-log-${data.live ? 'live' : 'ended'}`}
+          className={`kfj-metrics-state kfj-metrics-${data.live ? 'live' : 'ended'}`}
         >
           {poller.error
             ? `error: ${poller.error}`

@@ -19,6 +19,8 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 /* eslint-disable jupyter/prefer-lazy-imports */
 import { APIError, TFJobAPI } from './api';
 import { isTFJobFile } from './jobs';
+import { Validate, submitRequest, unknownFieldsOnly } from './submit';
+import { SubmitBody } from './submitDialog';
 import { JobsModel } from './model';
 import { RunningJobsStatus } from './statusbar';
 import {
@@ -43,20 +45,34 @@ const CATEGORY = 'TFJobs';
 /** What a command without arguments tells the command registry it takes. */
 const NO_ARGS = { args: { type: 'object', properties: {} } };
 
-/** Show why a submission was refused, with the field paths the server names. */
-async function showSubmitError(path: string, reason: unknown): Promise<void> {
+/**
+ * Show why a submission was refused, with the field paths the server names. When the only
+ * problems are unknown fields (refused by strict validation), offer to drop them: true then.
+ */
+async function showSubmitError(
+  path: string,
+  reason: unknown
+): Promise<boolean> {
   const error = reason as Partial<APIError>;
-  await showDialog({
+  const problems = error.problems ?? [];
+  const droppable = unknownFieldsOnly(problems).length > 0;
+  const result = await showDialog({
     title: 'Cannot submit TFJob',
     body: (
       <SubmitProblems
         path={path}
         message={error.message ?? String(reason)}
-        problems={error.problems ?? []}
+        problems={problems}
       />
     ),
-    buttons: [Dialog.okButton()]
+    buttons: droppable
+      ? [
+          Dialog.cancelButton({ label: 'Close' }),
+          Dialog.warnButton({ label: 'Drop unknown fields and continue' })
+        ]
+      : [Dialog.okButton()]
   });
+  return droppable && result.button.accept;
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -82,9 +98,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(sidebar, sidebar.id);
     model.start();
 
-    const submit = async (path: string): Promise<void> => {
+    /** The dialog: what would run, and where (a dry run), with an optional command. */
+    const submit = async (
+      path: string,
+      validate: Validate = 'strict'
+    ): Promise<void> => {
+      let plan;
       try {
-        const result = await model.api.submitFile(path);
+        plan = await model.api.plan(submitRequest(path, '', validate));
+      } catch (reason) {
+        if (await showSubmitError(path, reason)) {
+          await submit(path, 'warn');
+        }
+        return;
+      }
+      const answer = await showDialog({
+        title: 'Submit as TFJob',
+        body: new SubmitBody(path, plan),
+        buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })],
+        focusNodeSelector: 'input'
+      });
+      if (!answer.button.accept || answer.value === null) {
+        return;
+      }
+      try {
+        const result = await model.api.submit(
+          submitRequest(path, answer.value.command, validate)
+        );
         model.upsert(result.job);
         model.selected = result.job.name;
         shell.activateById(sidebar.id);
@@ -96,7 +136,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           }
         );
       } catch (reason) {
-        await showSubmitError(path, reason);
+        if (await showSubmitError(path, reason)) {
+          await submit(path, 'warn');
+        }
       }
     };
 
@@ -122,9 +164,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.submitFile, {
-      label: 'Submit as TFJob',
+      label: 'Submit as TFJob…',
       describedBy: NO_ARGS,
-      caption: 'Submit the selected YAML file as a TFJob',
+      caption:
+        'Submit the selected YAML file as a TFJob (it runs in the Jupyter root directory)',
       icon: tfjobIcon,
       isVisible: () => selectedYaml().length > 0,
       execute: async () => {

@@ -199,19 +199,96 @@ export function formatAge(
   return formatDuration((now - then) / 1000);
 }
 
-/** "2/3 active", "3/3 succeeded", "1 failed of 3": the replica summary of a row. */
-export function replicaSummary(counts: ICounts): string {
+/** Job states after which no replica runs again. */
+export const FINISHED_STATES: ReadonlySet<string> = new Set([
+  'Succeeded',
+  'Failed'
+]);
+
+function replicas(n: number): string {
+  return `${n} replica${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The replica summary of a row, from the counts by phase. A finished job's replicas that neither
+ * succeeded nor failed were stopped when it ended (the operator's success policy: the chief or
+ * worker 0 succeeding ends the job), so a succeeded job reads "1 of 4 replicas ran to completion,
+ * 3 stopped", not as a partial failure. `stopped` overrides the derived count where it is known.
+ */
+export function replicaSummary(
+  counts: ICounts,
+  state = '',
+  stopped?: number
+): string {
   const { active, succeeded, failed, total } = counts;
+  const finished = FINISHED_STATES.has(state);
+  const rest = stopped ?? (finished ? total - succeeded - failed - active : 0);
+  const tail = rest > 0 ? `, ${rest} stopped` : '';
   if (failed > 0) {
-    return `${failed}/${total} failed`;
+    return `${failed} of ${replicas(total)} failed${tail}`;
   }
-  if (active > 0) {
+  if (active > 0 && !finished) {
     return `${active}/${total} active`;
   }
   if (succeeded > 0) {
-    return `${succeeded}/${total} succeeded`;
+    return `${succeeded} of ${replicas(total)} ran to completion${tail}`;
   }
-  return `${total} replica${total === 1 ? '' : 's'}`;
+  return finished ? `${replicas(total)}${tail}` : replicas(total);
+}
+
+/** Replicas counted by phase, for a job whose details are known. */
+export function phaseCounts(list: IReplica[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of list) {
+    counts.set(r.phase, (counts.get(r.phase) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The detail header's line: `Succeeded · 1 of 4 replicas ran to completion, 3 stopped`. */
+export function jobOutcome(job: AnyJob): string {
+  const stopped = hasDetails(job)
+    ? (phaseCounts(job.replicas).get('Stopped') ?? 0)
+    : undefined;
+  return `${job.state} · ${replicaSummary(job.counts, job.state, stopped)}`;
+}
+
+/** What a replica's Exit cell says: a Stopped replica's 143 (SIGTERM) is the runner's doing. */
+export function exitText(replica: IReplica, jobState: string): string {
+  if (replica.phase === 'Stopped') {
+    return FINISHED_STATES.has(jobState)
+      ? 'stopped when the job finished'
+      : 'stopped';
+  }
+  return replica.exit_code === null ? '' : String(replica.exit_code);
+}
+
+export type Condition = IJob['status']['conditions'][number];
+
+/**
+ * The operator's conditions split into the current ones (status True: the job's latest state)
+ * and those superseded (status False: e.g. `Running` once the job succeeded), shown on request.
+ */
+export function splitConditions(conditions: Condition[]): {
+  current: Condition[];
+  superseded: Condition[];
+} {
+  return {
+    current: conditions.filter(c => c.status === 'True'),
+    superseded: conditions.filter(c => c.status !== 'True')
+  };
+}
+
+/** The delete dialog's question: a running job's replicas are stopped; a finished job has none. */
+export function deleteQuestion(
+  name: string,
+  state: string,
+  counts: ICounts
+): string {
+  if (FINISHED_STATES.has(state) || counts.active === 0) {
+    return `Delete TFJob "${name}"? This deletes its record and logs; none of its replicas is running.`;
+  }
+  return `Delete TFJob "${name}" and stop its ${replicas(counts.active)} still running? Its logs are deleted too.`;
 }
 
 /** Whether a file browser item can be submitted as a TFJob. */

@@ -2,6 +2,7 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import {
   LabIcon,
   ReactWidget,
+  closeIcon,
   UseSignal,
   deleteIcon,
   refreshIcon
@@ -13,17 +14,64 @@ import {
   AnyJob,
   IJob,
   IReplica,
+  deleteQuestion,
+  exitText,
   hasDetails,
   formatAge,
+  jobOutcome,
   replicaSummary,
+  splitConditions,
   stateClass
 } from './jobs';
 import { MetricsPanel } from './charts';
+import { IFold, foldLog, foldMarker } from './logfold';
 import { LogFollower } from './logs';
 import { JobsModel } from './model';
 
-/** Ages are re-rendered this often (kubectl-style ages change by the minute). */
-const AGE_TICK_MS = 15000;
+/** Ages tick every second (ages under a minute change each second). */
+const AGE_TICK_MS = 1000;
+
+/**
+ * One timer for every age on the page: each `<Age>` re-renders only its own text on a tick,
+ * so the list rows, the replica table and the log are not re-rendered every second.
+ */
+class AgeClock {
+  subscribe(listener: () => void): () => void {
+    this._listeners.add(listener);
+    if (this._timer === null) {
+      this._timer = setInterval(
+        () => this._listeners.forEach(l => l()),
+        AGE_TICK_MS
+      );
+    }
+    return () => {
+      this._listeners.delete(listener);
+      if (this._listeners.size === 0 && this._timer !== null) {
+        clearInterval(this._timer);
+        this._timer = null;
+      }
+    };
+  }
+
+  private _listeners = new Set<() => void>();
+  private _timer: ReturnType<typeof setInterval> | null = null;
+}
+
+const ageClock = new AgeClock();
+
+/** Time since `since`, kubectl style, kept current by the shared clock. */
+function Age(props: {
+  since: string | null | undefined;
+  className?: string;
+}): JSX.Element {
+  const [, tick] = React.useReducer((n: number) => n + 1, 0);
+  React.useEffect(() => ageClock.subscribe(tick), []);
+  return (
+    <span className={props.className}>
+      {formatAge(props.since, Date.now())}
+    </span>
+  );
+}
 
 export const tfjobIcon = new LabIcon({
   name: 'kubeflow-jupyter:tfjob',
@@ -103,10 +151,15 @@ export async function confirmAndDelete(
   name: string
 ): Promise<void> {
   const job = model.job(name);
-  const replicas = job ? job.counts.total : 0;
+  const counts = job?.counts ?? {
+    active: 0,
+    succeeded: 0,
+    failed: 0,
+    total: 0
+  };
   const result = await showDialog({
     title: 'Delete TFJob',
-    body: `Delete TFJob "${name}" and stop its ${replicas} replica${replicas === 1 ? '' : 's'}? Its logs are deleted too.`,
+    body: deleteQuestion(name, job?.state ?? '', counts),
     buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
   });
   if (!result.button.accept) {
@@ -120,17 +173,7 @@ export async function confirmAndDelete(
   }
 }
 
-function useNow(): number {
-  const [now, setNow] = React.useState(Date.now());
-  React.useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), AGE_TICK_MS);
-    return () => clearInterval(timer);
-  }, []);
-  return now;
-}
-
 function SidebarView({ model }: { model: JobsModel }): JSX.Element {
-  const now = useNow();
   const jobs = model.jobs;
   const selected = model.job(model.selected);
   const context =
@@ -159,16 +202,11 @@ function SidebarView({ model }: { model: JobsModel }): JSX.Element {
       ) : jobs.length === 0 ? (
         <EmptyState />
       ) : (
-        <JobList jobs={jobs} model={model} now={now} />
+        <JobList jobs={jobs} model={model} />
       )}
       {selected &&
         (hasDetails(selected) ? (
-          <JobDetail
-            key={selected.name}
-            job={selected}
-            model={model}
-            now={now}
-          />
+          <JobDetail key={selected.name} job={selected} model={model} />
         ) : (
           <LoadDetails key={selected.name} name={selected.name} model={model} />
         ))}
@@ -185,12 +223,8 @@ const OVERSCAN = 10;
  * The job list, windowed: a namespace with thousands of jobs costs what ~40 rows cost,
  * both on first paint and on each change.
  */
-function JobList(props: {
-  jobs: AnyJob[];
-  model: JobsModel;
-  now: number;
-}): JSX.Element {
-  const { jobs, model, now } = props;
+function JobList(props: { jobs: AnyJob[]; model: JobsModel }): JSX.Element {
+  const { jobs, model } = props;
   const list = React.useRef<HTMLUListElement>(null);
   const [view, setView] = React.useState({ top: 0, height: 0 });
   const measure = (): void => {
@@ -228,7 +262,6 @@ function JobList(props: {
         <JobRow
           key={job.name}
           job={job}
-          now={now}
           selected={job.name === model.selected}
           onSelect={model.setSelected}
         />
@@ -267,7 +300,6 @@ function EmptyState(): JSX.Element {
 
 interface IJobRowProps {
   job: AnyJob;
-  now: number;
   selected: boolean;
   onSelect: (name: string | null) => void;
 }
@@ -275,10 +307,10 @@ interface IJobRowProps {
 /** Memoised on the job object: the push channel replaces only the jobs that changed. */
 const JobRow = React.memo(function JobRow({
   job,
-  now,
   selected,
   onSelect
 }: IJobRowProps) {
+  const summary = replicaSummary(job.counts, job.state);
   return (
     <li
       className={`kfj-job${selected ? ' kfj-selected' : ''}`}
@@ -286,13 +318,14 @@ const JobRow = React.memo(function JobRow({
       data-state={job.state}
       role="option"
       aria-selected={selected}
-      title={job.message || job.state}
-      onClick={() => onSelect(selected ? null : job.name)}
+      title={`${job.state} · ${summary}${job.message ? `\n${job.message}` : ''}`}
+      // Selecting is all a click does: the details close with their own button.
+      onClick={() => onSelect(job.name)}
     >
       <span className="kfj-job-name">{job.name}</span>
       <span className={stateClass(job.state)}>{job.state}</span>
-      <span className="kfj-job-replicas">{replicaSummary(job.counts)}</span>
-      <span className="kfj-job-age">{formatAge(job.created, now)}</span>
+      <span className="kfj-job-replicas">{summary}</span>
+      <Age className="kfj-job-age" since={job.created} />
     </li>
   );
 });
@@ -323,12 +356,10 @@ function LoadDetails({
 
 function JobDetail({
   job,
-  model,
-  now
+  model
 }: {
   job: IJob;
   model: JobsModel;
-  now: number;
 }): JSX.Element {
   const [replica, setReplica] = React.useState<string | null>(
     job.defaultReplica
@@ -346,8 +377,18 @@ function JobDetail({
         >
           <deleteIcon.react tag="span" />
         </button>
+        <button
+          className="jp-ToolbarButtonComponent kfj-icon-button kfj-collapse"
+          title="Close the details"
+          aria-label="Close the details"
+          onClick={() => model.setSelected(null)}
+        >
+          <closeIcon.react tag="span" />
+        </button>
       </header>
+      <div className="kfj-detail-outcome">{jobOutcome(job)}</div>
       {job.message && <div className="kfj-detail-message">{job.message}</div>}
+      <Conditions job={job} />
       <div className="kfj-replicas-scroll">
         <table className="kfj-replicas">
           <thead>
@@ -364,7 +405,7 @@ function JobDetail({
               <ReplicaRow
                 key={r.id}
                 replica={r}
-                now={now}
+                jobState={job.state}
                 selected={r.id === replica}
                 onSelect={setReplica}
               />
@@ -386,13 +427,51 @@ function JobDetail({
   );
 }
 
+/** The operator's current conditions; the superseded ones (status False) on request. */
+function Conditions({ job }: { job: IJob }): JSX.Element | null {
+  const [expanded, setExpanded] = React.useState(false);
+  const { current, superseded } = splitConditions(job.status.conditions);
+  if (current.length + superseded.length === 0) {
+    return null;
+  }
+  const shown = expanded ? job.status.conditions : current;
+  return (
+    <div className="kfj-conditions">
+      <ul>
+        {shown.map(c => (
+          <li
+            key={c.type}
+            className={c.status === 'True' ? '' : 'kfj-superseded'}
+            title={c.message}
+          >
+            <span className="kfj-condition-type">{c.type}</span>
+            {c.status === 'True' ? '' : ` (${c.status})`}
+            {c.reason ? ` · ${c.reason}` : ''}
+          </li>
+        ))}
+      </ul>
+      {superseded.length > 0 && (
+        <button
+          className="kfj-link-button kfj-conditions-toggle"
+          onClick={() => setExpanded(!expanded)}
+        >
+          {expanded
+            ? 'hide earlier conditions'
+            : `${superseded.length} earlier condition${superseded.length === 1 ? '' : 's'}`}
+        </button>
+      )}
+    </div>
+  );
+}
+
 function ReplicaRow(props: {
   replica: IReplica;
-  now: number;
+  jobState: string;
   selected: boolean;
   onSelect: (id: string) => void;
 }): JSX.Element {
-  const { replica: r, now, selected, onSelect } = props;
+  const { replica: r, jobState, selected, onSelect } = props;
+  const exit = exitText(r, jobState);
   return (
     <tr
       className={`kfj-replica${selected ? ' kfj-selected' : ''}`}
@@ -405,8 +484,15 @@ function ReplicaRow(props: {
         <span className={stateClass(r.phase)}>{r.phase}</span>
       </td>
       <td>{r.restarts}</td>
-      <td>{r.exit_code ?? ''}</td>
-      <td>{formatAge(r.started_at, now)}</td>
+      <td
+        className={r.phase === 'Stopped' ? 'kfj-exit-stopped' : ''}
+        title={r.exit_code === null ? undefined : `exit code ${r.exit_code}`}
+      >
+        {exit}
+      </td>
+      <td>
+        <Age since={r.started_at} />
+      </td>
     </tr>
   );
 }
@@ -424,6 +510,8 @@ function LogView({
   const [follower, setFollower] = React.useState<LogFollower | null>(null);
   const pre = React.useRef<HTMLPreElement>(null);
   const pinned = React.useRef(true); // follow the end unless the user scrolled up
+  // Lines are shown as written (no wrapping inside words, tables keep their columns): scroll sideways.
+  const [wrap, setWrap] = React.useState(false);
 
   React.useEffect(() => {
     const f = new LogFollower(model.api, job, replica, redraw);
@@ -446,16 +534,26 @@ function LogView({
         : state === 'ended'
           ? 'ended'
           : `error: ${follower?.error}`;
+  const lines = follower?.lines ?? [];
+  const items = React.useMemo(() => foldLog(lines), [lines]);
   return (
     <div className="kfj-log-view">
       <div className="kfj-log-header">
         <span>
           Log of <b>{replica}</b>
         </span>
+        <label className="kfj-log-wrap" title="Wrap long lines">
+          <input
+            type="checkbox"
+            checked={wrap}
+            onChange={e => setWrap(e.currentTarget.checked)}
+          />
+          wrap
+        </label>
         <span className={`kfj-log-state kfj-log-${state}`}>{status}</span>
       </div>
       <pre
-        className="kfj-log"
+        className={`kfj-log${wrap ? ' kfj-log-wrapped' : ''}`}
         ref={pre}
         data-replica={replica}
         onScroll={e => {
@@ -464,8 +562,30 @@ function LogView({
             el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
         }}
       >
-        {follower?.lines.join('\n')}
+        {items.map((item, i) =>
+          typeof item === 'string' ? (
+            // A text run between folds ends its line itself; the last one needs no newline.
+            <React.Fragment key={`t${i}`}>
+              {item}
+              {i < items.length - 1 ? '\n' : ''}
+            </React.Fragment>
+          ) : (
+            <Fold key={`f${item.start}`} fold={item} />
+          )
+        )}
       </pre>
     </div>
+  );
+}
+
+/** A run of TensorFlow start-up lines: one dim row that shows them on click. */
+function Fold({ fold }: { fold: IFold }): JSX.Element {
+  return (
+    <details className="kfj-fold">
+      <summary title="TensorFlow's C++ start-up lines: click to show them">
+        {foldMarker(fold)}
+      </summary>
+      {fold.lines.join('\n')}
+    </details>
   );
 }

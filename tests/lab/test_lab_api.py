@@ -125,7 +125,7 @@ async def test_lab_live_log_stream_delivers_lines_while_the_replica_runs(jp_fetc
     stream = open_stream("jobs", "live", "logs", "stream", query="?replica=worker-0")
     event, lines = await stream.until(lambda e, d: e == "lines" and "first" in d)
     assert stream.status == 200
-    (Path(jp_root_dir) / "live" / "go").touch()  # the workdir is the YAML file's directory
+    (Path(jp_root_dir) / "go").touch()  # the sidebar's jobs run in the Jupyter root
     seen = list(lines)
     while True:
         event, data = await stream.next()

@@ -87,7 +87,8 @@ async def assert_nothing_created(jp_fetch, home: Path) -> None:
         ({"command": "python\x00", "path": "ok.yaml"}, ["command", "NUL"]),
         ({"path": "\ud800.yaml"}, ["path", "surrogate"]),
         ({"path": "x" * 5000}, ["path"]),
-        ({"path": "ok.yaml", "dry_run": True}, ["unknown field 'dry_run'"]),
+        ({"path": "ok.yaml", "dry_run": "yes"}, ["dry_run", "true or false"]),
+        ({"path": "ok.yaml", "validate": "loose"}, ["validate", "strict, warn, ignore"]),
         ({"spec": {"apiVersion": "kubeflow.org/v1", "kind": "TFJob"}}, ["invalid TFJob"]),
     ],
 )

@@ -116,13 +116,20 @@ def test_lab_ui_submit_from_the_file_browser_succeeds_shows_the_log_and_deletes(
     right_click_file(page, "quick.yaml")
     page.screenshot(path=ARTIFACTS / "02-context-menu.png")
     page.locator(".lm-Menu-itemLabel", has_text="Submit as TFJob").click()
+    # The dialog shows what will run, and where, before anything is created.
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator(".kfj-submit-body").wait_for()
+    assert "quick" in dialog.inner_text() and str(lab.root) in dialog.inner_text()
+    page.screenshot(path=ARTIFACTS / "02b-submit-dialog.png")
+    dialog.locator("button.jp-mod-accept").click()
+    dialog.wait_for(state="detached")
 
     # The sidebar opens with the job selected; the push channel moves it to Succeeded.
     row = sidebar(page).locator('.kfj-job[data-name="quick"]')
     row.wait_for()
     sidebar(page).locator('.kfj-job[data-name="quick"][data-state="Succeeded"]').wait_for()
     assert row.locator(".kfj-badge").inner_text() == "Succeeded"
-    assert "1/1 succeeded" in row.inner_text()
+    assert "1 of 1 replica ran to completion" in row.inner_text()
     assert re.search(r"\d+[smhd]", row.locator(".kfj-job-age").inner_text())
 
     detail = sidebar(page).locator(".kfj-detail")
@@ -136,7 +143,7 @@ def test_lab_ui_submit_from_the_file_browser_succeeds_shows_the_log_and_deletes(
 
     detail.locator("button.kfj-delete").click()
     dialog = page.locator(".jp-Dialog")
-    assert 'Delete TFJob "quick"' in dialog.inner_text()
+    assert 'Delete TFJob "quick"' in dialog.inner_text() and "record and logs" in dialog.inner_text()
     page.screenshot(path=ARTIFACTS / "04-delete-confirmation.png")
     dialog.locator("button.jp-mod-warn").click()
     row.wait_for(state="detached")
@@ -165,6 +172,8 @@ def test_lab_ui_palette_submit_live_log_status_bar_in_dark_theme(page, lab):
 
     from_palette(page, "Submit a TFJob", "Submit a TFJob YAML file", "TFJobs")
     page.locator(".jp-Dialog input").fill("gated.yaml")
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    page.locator(".jp-Dialog .kfj-submit-body").wait_for()  # what will run, then submit
     page.locator(".jp-Dialog button.jp-mod-accept").click()
 
     sidebar(page).locator('.kfj-job[data-name="gated"][data-state="Running"]').wait_for()

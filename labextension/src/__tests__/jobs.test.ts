@@ -97,11 +97,11 @@ test('replica summary names the most important count', () => {
   );
   assert.equal(
     replicaSummary({ active: 1, succeeded: 1, failed: 1, total: 3 }),
-    '1/3 failed'
+    '1 of 3 replicas failed'
   );
   assert.equal(
     replicaSummary({ active: 0, succeeded: 3, failed: 0, total: 3 }),
-    '3/3 succeeded'
+    '3 of 3 replicas ran to completion'
   );
   assert.equal(
     replicaSummary({ active: 0, succeeded: 0, failed: 0, total: 1 }),

@@ -1,0 +1,148 @@
+"""What ``POST jobs`` does with a checked request: submit, or (``dry_run``) describe what a submit would run.
+
+The sidebar's "Submit as TFJob…" dialog shows the dry run's answer (the job's name, its replicas by
+type, the working directory) before anything is created, with a command field for a spec that
+relies on its image's entrypoint (the seed's legacy YAML), which the local backend cannot run.
+
+The working directory of a job submitted here is the Jupyter server's root directory, whatever
+the YAML file's folder: relative paths in a job resolve from the root, as the file browser shows
+paths (docs/lab.md; the magics use the notebook's directory, the CLI the current directory).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..client import Submission, TFJobClient, read_spec
+from ..errors import SpecError
+from ..tfjob import parse_tfjob
+from ..tfjob.spec import STRICT, VALIDATION_MODES
+
+
+def takes_validate(method: Any) -> bool:
+    """Whether this client's ``submit``/``prepare`` has the ``validate`` keyword (kubectl's --validate)."""
+    try:
+        return "validate" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def check_validate(value: Any) -> str:
+    """``validate``: one of kubectl's values, default strict; else ValueError naming the field."""
+    if value is None or value == "":
+        return STRICT
+    if value not in VALIDATION_MODES:
+        raise ValueError(f"validate must be one of {', '.join(VALIDATION_MODES)}, got {str(value)[:40]!r}")
+    return value
+
+
+def submit_options(client: TFJobClient, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` as this client's ``submit`` takes them: ``validate`` passed on where it is a
+    parameter; where it is not yet, warn/ignore are applied here by parsing with them first (the
+    parsed manifest has the unknown fields dropped) and submitting that, with its warnings kept."""
+    options = dict(options)
+    validate = options.pop("validate", STRICT)
+    if takes_validate(client.submit):
+        return {**options, "validate": validate}
+    if validate == STRICT:
+        return options
+    from ..tfjob.spec import split_command
+
+    parsed = parse_tfjob(
+        read_spec(options["source"]),
+        name=options.get("name"),
+        command=split_command(options.get("command")),
+        validate=validate,
+    )
+    leftover = {**options, "source": parsed.job.to_manifest(), "name": None, "command": None}
+    leftover["_messages"] = (parsed.notices, parsed.warnings)
+    return leftover if validate == "warn" else {**leftover, "_messages": (parsed.notices, [])}
+
+
+def submit(client: TFJobClient, options: dict[str, Any]) -> Submission:
+    """Submit (or dry-run) with ``options``: the handler's checked fields plus ``workdir``."""
+    prepared = submit_options(client, options)
+    messages = prepared.pop("_messages", None)
+    submission = client.submit(**prepared)
+    if messages is not None:
+        notices, warnings = messages
+        submission.notices = list(notices) + [n for n in submission.notices if n not in notices]
+        submission.warnings = list(warnings) + submission.warnings
+    return submission
+
+
+def plan(client: TFJobClient, options: dict[str, Any], yaml: str | None = None) -> dict[str, Any]:
+    """A dry run for the dialog: what would run, and where. A spec the domain refuses raises
+    SpecError (400, as a submit would); what only the backend refuses (an image entrypoint the
+    local backend cannot run) comes back as ``problems`` beside the plan, for the dialog to show."""
+    prepared = submit_options(client, {**options, "dry_run": True})
+    messages = prepared.pop("_messages", None)
+    prepare_args = {k: prepared.get(k) for k in ("name", "command")}
+    if takes_validate(client.prepare):
+        prepare_args["validate"] = prepared.get("validate", STRICT)
+    parsed = client.prepare(prepared["source"], **prepare_args)
+    job = parsed.job
+    entrypoint = [t for t, s in job.replica_specs.items() if s.replicas > 0 and not s.command]
+    problems: list[dict[str, str]] = []
+    message = ""
+    try:
+        submission = client.submit(**prepared)
+        notices, warnings = submission.notices, submission.warnings
+    except SpecError as e:
+        problems = [{"path": p.path, "message": p.message} for p in e.problems]
+        message = str(e)
+        notices, warnings = parsed.notices, parsed.warnings
+    if messages is not None:
+        notices = list(messages[0]) + [n for n in notices if n not in messages[0]]
+        warnings = list(messages[1]) + list(warnings)
+    images = [job.replica_specs[t].container.get("image") or "" for t in entrypoint]
+    root = Path(options["workdir"])
+    yaml_dir = Path(yaml).parent if yaml else root
+    return {
+        "dryRun": True,
+        "name": job.name,
+        "replicas": {t: s.replicas for t, s in job.replica_specs.items() if s.replicas > 0},
+        "workdir": str(root),
+        "entrypoint": entrypoint,
+        "suggestedCommand": suggest_command(images, yaml_dir, root) if entrypoint else None,
+        "problems": problems,
+        "message": message,
+        "notices": list(notices),
+        "warnings": list(warnings),
+    }
+
+
+def image_stem(image: str) -> str:
+    """``gcr.io/tf-on-k8s-dogfood/tf_sample:dc944ff`` → ``tf_sample``."""
+    last = image.rsplit("/", 1)[-1]
+    return last.split("@", 1)[0].split(":", 1)[0]
+
+
+def suggest_command(images: list[str], yaml_dir: Path, root: Path) -> str | None:
+    """A command for a spec that relies on its image's entrypoint: the image's program when a
+    script named after it lies beside the YAML file or in a folder of that name (the seed's
+    ``tf_sample`` image → ``examples/tf_sample/tf_sample.py``), as a path from the root. A few
+    fixed places are looked at, never a tree walk; None when none holds it."""
+    for stem in dict.fromkeys(image_stem(i) for i in images if i):
+        if not stem or stem.startswith("."):
+            continue
+        for base in dict.fromkeys((yaml_dir, root)):
+            for candidate in (base / f"{stem}.py", base / stem / f"{stem}.py", base / stem / "main.py"):
+                try:
+                    if candidate.is_file() and candidate.resolve().is_relative_to(root):
+                        relative = candidate.resolve().relative_to(root).as_posix()
+                        return f"python {shlex.quote(relative)}"
+                except (OSError, ValueError):
+                    continue
+    return None
+
+
+def server_root(settings: dict[str, Any], contents_manager: Any) -> Path:
+    """The working directory of jobs submitted from the sidebar: the contents manager's
+    ``root_dir`` (the folder the file browser shows), else the server's, else the process's."""
+    root = getattr(contents_manager, "root_dir", None) or settings.get("server_root_dir") or os.getcwd()
+    return Path(root).expanduser().resolve()
