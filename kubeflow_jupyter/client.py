@@ -21,11 +21,13 @@ from .backends import Backend, get_backend, resolve_backend_name
 from .errors import BackendError, FieldProblem, JobFailed, OptionError, SpecError, WaitTimeout
 from .tfjob import parse_tfjob
 from .tfjob.load import read_file
-from .tfjob.model import ParseResult
+from .tfjob.model import ANNOTATION_LOGDIR, ParseResult
 from .tfjob.spec import split_command
 from .tfjob.status import FAILED, UNKNOWN, JobSnapshot, supersedes
 
 if TYPE_CHECKING:
+    import pandas
+
     from .handle import TFJobHandle
     from .runcell.payload import Payload
 
@@ -84,6 +86,21 @@ def check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def check_logdir(logdir: object, where: str) -> str:
+    """A job's logdir: ``pvc://CLAIM/SUBPATH`` (OptionError for ``--logdir``, SpecError for the annotation)."""
+    from .metrics.tensorboard import parse_pvc_logdir
+
+    try:
+        if not isinstance(logdir, str):
+            raise OptionError(f"{where} must be a string pvc://CLAIM/SUBPATH, got {logdir!r:.60}")
+        parse_pvc_logdir(logdir)
+    except OptionError as e:
+        if where == "--logdir":
+            raise
+        raise SpecError(FieldProblem(where, str(e).replace("--logdir on a cluster", "a logdir"))) from None
+    return logdir
+
+
 def namespace_problem(theirs: object, ours: str) -> FieldProblem | None:
     """The namespace rule, for every backend: a manifest's ``metadata.namespace`` (when it names
     one) must be the namespace the client works in; jobs are never created elsewhere (kubectl
@@ -137,10 +154,15 @@ class TFJobClient:
 
     # -- submit ----------------------------------------------------------
     def prepare(
-        self, source: SpecSource, *, name: str | None = None, command: str | list[str] | None = None
+        self,
+        source: SpecSource,
+        *,
+        name: str | None = None,
+        command: str | list[str] | None = None,
+        logdir: str | None = None,
     ) -> ParseResult:
-        """Parse, convert and validate without side effects; apply ``--name``/``--command``; place
-        the job in the client's namespace.
+        """Parse, convert and validate without side effects; apply ``--name``/``--command``/``--logdir``;
+        place the job in the client's namespace.
 
         The one place every front end (CLI, REST, magics) goes through: ``command`` must split
         like a shell command line, and the result must fit the manifest limit. It alone decides
@@ -150,7 +172,19 @@ class TFJobClient:
         parsed = parse_tfjob(read_spec(source), name=name, command=argv)
         if (problem := namespace_problem(parsed.job.namespace, self.namespace)) is not None:
             raise SpecError(problem)
-        return replace(parsed, job=parsed.job.in_namespace(self.namespace))
+        job = parsed.job.in_namespace(self.namespace)
+        notices = list(parsed.notices)
+        if logdir is not None:
+            check_logdir(logdir, "--logdir")
+            job = job.with_logdir(logdir)
+        elif job.logdir is not None:
+            check_logdir(job.logdir, f"metadata.annotations[{ANNOTATION_LOGDIR}]")
+        if job.logdir is not None and self.backend_name == "local":
+            notices.append(
+                f"logdir {job.logdir} is for a cluster: locally every replica writes into the job's own "
+                f"directory, $TFJOB_LOGDIR (%tfjob metrics and %tfjob tensorboard read it)"
+            )
+        return replace(parsed, job=job, notices=notices)
 
     def submit(
         self,
@@ -160,8 +194,11 @@ class TFJobClient:
         command: str | list[str] | None = None,
         dry_run: bool = False,
         workdir: str | os.PathLike | None = None,
+        logdir: str | None = None,
     ) -> Submission:
-        parsed = self.prepare(source, name=name, command=command)
+        """``logdir``: ``pvc://CLAIM/SUBPATH``, mounted in every replica on a cluster ($TFJOB_LOGDIR
+        names it); locally every job has its own logdir whatever is given."""
+        parsed = self.prepare(source, name=name, command=command, logdir=logdir)
         job = parsed.job
         workdir = str(workdir) if workdir else os.getcwd()
         snapshot = self.backend.create(job, workdir=workdir, dry_run=dry_run)
@@ -192,6 +229,7 @@ class TFJobClient:
         dry_run: bool = False,
         root: str | os.PathLike | None = None,
         timeout: float | None = None,
+        logdir: str | None = None,
         **kwargs,
     ) -> TFJobHandle | Submission:
         """Call ``fn(*args, **kwargs)`` on every replica of a new TFJob; its return value on the
@@ -205,7 +243,8 @@ class TFJobClient:
         shipped beside the code; ``packages``: pip-installed in the container (Kubernetes), or
         required to be installed already (local). ``image`` (Kubernetes): default
         ``tensorflow/tensorflow:<the installed TensorFlow version>``. The option names above are
-        this method's: ``fn`` cannot receive keyword arguments with those names.
+        this method's: ``fn`` cannot receive keyword arguments with those names. ``logdir``: as
+        :meth:`submit`'s.
 
         With ``wait`` (default), returns once the job has finished (``result()`` raises the
         remote error, if any); ``dry_run`` returns the :class:`Submission` that would be created."""
@@ -214,7 +253,7 @@ class TFJobClient:
         def build(result_replica: str, root: str) -> Payload:
             return build_function_payload(fn, args, kwargs, files, packages, root=root, result_replica=result_replica)
 
-        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout)
+        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout, logdir)
 
     def run_cell(
         self,
@@ -233,6 +272,7 @@ class TFJobClient:
         dry_run: bool = False,
         root: str | os.PathLike | None = None,
         timeout: float | None = None,
+        logdir: str | None = None,
     ) -> TFJobHandle | Submission:
         """Run a notebook cell's code (plain Python: IPython syntax is refused, naming the line) on
         every replica; the value of its last expression on the result replica is ``result()``.
@@ -242,9 +282,9 @@ class TFJobClient:
         def build(result_replica: str, root: str) -> Payload:
             return build_cell_payload(code, files, packages, root=root, result_replica=result_replica)
 
-        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout)
+        return self._run(build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout, logdir)
 
-    def _run(self, build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout):
+    def _run(self, build, workers, ps, chief, evaluator, image, env, name, wait, dry_run, root, timeout, logdir=None):
         from .handle import TFJobHandle
         from .runcell import jobs
 
@@ -259,7 +299,7 @@ class TFJobClient:
         manifest = jobs.run_manifest(
             name or jobs.random_name(), payload.description, payload.kind, layout, image=image, env=environment
         )
-        parsed = self.prepare(manifest)
+        parsed = self.prepare(manifest, logdir=logdir)
         job, objects = payload_job(parsed.job, payload)
         snapshot = self.backend.create(job, workdir=root, dry_run=dry_run, payload=payload)
         sub = Submission(
@@ -353,8 +393,41 @@ class TFJobClient:
             raise JobFailed(last)
         return last
 
+    # -- metrics -----------------------------------------------------------
+    def logdir(self, name: str) -> str | None:
+        """Where the job's replicas write event files ($TFJOB_LOGDIR): a local directory, or on a
+        cluster the ``pvc://CLAIM/SUBPATH`` it mounts; None when the job has none."""
+        logdir = getattr(self.backend, "logdir", None)
+        return logdir(name) if logdir is not None else None
+
+    def metrics(self, name: str, replica: str | None = None, *, tail: int | None = None) -> pandas.DataFrame:
+        """The job's training metrics now, a wide DataFrame (columns ``replica``, ``step``, then one
+        per metric): the records its replicas' logs hold (``step=3 loss=0.5``, see
+        :func:`kubeflow_jupyter.report`) merged on step with the scalars of the event files in its
+        logdir, when this machine can read it. ``replica``: None (the chief/master, else worker-0),
+        ``"all"`` or a replica id. See docs/metrics.md."""
+        from .metrics.follow import collect
+
+        tail = check_tail(tail)
+        logdir = self.logdir(name)
+        readable = logdir if logdir and not logdir.startswith("pvc://") else None
+        return collect(self, name, replica, logdir=readable, tail=tail)
+
+    def tensorboard(self, name: str):
+        """A TensorBoard for the job: locally a process on its logdir (``.url``; shows inline through
+        the Jupyter server), on a cluster Kubeflow's ``Tensorboard`` owned by the TFJob. Raises
+        TensorBoardUnavailable (the one line saying what is missing), JobNotFound."""
+        from .metrics.tensorboard import TensorBoard, TensorBoardUnavailable
+
+        start = getattr(self.backend, "tensorboard", None)
+        if start is None:
+            raise TensorBoardUnavailable(f"the {self.backend_name} backend cannot run a TensorBoard")
+        board = start(name)
+        return board.for_this_kernel() if isinstance(board, TensorBoard) else board
+
     # -- delete ----------------------------------------------------------
     def delete(self, name: str) -> None:
+        """Delete the job (and the TensorBoard this process runs for it, if any)."""
         self.backend.delete(name)
 
 

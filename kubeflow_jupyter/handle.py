@@ -13,6 +13,8 @@ from . import job_display
 from .errors import KubeflowJupyterError
 
 if TYPE_CHECKING:  # the monitor imports ipywidgets: only when .watch() is called
+    import pandas
+
     from .client import Submission, TFJobClient
     from .tfjob.status import JobSnapshot
     from .widgets.job_monitor import JobMonitor
@@ -20,7 +22,7 @@ if TYPE_CHECKING:  # the monitor imports ipywidgets: only when .watch() is calle
 
 class TFJobHandle:
     """``job.status``, ``job.logs()``, ``job.wait()``, ``job.delete()``, ``job.watch()``,
-    ``job.result()`` (a run-job's value).
+    ``job.result()`` (a run-job's value), ``job.metrics()`` (a DataFrame), ``job.tensorboard()``.
 
     Unlike the magics (which print errors), these methods raise
     :class:`~kubeflow_jupyter.errors.KubeflowJupyterError` subclasses, e.g.
@@ -63,6 +65,22 @@ class TFJobHandle:
         reads the result replica's log, so it works from a fresh handle or another kernel.
         Raises RemoteError (``worker-1 raised ValueError: ...``), ResultError, WaitTimeout."""
         return self.client.result(self.name, timeout=timeout, allow_pickle=allow_pickle, snapshot=self.final)
+
+    def metrics(self, replica: str | None = None, *, tail: int | None = None) -> pandas.DataFrame:
+        """The training metrics so far: columns ``replica``, ``step``, then one per metric, from the
+        replicas' ``step=… loss=…`` log lines and the event files in $TFJOB_LOGDIR (docs/metrics.md).
+        ``replica``: None (the chief/master, else worker-0), ``"all"``, or a replica id."""
+        return self.client.metrics(self.name, replica, tail=tail)
+
+    def tensorboard(self):
+        """A TensorBoard on the job's logdir (shows inline; ``.url``), started once and reused;
+        on a cluster, Kubeflow's ``Tensorboard`` owned by the TFJob. Raises TensorBoardUnavailable."""
+        return self.client.tensorboard(self.name)
+
+    @property
+    def logdir(self) -> str | None:
+        """Where the replicas write event files ($TFJOB_LOGDIR): a local path, or ``pvc://…``."""
+        return self.client.logdir(self.name)
 
     def watch(self) -> JobMonitor:
         """A live :class:`~kubeflow_jupyter.widgets.job_monitor.JobMonitor` (shows when last in a cell)."""

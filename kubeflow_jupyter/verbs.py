@@ -118,6 +118,15 @@ JOB_NAME = arg(
     optional_in=(NOTEBOOK,),
     help="the job's name (in a notebook, default: the job last submitted from it)",
 )
+#: ``--logdir`` of submit and run. The CLI's submit does not pass it on yet: notebook only for now.
+LOGDIR = arg(
+    "--logdir",
+    metavar="pvc://CLAIM/SUBPATH",
+    front_ends=(NOTEBOOK,),
+    help="kubernetes: mount this PersistentVolumeClaim (its SUBPATH) in every replica at /kfj/logdir, named by "
+    "$TFJOB_LOGDIR, for tf.summary / Keras's TensorBoard callback (%%tfjob tensorboard shows it); locally "
+    "every job has its own $TFJOB_LOGDIR",
+)
 LIST_OUTPUTS = ("table", "wide", "json", "yaml")
 GET_OUTPUTS = ("wide", "json", "yaml")
 
@@ -164,6 +173,7 @@ VERBS: tuple[Verb, ...] = (
                 help="with --wait: give up waiting after S seconds",
             ),
             arg("--watch", action="store_true", front_ends=(NOTEBOOK,), help="show the live JobMonitor widget"),
+            LOGDIR,
         ),
     ),
     Verb(
@@ -216,6 +226,28 @@ VERBS: tuple[Verb, ...] = (
         ),
     ),
     Verb(
+        "metrics",
+        "the training metrics so far as a pandas DataFrame (replica, step, one column per metric): the "
+        "replicas' 'step=N name=value' log lines (kubeflow_jupyter.report) and the scalars in $TFJOB_LOGDIR",
+        (
+            JOB_NAME,
+            arg(
+                "--replica",
+                metavar="R",
+                help="a replica id such as worker-1, or 'all' (default: the chief/master, else worker-0)",
+            ),
+            arg("--tail", type=non_negative_int, metavar="N", help="read only the last N lines of each log"),
+        ),
+        front_ends=(NOTEBOOK,),
+    ),
+    Verb(
+        "tensorboard",
+        "a TensorBoard on the job's logdir, shown inline (started once per job, stopped with the job's delete "
+        "and the kernel); on a cluster, Kubeflow's Tensorboard owned by the TFJob (needs --logdir pvc://...)",
+        (JOB_NAME,),
+        front_ends=(NOTEBOOK,),
+    ),
+    Verb(
         "wait",
         "wait until a TFJob finishes (fails if the job failed)",
         (
@@ -262,6 +294,7 @@ VERBS: tuple[Verb, ...] = (
                 action="store_true",
                 help="print what would be created (the TFJob, and the ConfigMap on Kubernetes); create nothing",
             ),
+            LOGDIR,
         ),
         front_ends=(NOTEBOOK,),
     ),

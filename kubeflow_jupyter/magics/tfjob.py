@@ -134,6 +134,8 @@ class TFJobMagics(Magics):
             %tfjob wait example-job --timeout 600
             %tfjob logs example-job --replica worker-0 --follow
             %tfjob delete example-job
+            df = %tfjob metrics example-job     # step=… loss=… log lines + $TFJOB_LOGDIR scalars, a DataFrame
+            tb = %tfjob tensorboard example-job # TensorBoard on the job's logdir, inline (tb.url)
             %%tfjob run --chief --workers 2 --ps 1 --files helpers.py
             <Python: runs on every replica; its last expression on the chief is Out[n]>
             job = %tfjob result run-x7k2p     # a run-job's value, from any kernel
@@ -202,7 +204,7 @@ class TFJobMagics(Magics):
 
         source = body if body is not None else Path(args.file).expanduser()
         client = self._client_for(args)
-        sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
+        sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run, logdir=args.logdir)
         for notice in sub.notices:
             print(notice)
         for warning in sub.warnings:
@@ -350,7 +352,11 @@ class TFJobMagics(Magics):
             wait=False,
             dry_run=args.dry_run,
             root=os.getcwd(),
+            logdir=args.logdir,
         )
+        if not args.dry_run and outcome.submission is not None:
+            for notice in outcome.submission.notices:  # e.g. that a pvc:// logdir is for a cluster
+                print(notice)
         if args.dry_run:
             import yaml
 
@@ -378,6 +384,20 @@ class TFJobMagics(Magics):
             return job.result(timeout=args.timeout)
         except KeyboardInterrupt:
             print_error(f"stopped waiting; tfjob {job.name!r} keeps running")
+            return None
+
+    def _metrics(self, args, cell):
+        job = self._job(args)
+        return job.metrics(args.replica, tail=args.tail)
+
+    def _tensorboard(self, args, cell):
+        from ..metrics.tensorboard import TensorBoardUnavailable
+
+        job = self._job(args)
+        try:
+            return job.tensorboard()
+        except TensorBoardUnavailable as e:  # one line, and "Run All" goes on: nothing failed
+            print_error(str(e))
             return None
 
     def _delete(self, args, cell):

@@ -37,7 +37,8 @@ _generations = itertools.count(int(time.time()) % 100000 * 1000)
 
 
 def default_logdir(client: TFJobClient, name: str) -> str | None:
-    """The job's event-file directory when its backend says (``backend.logdir(name)``), else None."""
+    """The job's event-file directory when its backend says (``backend.logdir(name)``) and it is a
+    path here, else None (a cluster's ``pvc://`` logdir is read by its Tensorboard, not here)."""
     logdir = getattr(client.backend, "logdir", None)
     if logdir is None:
         return None
@@ -45,7 +46,7 @@ def default_logdir(client: TFJobClient, name: str) -> str | None:
         path = logdir(name)
     except Exception:
         return None
-    return str(path) if path else None
+    return str(path) if path and not str(path).startswith("pvc://") else None
 
 
 class LiveMetrics:

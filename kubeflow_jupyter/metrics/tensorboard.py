@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import hashlib
 import html
+import json
 import os
 import re
 import signal
@@ -50,6 +51,48 @@ def notebook_base_url() -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
+def server_base_url() -> str | None:
+    """The base URL of the Jupyter server this kernel runs under, None when there is none (a
+    terminal, nbclient): JupyterHub's prefix, else the ``base_url`` of the server that started
+    this process (its ``jpserver-<pid>.json`` in the runtime directory, beside the kernel's
+    connection file)."""
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if prefix:
+        return prefix if prefix.endswith("/") else prefix + "/"
+    dirs: list[Path] = []
+    with contextlib.suppress(Exception):
+        from ipykernel.connect import get_connection_file
+
+        dirs.append(Path(get_connection_file()).parent)
+    with contextlib.suppress(Exception):
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        dirs.append(Path(jupyter_runtime_dir()))
+    for directory in dirs:
+        try:
+            info = json.loads((directory / f"jpserver-{os.getppid()}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        base = str(info.get("base_url") or "/") if isinstance(info, dict) else "/"
+        return base if base.endswith("/") else base + "/"
+    return None
+
+
+def proxy_base_url() -> str | None:
+    """Where an iframe reaches a local TensorBoard through the Jupyter server: the server's base
+    URL when this kernel runs under one that has jupyter-server-proxy, else None (use ``.url``)."""
+    import importlib.util
+
+    base = server_base_url()
+    if base is None or importlib.util.find_spec("jupyter_server_proxy") is None:
+        return None
+    return base
+
+
+class TensorBoardUnavailable(BackendError):
+    """No TensorBoard can be shown for the job: the message is the one line saying what is missing."""
+
+
 @dataclass
 class TensorBoard:
     """One running TensorBoard: ``url`` is its own address; in a notebook it shows inline."""
@@ -59,6 +102,17 @@ class TensorBoard:
     port: int
     process: subprocess.Popen = field(repr=False)
     output: Path = field(repr=False)  # its stdout and stderr
+    #: the iframe goes through jupyter-server-proxy (False: straight to ``url``, for a browser on this machine)
+    proxied: bool = field(default=True, repr=False)
+    #: the Jupyter server's base URL for the proxied address (None: :func:`notebook_base_url`)
+    base_url: str | None = field(default=None, repr=False)
+
+    def for_this_kernel(self) -> TensorBoard:
+        """Show it the way this kernel's browser reaches it: through the Jupyter server's proxy
+        when there is one (:func:`proxy_base_url`), else at its own address."""
+        base = proxy_base_url()
+        self.proxied, self.base_url = base is not None, base
+        return self
 
     @property
     def url(self) -> str:
@@ -74,7 +128,7 @@ class TensorBoard:
         return self.process.poll() is None
 
     def _repr_html_(self) -> str:
-        src = html.escape(self.proxied_url(), quote=True)
+        src = html.escape(self.proxied_url(self.base_url) if self.proxied else self.url, quote=True)
         return (
             f'<div class="kfj-tensorboard"><div>TensorBoard for TFJob <b>{html.escape(self.job)}</b> '
             f"(logdir <code>{html.escape(self.logdir)}</code>): "
@@ -316,3 +370,33 @@ def missing_for_cluster_tensorboard(logdir: str | None, discovery: dict) -> str 
             "install Kubeflow's tensorboard-controller, or read the logdir with %tfjob metrics"
         )
     return None
+
+
+@dataclass
+class ClusterTensorBoard:
+    """Kubeflow's ``Tensorboard`` of a TFJob on a cluster: ``url`` is where Kubeflow's dashboard serves it."""
+
+    job: str
+    namespace: str
+    name: str
+    logdir: str
+    created: bool  # False: it existed already (asked again)
+
+    @property
+    def url(self) -> str:
+        return tensorboard_url(self.namespace, self.name)
+
+    def _repr_html_(self) -> str:
+        url = html.escape(self.url, quote=True)
+        return (
+            f'<div class="kfj-tensorboard">Kubeflow Tensorboard <code>{html.escape(self.name)}</code> for TFJob '
+            f"<b>{html.escape(self.job)}</b> (logs {html.escape(self.logdir)}): "
+            f'<a href="{url}" target="_blank" rel="noopener">{url}</a> on the Kubeflow dashboard</div>'
+        )
+
+    def __repr__(self) -> str:
+        state = "created" if self.created else "exists"
+        return (
+            f"<Tensorboard {self.namespace}/{self.name} of TFJob {self.job!r} ({state}): {self.url} "
+            f"on the Kubeflow dashboard, logs {self.logdir}>"
+        )

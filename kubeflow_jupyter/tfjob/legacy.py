@@ -13,7 +13,7 @@ import copy
 import shlex
 
 from ..errors import FieldProblem
-from .model import API_VERSION, DEFAULT_CONTAINER, DEFAULT_PORT, DEFAULT_PORT_NAME, KIND
+from .model import ANNOTATION_LOGDIR, API_VERSION, DEFAULT_CONTAINER, DEFAULT_PORT, DEFAULT_PORT_NAME, KIND
 
 LEGACY_API_VERSION = "tensorflow.org/v1alpha1"
 LEGACY_KIND = "TfJob"
@@ -71,8 +71,10 @@ def convert(data: dict, command: list[str] | None = None) -> tuple[dict, list[st
     for key in spec:
         if key not in _KNOWN_SPEC_FIELDS:
             warnings.append(f"spec.{key}: unknown v1alpha1 field, ignored")
-    if spec.get("tensorBoard") or spec.get("tensorboard"):
-        warnings.append("spec.tensorBoard: v1alpha1's TensorBoard is not part of kubeflow.org/v1; ignored")
+    tensorboard_key = "tensorboard" if spec.get("tensorboard") else "tensorBoard"
+    logdir, tensorboard_warning = tensorboard_logdir(spec.get(tensorboard_key), f"spec.{tensorboard_key}")
+    if tensorboard_warning:
+        warnings.append(tensorboard_warning)
     term = spec.get("terminationPolicy")
     if isinstance(term, dict):
         chief = term.get("chief") or {}
@@ -152,6 +154,10 @@ def convert(data: dict, command: list[str] | None = None) -> tuple[dict, list[st
         "spec": {"tfReplicaSpecs": tf_specs},
     }
     name = metadata.get("name") if isinstance(metadata, dict) else None
+    meta: object = manifest["metadata"]
+    if logdir and isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        meta["annotations"] = {**(annotations if isinstance(annotations, dict) else {}), ANNOTATION_LOGDIR: logdir}
     notice = (
         f"converted the seed's {LEGACY_API_VERSION} TfJob {name!r} to a {API_VERSION} TFJob: "
         "replicaSpecs list → tfReplicaSpecs map ("
@@ -169,7 +175,42 @@ def convert(data: dict, command: list[str] | None = None) -> tuple[dict, list[st
             f"the PS replicas had no template: they run a plain TensorFlow gRPC parameter server "
             f"(image {PS_IMAGE}), as v1alpha1 did"
         )
+    if logdir:
+        notices.append(
+            f"spec.{tensorboard_key}.logDir → annotation {ANNOTATION_LOGDIR}: {logdir} (on a cluster every replica "
+            f"mounts it and finds it in $TFJOB_LOGDIR; %tfjob tensorboard {name or 'NAME'} shows it)"
+        )
     return manifest, notices, problems, warnings
+
+
+def tensorboard_logdir(tensorboard: object, path: str) -> tuple[str | None, str | None]:
+    """v1alpha1's ``spec.tensorboard`` (``logDir`` inside one of its ``volumeMounts``) as
+    ``(pvc://CLAIM/SUBPATH or None, a warning or None)``: a logDir on a PersistentVolumeClaim
+    volume becomes the job's logdir; anything else cannot be read by a TensorBoard of the cluster."""
+    if not tensorboard:
+        return None, None
+    what = (
+        "give the job a logdir on a PersistentVolumeClaim instead: --logdir pvc://CLAIM/SUBPATH, or the "
+        f"annotation {ANNOTATION_LOGDIR}: pvc://CLAIM/SUBPATH (locally every job has its own $TFJOB_LOGDIR)"
+    )
+    if not isinstance(tensorboard, dict) or not isinstance(tensorboard.get("logDir"), str):
+        return None, f"{path}: no logDir, ignored; {what}"
+    logdir = tensorboard["logDir"]
+    if logdir.startswith("pvc://"):
+        return logdir, None
+    claims = {
+        v.get("name"): (v.get("persistentVolumeClaim") or {}).get("claimName")
+        for v in tensorboard.get("volumes") or []
+        if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
+    }
+    for mount in tensorboard.get("volumeMounts") or []:
+        if not isinstance(mount, dict) or not claims.get(mount.get("name")):
+            continue
+        root = str(mount.get("mountPath") or "").rstrip("/")
+        if root and (logdir == root or logdir.startswith(root + "/")):
+            rest = [p for p in (str(mount.get("subPath") or ""), logdir[len(root) :]) if p.strip("/")]
+            return f"pvc://{claims[mount.get('name')]}/" + "/".join(p.strip("/") for p in rest), None
+    return None, f"{path}.logDir {logdir!r:.80} is not on a PersistentVolumeClaim volume, ignored; {what}"
 
 
 def _set_port(template: dict, port) -> None:

@@ -37,6 +37,13 @@ LABEL_JOB_ROLE = "training.kubeflow.org/job-role"
 #: line, which list views show as the job's description.
 ANNOTATION_RUN = "kubeflow-jupyter.org/run"
 ANNOTATION_DESCRIPTION = "kubeflow-jupyter.org/description"
+#: Where the replicas write event files on a cluster: ``pvc://CLAIM/SUBPATH`` (``--logdir``), mounted
+#: in every replica at LOGDIR_MOUNT; locally every job has its own logdir in the store.
+ANNOTATION_LOGDIR = "kubeflow-jupyter.org/logdir"
+#: The environment variable naming that directory in every replica (for ``tf.summary``, Keras's callback).
+ENV_LOGDIR = "TFJOB_LOGDIR"
+LOGDIR_VOLUME = "kfj-logdir"
+LOGDIR_MOUNT = "/kfj/logdir"
 
 
 def replica_id(replica_type: str, index: int) -> str:
@@ -122,6 +129,20 @@ class TFJob:
     def to_manifest(self) -> dict:
         """A deep copy of the ``kubeflow.org/v1`` manifest (safe to mutate)."""
         return copy.deepcopy(self.manifest)
+
+    @property
+    def logdir(self) -> str | None:
+        """The ``kubeflow-jupyter.org/logdir`` annotation (``pvc://CLAIM/SUBPATH``), if any."""
+        annotations = (self.manifest.get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(ANNOTATION_LOGDIR) if isinstance(annotations, dict) else None
+        return str(value) if value else None
+
+    def with_logdir(self, logdir: str) -> TFJob:
+        """This job with its ``kubeflow-jupyter.org/logdir`` annotation set to ``logdir``."""
+        manifest = self.to_manifest()
+        metadata = manifest.setdefault("metadata", {})
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), ANNOTATION_LOGDIR: logdir}
+        return replace(self, manifest=manifest)
 
     def in_namespace(self, namespace: str) -> TFJob:
         """This job placed in ``namespace`` (metadata.namespace of its manifest included)."""

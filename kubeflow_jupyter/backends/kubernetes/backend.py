@@ -21,10 +21,12 @@ from ...tfjob.status import JobSnapshot, default_replica_id
 from ..base import require_namespace
 from .connection import connect
 from .errors import api_failures, status_body, translate
+from .logdir import logdir_of, mount_logdir
 from .snapshot import BACKEND_NAME, build_snapshot, snapshot_key, spec_replicas
 from .streams import FAIL, RELIST, ResourceStream, StreamEvent, list_objects
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+TENSORBOARD_PLURAL = "tensorboards"
 #: Seconds one API request may take (connect + answer): list, get, create, delete, a log read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 #: Seconds one watch request lives (the server's ``timeoutSeconds``) before it is renewed from
@@ -142,11 +144,14 @@ class KubernetesBackend:
         With ``payload``: its ConfigMap is checked for size first, then the TFJob is created, then
         the ConfigMap with an ownerReference to it (its uid), so the garbage collector deletes it
         with the job; the pods wait for it to mount. If the ConfigMap cannot be created (RBAC:
-        the notebook's Role needs configmaps create/get/delete), the TFJob is deleted again."""
+        the notebook's Role needs configmaps create/get/delete), the TFJob is deleted again.
+
+        A job with a logdir (``--logdir pvc://CLAIM/SUBPATH``) mounts that claim in every replica
+        and names the mount in ``$TFJOB_LOGDIR`` (:func:`.logdir.mount_logdir`)."""
         require_namespace(job, self.namespace)
         if payload is not None:  # PayloadTooLarge before anything is created
             payload.to_configmap(payload_configmap_name(job.name), self.namespace)
-        manifest = with_restricted_defaults(job.to_manifest())
+        manifest = with_restricted_defaults(mount_logdir(job.to_manifest()))
         obj = self._call(
             self._jobs.create_namespaced_custom_object,
             GROUP,
@@ -208,6 +213,61 @@ class KubernetesBackend:
         return self._call(
             self._jobs.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name, name=name
         )
+
+    def logdir(self, name: str) -> str | None:
+        """The job's ``pvc://CLAIM/SUBPATH`` logdir (what a Kubeflow Tensorboard reads), None without one."""
+        return logdir_of(self.manifest(name))
+
+    def tensorboard(self, name: str):
+        """Kubeflow's ``Tensorboard`` for the job, owned by its TFJob (created once; asked again, the
+        existing one). Raises TensorBoardUnavailable, with the one line saying what is missing,
+        when the job has no PVC logdir or the cluster does not serve the Tensorboard CRD."""
+        from ...errors import AlreadyExists
+        from ...metrics import tensorboard as tb
+
+        obj = self.manifest(name)
+        logdir = logdir_of(obj)
+        discovery = self._tensorboard_discovery() if logdir and logdir.startswith("pvc://") else {}
+        missing = tb.missing_for_cluster_tensorboard(logdir, discovery)
+        if missing is not None:
+            raise tb.TensorBoardUnavailable(f"no TensorBoard for TFJob {name!r}: {missing}")
+        assert logdir is not None
+        body = tb.tensorboard_manifest(name, self.namespace, obj["metadata"].get("uid", ""), logdir)
+        board = body["metadata"]["name"]
+        try:
+            self._call(
+                self._jobs.create_namespaced_custom_object,
+                tb.TENSORBOARD_GROUP,
+                tb.TENSORBOARD_VERSION,
+                self.namespace,
+                TENSORBOARD_PLURAL,
+                body,
+                name=board,
+            )
+            created = True
+        except AlreadyExists:
+            created = False
+        return tb.ClusterTensorBoard(name, self.namespace, board, logdir, created)
+
+    def _tensorboard_discovery(self) -> dict:
+        """``GET /apis/tensorboard.kubeflow.org/v1alpha1`` (an APIResourceList), ``{}`` when the
+        cluster does not serve that group version."""
+        from kubernetes.client.exceptions import ApiException
+
+        from ...metrics.tensorboard import TENSORBOARD_GROUP, TENSORBOARD_VERSION
+
+        try:
+            answer = self._jobs.get_api_resources(
+                TENSORBOARD_GROUP, TENSORBOARD_VERSION, _request_timeout=self.request_timeout
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return {}
+            raise self._translated(e, None) from None
+        except api_failures() as e:
+            raise self._translated(e, None) from None
+        answer = self.connection.api_client.sanitize_for_serialization(answer)  # type: ignore[attr-defined]
+        return answer if isinstance(answer, dict) else {}
 
     def delete(self, name: str) -> None:
         """Foreground deletion: the pods go first, then the TFJob; returns once it is gone

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, ReplicaNotFound, SpecError
 from ...tfjob import rules
-from ...tfjob.model import DEFAULT_NAMESPACE, TFJob, pod_name
+from ...tfjob.model import DEFAULT_NAMESPACE, ENV_LOGDIR, TFJob, pod_name
 from ...tfjob.status import ENDED_PHASES, JobSnapshot, ReplicaState, now_iso
 from ..base import require_namespace
 from . import journal
@@ -138,6 +138,11 @@ class LocalBackend:
         if payload is not None:
             final = str(target.path / PAYLOAD_DIR)
             plan = replace(plan, launches=[replace(launch, cwd=final) for launch in plan.launches])
+        # Every replica writes its event files into the job's own logdir (a pvc:// annotation is the cluster's).
+        plan = replace(
+            plan,
+            launches=[replace(launch, env={**launch.env, ENV_LOGDIR: str(target.logdir)}) for launch in plan.launches],
+        )
         if target.exists():
             raise AlreadyExists(job.name, f"in namespace {self.namespace!r} (local)")
         snapshot = self._initial_snapshot(job)
@@ -153,6 +158,7 @@ class LocalBackend:
                 write_json_atomic(staging.manifest_file, manifest)  # for `get -o yaml`: the supervisor reads the plan
                 write_json_atomic(staging.launch_file, plan.to_dict())
                 staging.logs_dir.mkdir()
+                staging.logdir.mkdir()
                 staging.write_snapshot(snapshot)
                 images = sorted({str(s.container.get("image", "")) for s in job.replica_specs.values()})
                 staging.add_event(
@@ -278,6 +284,17 @@ class LocalBackend:
             )
         manifest["status"] = snapshot.status_dict()
         return manifest
+
+    def logdir(self, name: str) -> str:
+        """The job's $TFJOB_LOGDIR: ``<job dir>/logdir``, deleted with the job."""
+        return str(self._jobdir(name).logdir)
+
+    def tensorboard(self, name: str):
+        """A TensorBoard on the job's logdir, run by this process (once per job: asked again, the
+        running one); it stops when the job is deleted from this process, or when it exits."""
+        from ...metrics.tensorboard import manager
+
+        return manager().start(name, self.logdir(name))
 
     def events(self, name: str) -> list[str]:
         """The runner's event log of one job (local only), oldest first."""
@@ -423,10 +440,12 @@ class LocalBackend:
 
     # -- delete ----------------------------------------------------------------------------------
     def delete(self, name: str) -> None:
+        jobdir = self._jobdir(name)
         try:
-            tombstone = self._jobdir(name).remove()  # gone for every reader at once
+            tombstone = jobdir.remove()  # gone for every reader at once
         except FileNotFoundError:
             raise JobNotFound(name, f"in namespace {self.namespace!r} (local)") from None
+        _stop_tensorboard(name, jobdir.logdir)
         supervisor = tombstone.read_supervisor()
         if supervisor is not None and is_alive(supervisor):
             # The supervisor stops its replicas on SIGTERM; give it the time to, then sweep.
@@ -434,6 +453,17 @@ class LocalBackend:
         stop_groups(list(tombstone.read_pids().values()))
         shutil.rmtree(tombstone.path, ignore_errors=True)
         logger.info("deleted TFJob %s/%s (local)", self.namespace, name)
+
+
+def _stop_tensorboard(name: str, logdir: Path) -> None:
+    """Stop the TensorBoard this process runs on the deleted job's logdir (not one of a job of the
+    same name in another namespace)."""
+    module = sys.modules.get("kubeflow_jupyter.metrics.tensorboard")
+    if module is None:  # no TensorBoard was ever started here
+        return
+    board = module.manager().get(name)
+    if board is not None and board.logdir == str(logdir.resolve()):
+        module.manager().stop(name)
 
 
 def _wait_time(deadline: float | None) -> float:

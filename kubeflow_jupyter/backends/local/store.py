@@ -10,6 +10,7 @@
         supervisor.json  [pid, start ticks] of the job's supervisor
         pids.json        {replica id: [pid, start ticks]} of running replica processes
         logs/<replica>.log   stdout+stderr of each replica (all of its runs)
+        logdir/          the replicas' $TFJOB_LOGDIR: event files for tf.summary and Keras's TensorBoard
         lock             flock()ed while a reader marks a lost supervisor's job Failed
     $KUBEFLOW_JUPYTER_HOME/namespaces/<namespace>/.journal
                          one line per status write or deletion of any job (see .journal)
@@ -135,6 +136,7 @@ class JobDir:
     pids_file = property(lambda self: self.path / "pids.json")
     supervisor_log = property(lambda self: self.path / "supervisor.log")
     logs_dir = property(lambda self: self.path / "logs")
+    logdir = property(lambda self: self.path / "logdir")
 
     def log_file(self, replica_id: str) -> Path:
         return self.logs_dir / f"{replica_id}.log"

@@ -29,7 +29,7 @@ import yaml
 from ...tfjob.model import DEFAULT_NAMESPACE
 from .operator import ReplicaScript
 from .server import ApiServer, DenyRule, Fault, RequestRecord
-from .store import PODS, TFJOBS
+from .store import PODS, TENSORBOARDS, TFJOBS
 from .tls import make_serving_cert
 
 T = TypeVar("T")
@@ -193,6 +193,10 @@ class FakeKubeCluster:
         objects = list(objects)
         self.call(self.server.admission.add, objects)
 
+    def install_tensorboard_crd(self, installed: bool = True) -> None:
+        """Serve Kubeflow's ``tensorboard.kubeflow.org/v1alpha1`` Tensorboard (discovery and CRUD) from now on."""
+        self.call(setattr, self.server, "tensorboard_installed", installed)
+
     def label_namespace(self, namespace: str, labels: dict[str, str]) -> None:
         """Labels a binding's namespaceSelector sees (kubernetes.io/metadata.name is always there)."""
         self.call(self.server.namespace_labels.__setitem__, namespace, dict(labels))
@@ -230,6 +234,9 @@ class FakeKubeCluster:
             namespace or self.namespace,
             lambda p: job is None or p["metadata"]["labels"].get("training.kubeflow.org/job-name") == job,
         )
+
+    def tensorboards(self, namespace: str | None = None) -> list[dict]:
+        return self.call(self.server.store.list, TENSORBOARDS, namespace or self.namespace)
 
     def create_tfjob(self, manifest: dict, namespace: str | None = None) -> dict:
         """Store a TFJob directly, through the same admission as a POST (for seeding many jobs fast)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .store import CONFIGMAPS, PODS, TFJOBS, Resource
+from .store import CONFIGMAPS, PODS, TENSORBOARDS, TFJOBS, Resource
 
 VERSION = {
     "major": "1",
@@ -29,17 +29,20 @@ def api_versions(address: str) -> dict:
     }
 
 
-def _group(name: str) -> dict:
-    gv = {"groupVersion": f"{name}/v1", "version": "v1"}
+def _group(name: str, version: str = "v1") -> dict:
+    gv = {"groupVersion": f"{name}/{version}", "version": version}
     return {"name": name, "versions": [gv], "preferredVersion": gv}
 
 
-def api_group_list(crd_installed: bool) -> dict:
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group("kubeflow.org")] if crd_installed else []}
+def api_group_list(crd_installed: bool, tensorboard_installed: bool = False) -> dict:
+    groups = [_group(TFJOBS.group)] if crd_installed else []
+    if tensorboard_installed:
+        groups.append(_group(TENSORBOARDS.group, TENSORBOARDS.version))
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(name: str) -> dict:
-    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name)}
+def api_group(name: str, version: str = "v1") -> dict:
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, version)}
 
 
 def _resource(r: Resource, short: list[str] | None = None, categories: list[str] | None = None) -> list[dict]:
@@ -77,6 +80,15 @@ def kubeflow_v1_resources() -> dict:
         "apiVersion": "v1",
         "groupVersion": "kubeflow.org/v1",
         "resources": _resource(TFJOBS),
+    }
+
+
+def tensorboard_v1alpha1_resources() -> dict:
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": TENSORBOARDS.api_version,
+        "resources": _resource(TENSORBOARDS),
     }
 
 

@@ -39,7 +39,7 @@ from ...tfjob.status import (
 )
 from ...tfjob.tfconfig import cluster_dns_resolver, tf_config_json
 from .logs import LogBook
-from .store import ADDED, CONFIGMAPS, DELETED, PODS, TFJOBS, Event, Store, timestamp
+from .store import ADDED, CONFIGMAPS, DELETED, PODS, TENSORBOARDS, TFJOBS, Event, Store, timestamp
 
 OPERATOR_NAME = "tfjob-controller"
 NODE_NAME = "fake-node-1"
@@ -506,10 +506,11 @@ class SimulatedOperator:
             self.store.delete(PODS, ns, name)
             self.logs.finish(ns, name, model.DEFAULT_CONTAINER)
         self._job_pods.pop((ns, job), None)
-        for cm in self.store.list(CONFIGMAPS, ns, lambda o: _owned_by_job(o, job)):
-            owner = self.store.peek(TFJOBS, ns, job)
-            if owner is None or owner["metadata"].get("deletionTimestamp") or not _owned_by_job(cm, job, owner):
-                self.store.delete(CONFIGMAPS, ns, cm["metadata"]["name"])
+        for resource in (CONFIGMAPS, TENSORBOARDS):
+            for obj in self.store.list(resource, ns, lambda o: _owned_by_job(o, job)):
+                owner = self.store.peek(TFJOBS, ns, job)
+                if owner is None or owner["metadata"].get("deletionTimestamp") or not _owned_by_job(obj, job, owner):
+                    self.store.delete(resource, ns, obj["metadata"]["name"])
 
 
 def _owned_by_job(obj: dict, job: str, owner: dict | None = None) -> bool:

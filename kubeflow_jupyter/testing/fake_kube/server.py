@@ -21,8 +21,8 @@ from .logs import LogBook
 from .operator import SimulatedOperator
 from .selectors import field_matcher, label_matcher
 from .statuses import ApiError
-from .store import ADDED, CONFIGMAPS, DELETED, MODIFIED, PODS, TFJOBS, Event, Resource, Store, timestamp
-from .validation import admit_custom_object, validate_configmap
+from .store import ADDED, CONFIGMAPS, DELETED, MODIFIED, PODS, TENSORBOARDS, TFJOBS, Event, Resource, Store, timestamp
+from .validation import admit_custom_object, validate_configmap, validate_tensorboard
 
 _FIELDS = {
     TFJOBS: ("metadata.name", "metadata.namespace"),
@@ -39,7 +39,8 @@ _FIELDS = {
     ),
 }
 _FIELDS[CONFIGMAPS] = ("metadata.name", "metadata.namespace")
-_SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log"), CONFIGMAPS: ()}
+_FIELDS[TENSORBOARDS] = ("metadata.name", "metadata.namespace")
+_SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log"), CONFIGMAPS: (), TENSORBOARDS: ("status",)}
 _TRUE = ("true", "1")
 
 
@@ -118,6 +119,8 @@ class ApiServer:
         self.logs = LogBook()
         self.operator = SimulatedOperator(self.store, self.logs, step=step, run_seconds=run_seconds)
         self.crd_installed = crd_installed
+        #: Kubeflow's Tensorboard CRD (tensorboard.kubeflow.org/v1alpha1): off unless a test installs it
+        self.tensorboard_installed = False
         self.step = step
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
@@ -175,14 +178,17 @@ class ApiServer:
             group, rest, doc = "", parts[2:], discovery.core_v1_resources
         else:
             if len(parts) == 1:
-                return Route(document=discovery.api_group_list(self.crd_installed))
-            if parts[1] != TFJOBS.group or not self.crd_installed:
+                return Route(document=discovery.api_group_list(self.crd_installed, self.tensorboard_installed))
+            served = {TFJOBS.group: self.crd_installed, TENSORBOARDS.group: self.tensorboard_installed}
+            if not served.get(parts[1]):
                 raise _PageNotFound()
+            crd = TFJOBS if parts[1] == TFJOBS.group else TENSORBOARDS
             if len(parts) == 2:
-                return Route(document=discovery.api_group(TFJOBS.group))
-            if parts[2] != TFJOBS.version:
+                return Route(document=discovery.api_group(crd.group, crd.version))
+            if parts[2] != crd.version:
                 raise _PageNotFound()
-            group, rest, doc = TFJOBS.group, parts[3:], discovery.kubeflow_v1_resources
+            group, rest = crd.group, parts[3:]
+            doc = discovery.kubeflow_v1_resources if crd == TFJOBS else discovery.tensorboard_v1alpha1_resources
         if not rest:
             return Route(document=doc())
         namespace = None
@@ -198,7 +204,11 @@ class ApiServer:
                     "status": {"phase": "Active"},
                 }
             )
-        resource = TFJOBS if group else (CONFIGMAPS if rest[0] == CONFIGMAPS.plural else PODS)
+        resource = (
+            (TFJOBS if group == TFJOBS.group else TENSORBOARDS)
+            if group
+            else (CONFIGMAPS if rest[0] == CONFIGMAPS.plural else PODS)
+        )
         if rest[0] != resource.plural or len(rest) > 3 or (len(rest) == 3 and rest[2] not in _SUBRESOURCES[resource]):
             raise ApiError(
                 {
@@ -313,6 +323,10 @@ class ApiServer:
             return web.json_response(
                 self._create_configmap(ns, await _json_body(request), _dry_run(request)), status=201
             )
+        if verb == "create" and resource == TENSORBOARDS and not route.name:
+            return web.json_response(
+                self._create_tensorboard(ns, await _json_body(request), _dry_run(request)), status=201
+            )
         if verb in ("update", "patch") and resource == TFJOBS:
             body = await _json_body(request)
             if verb == "patch":
@@ -410,6 +424,22 @@ class ApiServer:
             raise statuses.invalid(CONFIGMAPS.kind, CONFIGMAPS.group, meta.get("name", ""), causes)
         return self.store.create(CONFIGMAPS, obj, dry_run=dry_run)
 
+    def _create_tensorboard(self, ns: str, body: dict, dry_run: bool) -> dict:
+        if body.get("kind") != TENSORBOARDS.kind or body.get("apiVersion") != TENSORBOARDS.api_version:
+            raise statuses.bad_request(
+                f"Object 'Kind' is missing or wrong in the request body: expected {TENSORBOARDS.kind}"
+            )
+        meta = body.setdefault("metadata", {})
+        if meta.get("namespace") and meta["namespace"] != ns:
+            raise statuses.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        meta["namespace"] = ns
+        obj, causes = validate_tensorboard(body)
+        if causes:
+            raise statuses.invalid(TENSORBOARDS.kind, TENSORBOARDS.group, meta.get("name", ""), causes)
+        return self.store.create(TENSORBOARDS, obj, dry_run=dry_run)
+
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
         if request.content_type != "application/merge-patch+json":
             raise ApiError(
@@ -448,7 +478,7 @@ class ApiServer:
         if _dry_run(request):
             return obj
         policy = request.query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
-        if resource in (PODS, CONFIGMAPS):
+        if resource in (PODS, CONFIGMAPS, TENSORBOARDS):
             return self.store.delete(resource, ns, name)
         if policy == "Foreground":
             if not obj["metadata"].get("deletionTimestamp"):

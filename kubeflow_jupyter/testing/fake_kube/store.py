@@ -34,6 +34,8 @@ class Resource:
 TFJOBS = Resource("kubeflow.org", "v1", "tfjobs", "TFJob")
 PODS = Resource("", "v1", "pods", "Pod")
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+#: Kubeflow's Tensorboard (tensorboard-controller), served only once a test installs its CRD.
+TENSORBOARDS = Resource("tensorboard.kubeflow.org", "v1alpha1", "tensorboards", "Tensorboard")
 
 
 @dataclass(frozen=True)

@@ -240,3 +240,20 @@ def validate_configmap(obj: dict) -> tuple[dict, list[dict]]:
     if total > MAX_CONFIGMAP_DATA_BYTES:
         causes.append(_cause("FieldValueTooLong", "", f"Too long: must have at most {MAX_CONFIGMAP_DATA_BYTES} bytes"))
     return cleaned, causes
+
+
+def validate_tensorboard(obj: dict) -> tuple[dict, list[dict]]:
+    """Kubeflow's Tensorboard CRD (tensorboard-controller's schema): metadata, ownerReferences and a
+    required ``spec.logspath`` string (``pvc://CLAIM/SUBPATH`` or an object-store URL); unknown
+    top-level fields are dropped."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    cleaned = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec")}
+    cleaned["metadata"] = metadata
+    causes = validate_metadata(metadata) + validate_owner_references(metadata)
+    spec = obj.get("spec")
+    logspath = spec.get("logspath") if isinstance(spec, dict) else None
+    if not isinstance(logspath, str) or not logspath:
+        causes.append(_cause("FieldValueRequired", "spec.logspath", "Required value"))
+    else:
+        cleaned["spec"] = {"logspath": logspath}
+    return cleaned, causes
