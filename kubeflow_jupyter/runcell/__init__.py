@@ -4,7 +4,8 @@
                carried by a ConfigMap; build_cell_payload / build_function_payload
 - shipping.py  a function by source, with the imports and notebook helpers it needs; arguments
 - syntax.py    a cell must be plain Python (IPython syntax is refused, with the line)
-- bootstrap.py the runner on each replica (standard library only; shipped, never imported)
+- bootstrap.py the entry point on each replica: loads runner.py, from its cached code when it can
+- runner.py    the runner on each replica (standard library only; shipped, never imported)
 - frames.py    the result channel in the replica's log (standard library only; shipped too)
 - results.py   log → envelope → the value, RemoteError or ResultError, in the notebook
 - errors.py    PayloadError, PayloadTooLarge, RemoteError, ResultError

@@ -1,278 +1,69 @@
-"""The runner: runs a notebook cell or a shipped function on one replica and reports back.
-
-Shipped as ``_kfj/bootstrap.py`` in every run payload, beside ``frames.py``, ``run.json``
-(what to run) and ``code.py`` (the cell, or the function's source). It runs in the job's
-image — a plain ``tensorflow/tensorflow`` has no kubeflow-jupyter — so it needs only the
-Python standard library and must work on Python ≥ 3.8. Never imported by the package.
+"""The replica's entry point: loads the runner (``_kfj/runner.py``) and runs it.
 
     python -u _kfj/bootstrap.py [--skip-packages] [--copy-payload]
 
-The working directory is the run's directory: the user's ``--files`` are there and it is put
-first on ``sys.path`` so their helper modules import. ``--copy-payload`` copies those files
-from the payload's directory (a read-only ConfigMap mount) into the working directory first
-(a writable emptyDir on a cluster, so the code can write files beside its helpers like it
-does locally). ``--skip-packages`` skips the pip install of ``run.json``'s packages (the local
-backend never installs into the user's environment).
-
-On every replica: the code runs in a fresh ``__main__`` module. For a cell, every statement
-runs and, when the last one is an expression (not ending in ``;``), its value is the result,
-like IPython's ``Out[n]``. On the result replica (``run.json``'s ``result_replica``, else the
-chief, else the master, else worker 0 — the operator's choice, as
-``kubeflow_jupyter.tfjob.status.default_replica_id``), the result goes to stdout as frames
-(see frames.py). When the code raises, on any replica: the traceback of the user's own frames
-goes to stderr, an error frame to stdout, and the exit code is 1.
+Shipped as ``_kfj/bootstrap.py`` in every run payload; standard library only, Python ≥ 3.8
+(see runner.py for what a replica does). It is small on purpose: Python compiles a script
+at every start and never caches its bytecode, and a fresh payload directory per job means no
+``__pycache__`` either, so every replica of every job would compile the runner and the result
+channel again. Where the payload was written by the interpreter that runs it (the local
+backend), ``_kfj/<module>.code`` holds their code, compiled at write time (see
+``payload.code_cache``); it is used when its header matches this interpreter's magic number,
+optimisation level and the source file's size and mtime, else the source is compiled as usual.
 """
 
-# Startup cost is paid by every replica: _ast (the C module) instead of ast, no contextlib,
-# no importlib.util; frames.py (and its hashlib, zlib, base64) only when a frame is sent.
-import _ast as ast
-import builtins
-import json
-import linecache
 import os
 import sys
-import types
 
 HERE = os.path.dirname(os.path.realpath(__file__))
-PAYLOAD_ROOT = os.path.dirname(HERE)
-FRAMES_PATH = os.path.join(HERE, "frames.py")
-RUNNER_FILES = {os.path.realpath(__file__), os.path.realpath(FRAMES_PATH)}
-# The order training-operator picks the job's master role in; then the rest, as REPLICA_TYPES.
-RESULT_TYPE_ORDER = ("chief", "master", "worker", "evaluator", "ps")
 
 
-def load_frames():
-    module = sys.modules.get("_kfj_frames")
-    if module is None:
-        module = types.ModuleType("_kfj_frames")
-        module.__file__ = FRAMES_PATH
-        sys.modules["_kfj_frames"] = module
-        with open(FRAMES_PATH, encoding="utf-8") as f:
-            exec(compile(f.read(), FRAMES_PATH, "exec", dont_inherit=True), module.__dict__)
+def code_header(source_path):
+    """What a ``.code`` file starts with when it holds ``source_path``'s code compiled by this
+    interpreter: its bytecode magic number, ``-O`` level, the source's size and mtime (a hand
+    edit of the source wins over a stale cache, like a ``.pyc``)."""
+    magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER  # loaded at start-up: free
+    stat = os.stat(source_path)
+    return (
+        magic
+        + bytes((sys.flags.optimize,))
+        + stat.st_size.to_bytes(8, "little")
+        + stat.st_mtime_ns.to_bytes(8, "little")
+    )
+
+
+def load_code(name):
+    """The code object of ``_kfj/<name>.py``, its filename that path (the runner tells its own
+    frames from the user's by it)."""
+    path = os.path.join(HERE, name + ".py")
+    try:
+        with open(os.path.join(HERE, name + ".code"), "rb") as f:
+            data = f.read()
+        header = code_header(path)
+        if data[: len(header)] == header:
+            import _imp
+            import marshal
+
+            code = marshal.loads(data[len(header) :])
+            _imp._fix_co_filename(code, path)  # what importlib does with a .pyc: every nested code too
+            return code
+    except Exception:  # no cache (a cluster), another interpreter, a damaged file: compile
+        pass
+    with open(path, "rb") as f:
+        return compile(f.read(), path, "exec", dont_inherit=True)
+
+
+def load_module(name):
+    """``_kfj/<name>.py`` as the module ``_kfj_<name>`` (not on sys.path: a user module named
+    like a runner file stays the user's)."""
+    module = type(sys)("_kfj_" + name)
+    module.__file__ = os.path.join(HERE, name + ".py")
+    sys.modules[module.__name__] = module
+    exec(load_code(name), module.__dict__)
     return module
 
 
-class _LazyFrames:
-    """frames.py, loaded on first use: a replica that sends nothing never loads it."""
-
-    def __getattr__(self, name):
-        return getattr(load_frames(), name)
-
-
-def identity(tf_config_text, result_replica):
-    """(this replica's id, whether it sends the result). No TF_CONFIG: a one-replica job."""
-    if tf_config_text:
-        try:
-            config = json.loads(tf_config_text)
-            task = config.get("task") or {}
-            replica = "{}-{}".format(str(task["type"]).lower(), int(task["index"]))
-            cluster = config.get("cluster") or {}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            replica = None
-        if replica:
-            if not result_replica:
-                result_replica = default_result_replica(cluster)
-            return replica, replica == result_replica
-    replica = result_replica or "worker-0"
-    return replica, True
-
-
-def default_result_replica(cluster):
-    present = {str(kind).lower(): hosts for kind, hosts in cluster.items() if hosts}
-    for kind in RESULT_TYPE_ORDER:
-        if kind in present:
-            return kind + "-0"
-    return None
-
-
-def install_packages(packages):
-    import subprocess
-
-    # An argv list, never a shell line: a package spec is data, not a command.
-    command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"]
-    sys.stderr.write("[kubeflow-jupyter] pip install {}\n".format(" ".join(packages)))
-    sys.stderr.flush()
-    code = subprocess.call(command + list(packages))
-    import importlib
-
-    importlib.invalidate_caches()
-    return code
-
-
-def copy_payload(files, source_root, target_root):
-    import shutil
-
-    for relative in files:
-        source = os.path.join(source_root, relative)
-        target = os.path.join(target_root, relative)
-        os.makedirs(os.path.dirname(target) or target_root, exist_ok=True)
-        shutil.copyfile(source, target)  # follows the ConfigMap mount's symlinks
-        if os.access(source, os.X_OK):
-            os.chmod(target, 0o755)
-
-
-def put_first_on_path(directory):
-    """The working directory first on sys.path; not the runner's own directory (python puts the
-    script's directory there), so a user module named like a runner file is the user's."""
-    sys.path[:] = [p for p in sys.path if not p or os.path.realpath(p) != HERE]
-    if sys.path and sys.path[0] in ("", "."):
-        sys.path[0] = directory
-    else:
-        sys.path.insert(0, directory)
-
-
-def fresh_main():
-    module = types.ModuleType("__main__")
-    module.__dict__["__builtins__"] = builtins
-    sys.modules["__main__"] = module  # so pickle and multiprocessing see the user's __main__
-    return module.__dict__
-
-
-def register_source(filename, source):
-    """linecache serves the code to tracebacks, like IPython does for cells (mtime None:
-    checkcache leaves the entry alone)."""
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-
-
-def ends_with_semicolon(source, node):
-    line = source.splitlines()[node.end_lineno - 1].encode("utf-8")
-    return line[node.end_col_offset :].decode("utf-8", "replace").lstrip().startswith(";")
-
-
-def run_cell(source, filename, namespace):
-    tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    body = list(tree.body)
-    last = None
-    if body and isinstance(body[-1], ast.Expr) and not ends_with_semicolon(source, body[-1]):
-        last = body.pop().value
-    # dont_inherit: the runner's own compiler flags must not change the user's code.
-    exec(compile(ast.Module(body=body, type_ignores=[]), filename, "exec", dont_inherit=True), namespace)
-    if last is None:
-        return None
-    return eval(compile(ast.Expression(body=last), filename, "eval", dont_inherit=True), namespace)
-
-
-def decode_arguments(arguments):
-    if arguments.get("encoding") == "pickle":
-        import base64
-        import pickle
-
-        args, kwargs = pickle.loads(base64.b64decode(arguments["value"]))
-    else:
-        args, kwargs = arguments.get("value") or ([], {})
-    return list(args), dict(kwargs)
-
-
-def run_function(source, filename, namespace, name, arguments):
-    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
-    args, kwargs = decode_arguments(arguments)
-    return namespace[name](*args, **kwargs)
-
-
-def _drop_runner_frames(summary, seen):
-    import traceback
-
-    if summary is None or id(summary) in seen:
-        return
-    seen.add(id(summary))
-    kept = [f for f in summary.stack if os.path.realpath(os.path.abspath(f.filename)) not in RUNNER_FILES]
-    summary.stack = traceback.StackSummary.from_list(kept)
-    _drop_runner_frames(summary.__cause__, seen)
-    _drop_runner_frames(summary.__context__, seen)
-    for sub in getattr(summary, "exceptions", None) or ():  # exception groups (3.11+)
-        _drop_runner_frames(sub, seen)
-
-
-def user_traceback(exc):
-    """The traceback as Python prints it, with only the user's frames (and the libraries they
-    called): the runner's frames say nothing to the user."""
-    import traceback  # only once something failed: not a cost at every start
-
-    summary = traceback.TracebackException(type(exc), exc, exc.__traceback__)
-    _drop_runner_frames(summary, set())
-    return "".join(summary.format())
-
-
-def describe(exc):
-    try:
-        return str(exc)
-    except Exception:
-        return "<exception str() failed>"
-
-
-def emit(frames, envelope):
-    """Write the frames to fd 1, one write per line (each < PIPE_BUF), after the user's output."""
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:  # noqa: SIM105 (contextlib: one more import on every replica)
-            stream.flush()
-        except Exception:
-            pass
-    for line in frames.encode_frames(envelope):
-        data = (line + "\n").encode("ascii")
-        while data:
-            data = data[os.write(1, data) :]
-
-
-def main(argv):
-    frames = _LazyFrames()
-    with open(os.path.join(HERE, "run.json"), encoding="utf-8") as f:
-        run = json.load(f)
-    replica, sends_result = identity(os.environ.get("TF_CONFIG"), run.get("result_replica"))
-    workdir = os.getcwd()
-    if "--copy-payload" in argv and os.path.realpath(workdir) != os.path.realpath(PAYLOAD_ROOT):
-        copy_payload(run.get("files", []), PAYLOAD_ROOT, workdir)
-    packages = run.get("packages") or []
-    if packages and "--skip-packages" not in argv:
-        code = install_packages(packages)
-        if code != 0:
-            message = "pip install {} failed (exit code {}): see the lines above in this replica's log".format(
-                " ".join(packages), code
-            )
-            sys.stderr.write(message + "\n")
-            emit(
-                frames,
-                frames.error_envelope(
-                    replica, "PackageInstallError", "kubeflow_jupyter.runcell", message, origin="runner"
-                ),
-            )
-            return 1
-    put_first_on_path(workdir)
-
-    with open(os.path.join(HERE, "code.py"), encoding="utf-8") as f:
-        source = f.read()
-    filename = run.get("filename") or "<cell>"
-    register_source(filename, source)
-    namespace = fresh_main()
-    sys.argv = [filename]
-    exit_code = 0
-    try:
-        if run.get("kind") == "function":
-            value = run_function(source, filename, namespace, run["function"], run.get("arguments") or {})
-        else:
-            value = run_cell(source, filename, namespace)
-    except SystemExit as exc:
-        # sys.exit() in the code: 0/None is a success without a value, like a script's.
-        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if exit_code == 0:
-            value = None
-        else:
-            message = describe(exc)
-            emit(frames, frames.error_envelope(replica, "SystemExit", "builtins", message, user_traceback(exc)))
-            return exit_code
-    except Exception as exc:
-        text = user_traceback(exc)
-        sys.stderr.write(text)
-        kind = type(exc)
-        emit(frames, frames.error_envelope(replica, kind.__qualname__, kind.__module__, describe(exc), text))
-        return 1
-    if sends_result:
-        envelope = frames.result_envelope(replica, value, int(run.get("max_result_bytes") or frames.MAX_RESULT_BYTES))
-        emit(frames, envelope)
-        if envelope["status"] != "ok":
-            sys.stderr.write(envelope["error"]["message"] + "\n")
-            return 1
-    return exit_code
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # The runner replaces __main__ with the user's fresh module: keep this one reachable.
+    sys.modules["_kfj_bootstrap"] = sys.modules[__name__]
+    sys.exit(load_module("runner").main(sys.argv[1:]))

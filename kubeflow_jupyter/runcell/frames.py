@@ -1,7 +1,7 @@
 """The result channel: how a replica's result or error travels back in its log.
 
 Standard library only and Python ≥ 3.8: this file is shipped to every replica beside the
-bootstrap (``_kfj/frames.py``), which runs in a plain TensorFlow image, and the notebook reads
+runner (``_kfj/frames.py``), which runs in a plain TensorFlow image, and the notebook reads
 the same format with it. So nothing here may import kubeflow_jupyter.
 
 An *envelope* is a small JSON object::
@@ -16,29 +16,29 @@ An *envelope* is a small JSON object::
 It travels as *frames*: lines of the replica's stdout (so the notebook needs only the
 pods/log permission it already has)::
 
-    @@kfj-result v1 <id> 0/<n> zlib:sha256:<hex of the compressed bytes>
+    @@kfj-result v1 <id> 0/<n> zlib:crc32:<hex of the compressed bytes' CRC-32>
     @@kfj-result v1 <id> 1/<n> <base64 chunk>
     ...
     @@kfj-result v1 <id> <n>/<n> <base64 chunk>
 
 The envelope's JSON is zlib-compressed, base64-encoded and cut in chunks of 4000 characters,
-so each line stays under PIPE_BUF (4096 bytes): the bootstrap writes each line with one
+so each line stays under PIPE_BUF (4096 bytes): the runner writes each line with one
 ``write`` and other writers (threads, the stderr of the same process in a shared log file)
 cannot split it; the 16 KiB line limit of container runtimes is far. The marker is searched
 anywhere in a line, so output without a trailing newline before the frame, or a prefix added
-by a log pipeline, does not hide it. The sha256 detects truncated or corrupted frames; the
+by a log pipeline, does not hide it. The CRC-32 detects truncated or corrupted frames (lost
+or altered lines, not a forger: whoever can write the log can write a valid frame); the header
+names its algorithm, and ``zlib:sha256:<hex>``, what earlier versions wrote, is read too. The
 random ``<id>`` tells apart the frames of two runs in one log (a restarted container), the
 last complete one wins.
 """
 
-from __future__ import annotations
-
 import json
-import math
 import os
 
-# base64, hashlib, zlib, pickle, re: imported where used (startup cost on every replica; a
-# replica that returns JSON needs no pickle).
+# binascii, zlib, pickle, re: imported where used (startup cost on every replica; a replica
+# that returns JSON needs no pickle). binascii, not base64 (which imports struct and re), and
+# zlib's CRC-32, not hashlib (OpenSSL): the result replica loads them on its way out.
 
 MARKER = "@@kfj-result"
 VERSION = "v1"
@@ -54,7 +54,7 @@ MAX_REPR_CHARS = 100 * 1024
 PICKLE_PROTOCOL = 4  # readable by every Python ≥ 3.4: the notebook's may differ from the image's
 
 _FRAME_PATTERN = MARKER + r" v1 ([0-9a-f]{8}) (\d{1,6})/(\d{1,6}) ([A-Za-z0-9+/=:]*)\s*$"
-_HEADER_PATTERN = r"zlib:sha256:([0-9a-f]{64})$"
+_HEADER_PATTERN = r"zlib:(crc32:[0-9a-f]{8}|sha256:[0-9a-f]{64})$"
 
 
 class CorruptFrame(ValueError):
@@ -77,7 +77,7 @@ def json_exact(value, _depth: int = 0) -> bool:
     if kind in _JSON_SCALARS:
         return True
     if kind is float:
-        return math.isfinite(value)
+        return value - value == 0.0  # math.isfinite without importing math: inf - inf and nan - nan are nan
     if kind is list:
         return all(json_exact(item, _depth + 1) for item in value)
     if kind is dict:
@@ -85,7 +85,7 @@ def json_exact(value, _depth: int = 0) -> bool:
     return False
 
 
-def checked_pickle(value) -> tuple[bytes, list[str]]:
+def checked_pickle(value) -> "tuple[bytes, list[str]]":
     """Pickle ``value``; also return the names of the ``__main__`` classes and functions it
     refers to by name: they pickle fine here and fail (or, worse, find another object of the
     same name) where they are unpickled, because ``__main__`` is another program there."""
@@ -167,11 +167,11 @@ def result_envelope(replica: str, value, max_bytes: int = MAX_RESULT_BYTES) -> d
         return envelope
     if len(data) > max_bytes:
         return _too_large(replica, len(data), "pickle", max_bytes)
-    import base64
+    import binascii
 
     envelope.update(
         encoding="pickle",
-        value=base64.b64encode(data).decode("ascii"),
+        value=binascii.b2a_base64(data, newline=False).decode("ascii"),
         notice=f"the result ({envelope['type']}) is not JSON: it came back by pickle",
         repr=safe_repr(value)[:2000],
     )
@@ -205,21 +205,31 @@ def error_envelope(
 # --- framing ----------------------------------------------------------------------------------
 
 
-def encode_frames(envelope: dict, frame_id: str | None = None) -> list[str]:
+def encode_frames(envelope: dict, frame_id: "str | None" = None) -> "list[str]":
     """The log lines (without newlines) that carry ``envelope``."""
-    import base64
-    import hashlib
+    import binascii
     import zlib
 
     text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     blob = zlib.compress(text.encode("ascii"), 6)
-    encoded = base64.b64encode(blob).decode("ascii")
+    encoded = binascii.b2a_base64(blob, newline=False).decode("ascii")
     chunks = [encoded[i : i + CHUNK_CHARS] for i in range(0, len(encoded), CHUNK_CHARS)]
     fid = frame_id or os.urandom(4).hex()
     total = len(chunks)
-    lines = [f"{MARKER} {VERSION} {fid} 0/{total} zlib:sha256:{hashlib.sha256(blob).hexdigest()}"]
+    lines = [f"{MARKER} {VERSION} {fid} 0/{total} zlib:{checksum(blob)}"]
     lines += [f"{MARKER} {VERSION} {fid} {seq}/{total} {chunk}" for seq, chunk in enumerate(chunks, 1)]
     return lines
+
+
+def checksum(blob: bytes, algorithm: str = "crc32") -> str:
+    """``<algorithm>:<hex digest>`` of the frame's compressed bytes."""
+    if algorithm == "sha256":  # frames of earlier versions: the notebook reads them, never writes them
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+    import zlib
+
+    return f"crc32:{zlib.crc32(blob):08x}"
 
 
 class _Partial:
@@ -249,7 +259,7 @@ class FrameReader:
         self._partial: dict[str, _Partial] = {}
         self.frame_lines = 0
 
-    def feed(self, line: str) -> str | None:
+    def feed(self, line: str) -> "str | None":
         if MARKER not in line:
             return line
         match = self._frame.search(line)
@@ -289,7 +299,6 @@ class FrameReader:
 
     def _complete(self, fid: str, partial: _Partial) -> None:
         import base64
-        import hashlib
         import zlib
 
         encoded = "".join(partial.chunks[seq] for seq in range(1, partial.total + 1))
@@ -298,7 +307,7 @@ class FrameReader:
         except ValueError:
             self.problems.append(f"result frame {fid}: not base64")
             return
-        if hashlib.sha256(blob).hexdigest() != partial.digest:
+        if checksum(blob, partial.digest.partition(":")[0]) != partial.digest:
             self.problems.append(f"result frame {fid}: checksum mismatch (the log was altered or lines were lost)")
             return
         try:
@@ -315,7 +324,7 @@ class FrameReader:
             return
         self.envelope = envelope
 
-    def result(self) -> dict | None:
+    def result(self) -> "dict | None":
         if self.envelope is not None:
             return self.envelope
         problems = list(self.problems)
@@ -327,7 +336,7 @@ class FrameReader:
         return None
 
 
-def decode_frames(lines) -> dict | None:
+def decode_frames(lines) -> "dict | None":
     """The envelope carried by these log lines; None when they hold no frame at all.
 
     Raises :class:`CorruptFrame` when frames are present but none is complete and intact."""

@@ -13,6 +13,7 @@ replica's log holds the value; when it failed, the failed replicas' logs hold th
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import threading
@@ -34,9 +35,12 @@ FALLBACK_TF_VERSION = "2.16.1"
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
+@functools.cache
 def default_image() -> str:
     """``tensorflow/tensorflow:<the installed TensorFlow's version>`` (read from the package's
-    metadata: TensorFlow is not imported), so the replicas run what the notebook runs."""
+    metadata: TensorFlow is not imported), so the replicas run what the notebook runs. Looked up
+    once per process (a few ms of scanning sys.path per run otherwise): like an imported
+    TensorFlow, a version installed later counts from the kernel's next start."""
     from importlib import metadata
 
     for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly"):

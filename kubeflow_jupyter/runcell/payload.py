@@ -3,25 +3,34 @@
 ::
 
     <user's --files, relative paths kept>
-    _kfj/bootstrap.py   the runner (standard library only)
+    _kfj/bootstrap.py   the replica's entry point: loads the runner (standard library only)
+    _kfj/runner.py      the runner: runs the code, reports its result or error
     _kfj/frames.py      the result channel, used by the runner
     _kfj/code.py        the cell, or the shipped function with what it needs
     _kfj/run.json       what to run: kind, function and arguments, packages, files, limits
 
 Locally, :meth:`Payload.write_to` snapshots it into the job's directory (editing the
 notebook's files later changes nothing) and the replicas run :meth:`Payload.argv` with the
-kernel's interpreter there. On a cluster, :meth:`Payload.to_configmap` carries it (size checked
-before anything is created) and :meth:`Payload.pod_parts` mounts it: the ConfigMap read-only at
-``/kfj/payload``, copied by the bootstrap into a writable emptyDir that is the working directory.
+kernel's interpreter there; beside the runner's sources it writes their compiled code
+(``_kfj/runner.code``, ``_kfj/frames.code``: a cache, like ``__pycache__``, that spares each
+replica compiling them; see bootstrap.py). On a cluster, :meth:`Payload.to_configmap` carries
+the payload's files (not that cache: the image's Python compiles them) and
+:meth:`Payload.pod_parts` mounts it: the ConfigMap read-only at ``/kfj/payload``, copied by the
+runner into a writable emptyDir that is the working directory. Its size is checked before
+anything is created.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import json
+import marshal
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +40,7 @@ from .errors import PayloadError, PayloadTooLarge
 
 RUNNER_DIR = "_kfj"
 BOOTSTRAP = f"{RUNNER_DIR}/bootstrap.py"
+RUNNER = f"{RUNNER_DIR}/runner.py"
 CODE = f"{RUNNER_DIR}/code.py"
 RUN_JSON = f"{RUNNER_DIR}/run.json"
 FRAMES = f"{RUNNER_DIR}/frames.py"
@@ -45,6 +55,9 @@ PAYLOAD_VOLUME = "kfj-payload"
 WORK_VOLUME = "kfj-work"
 #: Walking a directory of --files skips these (caches, VCS, Jupyter's checkpoints).
 SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".mypy_cache", ".pytest_cache"})
+#: Runner files whose compiled code write_to caches beside them (bootstrap.py, the script python
+#: runs, is kept small instead: a script's code is never cached).
+CACHED_CODE = (RUNNER, FRAMES)
 _KEY_SAFE = re.compile(r"[-.a-zA-Z0-9]")
 _HERE = Path(__file__).resolve().parent
 
@@ -81,13 +94,16 @@ class Payload:
             target.write_bytes(data)
             if relative in self.executables:
                 target.chmod(0o755)
+        for relative in CACHED_CODE:
+            source = root / relative
+            source.with_suffix(".code").write_bytes(code_header(source) + _compiled(self.files[relative]))
         return root
 
     def argv(
         self, python: str = "python", *, payload_dir: str | None = None, install_packages: bool = True
     ) -> list[str]:
         """The replica's command. Without ``payload_dir`` it runs in the payload's directory (a
-        local snapshot). With it (a read-only mount), the bootstrap first copies the files into the
+        local snapshot). With it (a read-only mount), the runner first copies the files into the
         working directory. ``install_packages=False``: never pip-install (the local backend)."""
         script = BOOTSTRAP if payload_dir is None else f"{payload_dir.rstrip('/')}/{BOOTSTRAP}"
         argv = [python, "-u", script]
@@ -266,7 +282,25 @@ def collect_files(
 
 
 def _runner_files() -> dict[str, bytes]:
-    return {BOOTSTRAP: (_HERE / "bootstrap.py").read_bytes(), FRAMES: (_HERE / "frames.py").read_bytes()}
+    return {path: (_HERE / PurePosixPath(path).name).read_bytes() for path in (BOOTSTRAP, RUNNER, FRAMES)}
+
+
+def code_header(source: Path) -> bytes:
+    """bootstrap.code_header, for a replica run by this interpreter with its -O level."""
+    status = source.stat()
+    return (
+        importlib.util.MAGIC_NUMBER
+        + bytes((sys.flags.optimize,))
+        + status.st_size.to_bytes(8, "little")
+        + status.st_mtime_ns.to_bytes(8, "little")
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(source: bytes) -> bytes:
+    """The runner files' code, marshalled; the same sources in every job, so compiled once per
+    process. Its filename is a placeholder the bootstrap replaces with the file's path."""
+    return marshal.dumps(compile(source, "<kfj-runner>", "exec", dont_inherit=True, optimize=sys.flags.optimize))
 
 
 def _validate_packages(packages: Iterable[str]) -> list[str]:
@@ -347,10 +381,21 @@ def build_cell_payload(
 
     ``files``: relative to ``root`` (default: the current directory, the notebook's).
     ``result_replica``: the replica whose last expression is the result (``"worker-0"``…); the
-    caller knows the job (``tfjob.status.default_replica_id``); None lets the bootstrap pick from
+    caller knows the job (``tfjob.status.default_replica_id``); None lets the runner pick from
     ``TF_CONFIG`` by the same rule."""
-    syntax.check_cell(code)
-    return _assemble("cell", code, first_line(code), files, packages, root, result_replica, max_result_bytes, "<cell>")
+    value_line = syntax.value_line(code, syntax.check_cell(code))
+    return _assemble(
+        "cell",
+        code,
+        first_line(code),
+        files,
+        packages,
+        root,
+        result_replica,
+        max_result_bytes,
+        "<cell>",
+        {"value_line": value_line},
+    )
 
 
 def build_function_payload(

@@ -8,7 +8,7 @@ fail on the replica anyway, and silently dropping it would run different code th
 
 IPython's own ``TransformerManager`` says which lines IPython would rewrite, so the check
 matches what the notebook itself accepts (a ``%`` inside a string is fine). It is imported
-here, where the notebook builds the payload; the bootstrap never imports this module. Without
+here, where the notebook builds the payload; the replicas never import this module. Without
 IPython (a plain script calling ``TFJobClient.run``), only Python's own parser checks the code.
 """
 
@@ -50,8 +50,8 @@ def _ipython_rewrites(code: str) -> tuple[int, str] | None:
     return None
 
 
-def check_cell(code: str) -> None:
-    """Raise PayloadError when ``code`` is empty, uses IPython syntax, or is not valid Python."""
+def check_cell(code: str) -> ast.Module:
+    """The cell's AST; PayloadError when ``code`` is empty, uses IPython syntax, or is not valid Python."""
     if not code.strip():
         raise PayloadError("the cell is empty: there is nothing to run")
     rewrite = _ipython_rewrites(code)
@@ -62,8 +62,23 @@ def check_cell(code: str) -> None:
             "(plain Python there): use Python (e.g. subprocess.run for a shell command)"
         )
     try:
-        ast.parse(code, "<cell>")
+        return ast.parse(code, "<cell>")
     except SyntaxError as exc:
         text = (exc.text or "").strip()
         where = f"line {exc.lineno}: " if exc.lineno else ""
         raise PayloadError(f"{where}{exc.msg}" + (f": {text!r}" if text else "")) from None
+
+
+def value_line(code: str, tree: ast.Module) -> int | None:
+    """Where the cell's value starts, for the runner (run.json's ``value_line``): the line of its
+    last statement when that is an expression not followed by ``;`` (IPython's rule) and starts
+    its line; 0 when the cell has no value; None when the expression follows another statement on
+    its line (``x = 1; x``): the runner then parses the cell itself."""
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return 0
+    node = tree.body[-1]
+    lines = code.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # the parser's lines
+    after = lines[node.end_lineno - 1].encode("utf-8")[node.end_col_offset :].decode("utf-8", "replace")
+    if after.lstrip().startswith(";"):
+        return 0
+    return node.lineno if node.col_offset == 0 else None

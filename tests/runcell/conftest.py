@@ -38,8 +38,9 @@ def run_replica(tmp_path):
         env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "PYTHONPATH")}
         if tf_config is not None:
             env["TF_CONFIG"] = tf_config
-        done = subprocess.run(payload.argv(python, **argv_options), cwd=workdir, env=env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            payload.argv(python, **argv_options), cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        )
         return Replica(done.returncode, done.stdout, done.stderr)
 
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import marshal
 import os
 import stat
 import sys
@@ -24,6 +25,7 @@ from kubeflow_jupyter.runcell import (
 )
 from kubeflow_jupyter.runcell import bootstrap as bootstrap_module
 from kubeflow_jupyter.runcell import frames as frames_module
+from kubeflow_jupyter.runcell import runner as runner_module
 
 TF_CONFIG_CELL = textwrap.dedent("""\
     import json, os
@@ -98,12 +100,42 @@ def test_single_replica_without_tf_config_sends_the_result(run_replica):
         ("[i * i for i in range(4)]", [0, 1, 4, 9]),
         ("'naïve ✓'", "naïve ✓"),
         ("def f():\n    return {'k': [1.5, -0.0]}\nf()", {"k": [1.5, -0.0]}),
+        ("x = 1; x + 1", 2),  # the value shares its line: the runner parses the cell itself
+        ("x = 1; x;", None),
+        ("x = 2\n(x +\n 1)  # note\n# the end\n", 3),
+        ("x = 2\r\ny = 'é'\r\n[x, y]", [2, "é"]),
+        ("\x0cx = 5\ns = '\x0c'\n[x, s]", [5, "\x0c"]),  # a form feed is no newline to the parser
+        ('"""doc"""\n__doc__', "doc"),
     ],
 )
 def test_last_expression_is_the_value(run_replica, code, expected):
     replica = run_replica(build_cell_payload(code))
     assert replica.returncode == 0, replica.stderr
     assert read_result(replica.lines) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "value_line"),
+    [("x = 1", 0), ("x;", 0), ("x = 1\n\n(x +\n 1)", 3), ("x = 1; x", None), ("# only a comment", 0)],
+)
+def test_the_notebook_tells_the_runner_where_the_value_starts(code, value_line):
+    assert build_cell_payload(code).run["value_line"] == value_line
+
+
+def test_an_error_in_the_value_expression_points_at_its_line(run_replica):
+    failed = run_replica(build_cell_payload("x = 0\nprint('ran')\n\n1 / x"))
+    assert failed.returncode == 1 and list(filter_output(failed.lines)) == ["ran\n"]
+    trace = decode_frames(failed.lines)["error"]["traceback"]
+    assert '  File "<cell>", line 4, in <module>\n    1 / x\n' in trace and "ZeroDivisionError" in trace
+
+
+def test_a_syntax_error_on_the_replica_runs_nothing(run_replica, tmp_path):
+    payload = build_cell_payload("print('ran')\n1 + 1")
+    target = payload.write_to(tmp_path / "snap")
+    (target / "_kfj" / "code.py").write_text("print('ran')\n1 +")  # what an older Python might not parse
+    failed = run_replica(payload, directory=target)
+    assert failed.returncode == 1 and "ran" not in failed.stdout
+    assert decode_frames(failed.lines)["error"]["type"] == "SyntaxError"
 
 
 def test_cell_runs_in_a_fresh_main_module(run_replica):
@@ -305,7 +337,7 @@ def test_packages_are_installed_with_pip_first_and_a_failure_is_reported(run_rep
 
 
 def test_runner_files_use_only_the_standard_library():
-    for module in (bootstrap_module, frames_module):
+    for module in (bootstrap_module, runner_module, frames_module):
         tree = ast.parse(Path(module.__file__).read_text(), feature_version=(3, 8))
         imported = {
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
@@ -365,4 +397,40 @@ def test_bootstrap_picks_the_replica_the_domain_calls_default(cluster):
 
     replicas = [(kind, i) for kind in REPLICA_TYPES for i in range(cluster.get(kind.lower(), 0))]
     hosts = {kind: ["h"] * count for kind, count in cluster.items()}
-    assert bootstrap_module.default_result_replica(hosts) == default_replica_id(replicas)
+    assert runner_module.default_result_replica(hosts) == default_replica_id(replicas)
+
+
+def test_write_to_caches_the_runner_code_and_the_bootstrap_uses_it_only_while_it_matches(run_replica, tmp_path):
+    from kubeflow_jupyter.runcell import payload as payload_module
+
+    payload = build_cell_payload("41 + 1")
+    target = payload.write_to(tmp_path / "snap")
+    runner, cache = target / "_kfj" / "runner.py", target / "_kfj" / "runner.code"
+    header = bootstrap_module.code_header(str(runner))
+    assert payload_module.code_header(runner) == header  # the writer and the reader agree
+    assert cache.read_bytes().startswith(header)
+
+    stand_in = "import sys\ndef main(argv):\n    sys.stdout.write('from the cache\\n')\n    return 3\n"
+    cache.write_bytes(header + marshal.dumps(compile(stand_in, "<kfj-runner>", "exec")))
+    cached = run_replica(payload, directory=target)
+    assert (cached.returncode, cached.stdout) == (3, "from the cache\n")
+
+    cache.write_bytes(b"\0\0\0\0" + cache.read_bytes()[4:])  # another interpreter's: compiled from source
+    assert read_result(run_replica(payload, directory=target).lines) == 42
+    cache.write_bytes(header + marshal.dumps(compile(stand_in, "<kfj-runner>", "exec")))
+    runner.write_text(runner.read_text() + "# edited by hand\n")  # a stale cache: the source wins
+    assert read_result(run_replica(payload, directory=target).lines) == 42
+
+
+def test_cached_runner_code_names_the_runner_files_so_tracebacks_hide_them(run_replica):
+    """The cached code's filenames are fixed up to the runner files' paths: its frames are left out."""
+    payload = build_cell_payload("def f():\n    raise KeyError('k')\nf()")
+    failed = run_replica(payload)
+    trace = decode_frames(failed.lines)["error"]["traceback"]
+    assert trace.splitlines()[1:] == [
+        '  File "<cell>", line 3, in <module>',
+        "    f()",
+        '  File "<cell>", line 2, in f',
+        "    raise KeyError('k')",
+        "KeyError: 'k'",
+    ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import pickle
 import random
+import zlib
 from collections import OrderedDict
 from enum import IntEnum
 
@@ -85,9 +87,28 @@ def test_missing_lines_are_detected():
 def test_altered_header_and_wrong_counts_are_detected():
     lines = encode_frames({"v": 1, "status": "ok", "encoding": "json", "value": 1, "replica": "w"})
     with pytest.raises(CorruptFrame, match="unreadable header"):
-        decode_frames([lines[0].replace("zlib:sha256:", "gzip:sha256:"), *lines[1:]])
+        decode_frames([lines[0].replace("zlib:crc32:", "gzip:crc32:"), *lines[1:]])
     with pytest.raises(CorruptFrame, match="out of range"):
         decode_frames([line.replace(" 1/1 ", " 2/1 ") for line in lines])
+
+
+def test_the_header_carries_the_crc32_of_the_compressed_bytes():
+    envelope = {"v": 1, "status": "ok", "encoding": "json", "value": 1, "replica": "w"}
+    header, *chunks = encode_frames(envelope, frame_id="0badcafe")
+    blob = base64.b64decode("".join(line.rpartition(" ")[2] for line in chunks))
+    assert header == f"@@kfj-result v1 0badcafe 0/1 zlib:crc32:{zlib.crc32(blob):08x}"
+    assert json.loads(zlib.decompress(blob)) == envelope
+
+
+def test_frames_of_earlier_versions_with_sha256_are_read_and_checked():
+    envelope = {"v": 1, "status": "ok", "encoding": "json", "value": [1, "a"], "replica": "chief-0"}
+    _, *chunks = encode_frames(envelope, frame_id="0badcafe")
+    blob = base64.b64decode("".join(line.rpartition(" ")[2] for line in chunks))
+    old_header = f"@@kfj-result v1 0badcafe 0/1 zlib:sha256:{hashlib.sha256(blob).hexdigest()}"
+    assert decode_frames([old_header, *chunks]) == envelope
+    wrong = old_header[:-1] + ("0" if old_header[-1] != "0" else "1")
+    with pytest.raises(CorruptFrame, match="checksum mismatch"):
+        decode_frames([wrong, *chunks])
 
 
 def test_the_last_complete_frame_wins_and_a_cut_earlier_one_is_ignored():

@@ -22,7 +22,9 @@ from kubeflow_jupyter.runcell import (
 from kubeflow_jupyter.runcell.payload import collect_files, configmap_key
 
 KEY = re.compile(r"[-._a-zA-Z0-9]+")
-RUNNER = {"_kfj/bootstrap.py", "_kfj/frames.py", "_kfj/code.py", "_kfj/run.json"}
+RUNNER = {"_kfj/bootstrap.py", "_kfj/runner.py", "_kfj/frames.py", "_kfj/code.py", "_kfj/run.json"}
+#: What write_to adds locally: the runner's compiled code (never in the ConfigMap).
+CODE_CACHE = {"_kfj/runner.code", "_kfj/frames.code"}
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ def test_snapshot_is_independent_of_later_edits(notebook_dir, tmp_path):
     target = payload.write_to(tmp_path / "snap")
     assert (target / "helpers.py").read_text() == "X = 1\n"
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == sorted(
-        RUNNER | {"helpers.py"}
+        RUNNER | CODE_CACHE | {"helpers.py"}
     )
 
 
