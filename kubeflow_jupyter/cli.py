@@ -78,7 +78,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     # Never more than the manifest limit + 1 byte, whatever FILE is (see tfjob/load.py).
     source = read_stream(sys.stdin.buffer) if args.file == "-" else Path(args.file)
-    submission = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run)
+    submission = client.submit(
+        source,
+        name=args.name,
+        command=args.command,
+        dry_run=args.dry_run,
+        logdir=args.logdir,
+        validate=args.validate,
+    )
     for notice in submission.notices:
         print(f"notice: {notice}", file=sys.stderr)
     for warning in submission.warnings:
@@ -126,6 +133,21 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return _final(_wait(client, args.name, args.timeout))
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    frame = _client(args).metrics(args.name, args.replica, tail=args.tail)
+    if frame.empty:
+        print(
+            f"no metrics in the logs of TFJob {args.name!r} yet (see `kubeflow-jupyter metrics --help`)",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    if args.output == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        print(frame.to_string(index=False))
+    return EXIT_OK
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     _client(args).delete(args.name)
     print(f"tfjob {args.name!r} deleted")
@@ -138,6 +160,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "get": cmd_get,
     "logs": cmd_logs,
     "wait": cmd_wait,
+    "metrics": cmd_metrics,
     "delete": cmd_delete,
     "serve": cmd_serve,
 }

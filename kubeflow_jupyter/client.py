@@ -22,7 +22,7 @@ from .errors import BackendError, FieldProblem, JobFailed, OptionError, SpecErro
 from .tfjob import parse_tfjob
 from .tfjob.load import read_file
 from .tfjob.model import ANNOTATION_LOGDIR, ParseResult
-from .tfjob.spec import split_command
+from .tfjob.spec import STRICT, split_command
 from .tfjob.status import FAILED, UNKNOWN, JobSnapshot, supersedes
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ class TFJobClient:
         name: str | None = None,
         command: str | list[str] | None = None,
         logdir: str | None = None,
+        validate: str = STRICT,
     ) -> ParseResult:
         """Parse, convert and validate without side effects; apply ``--name``/``--command``/``--logdir``;
         place the job in the client's namespace.
@@ -167,9 +168,11 @@ class TFJobClient:
         The one place every front end (CLI, REST, magics) goes through: ``command`` must split
         like a shell command line, and the result must fit the manifest limit. It alone decides
         a job's namespace: the client's (``--namespace``, else ``$KUBEFLOW_JUPYTER_NAMESPACE``,
-        else the backend's default); a manifest naming another one is refused."""
+        else the backend's default); a manifest naming another one is refused. ``validate``:
+        kubectl's ``--validate`` (strict refuses unknown fields, warn drops them with a warning,
+        ignore drops them)."""
         argv = split_command(command)  # before reading: a bad --command costs no I/O
-        parsed = parse_tfjob(read_spec(source), name=name, command=argv)
+        parsed = parse_tfjob(read_spec(source), name=name, command=argv, validate=validate)
         if (problem := namespace_problem(parsed.job.namespace, self.namespace)) is not None:
             raise SpecError(problem)
         job = parsed.job.in_namespace(self.namespace)
@@ -195,10 +198,12 @@ class TFJobClient:
         dry_run: bool = False,
         workdir: str | os.PathLike | None = None,
         logdir: str | None = None,
+        validate: str = STRICT,
     ) -> Submission:
         """``logdir``: ``pvc://CLAIM/SUBPATH``, mounted in every replica on a cluster ($TFJOB_LOGDIR
-        names it); locally every job has its own logdir whatever is given."""
-        parsed = self.prepare(source, name=name, command=command, logdir=logdir)
+        names it); locally every job has its own logdir whatever is given. ``validate``: see
+        :meth:`prepare`."""
+        parsed = self.prepare(source, name=name, command=command, logdir=logdir, validate=validate)
         job = parsed.job
         workdir = str(workdir) if workdir else os.getcwd()
         snapshot = self.backend.create(job, workdir=workdir, dry_run=dry_run)

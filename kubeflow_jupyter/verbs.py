@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .backends import BACKENDS, DEFAULT_NAMESPACE, ENV_BACKEND, ENV_KUBE_CONTEXT, ENV_NAMESPACE
 from .errors import CLI, NOTEBOOK, UsageError
+from .tfjob.spec import STRICT, VALIDATION_MODES
 
 if TYPE_CHECKING:
     from .tfjob.status import JobSnapshot
@@ -118,14 +119,21 @@ JOB_NAME = arg(
     optional_in=(NOTEBOOK,),
     help="the job's name (in a notebook, default: the job last submitted from it)",
 )
-#: ``--logdir`` of submit and run. The CLI's submit does not pass it on yet: notebook only for now.
+#: ``--logdir`` of submit and run.
 LOGDIR = arg(
     "--logdir",
     metavar="pvc://CLAIM/SUBPATH",
-    front_ends=(NOTEBOOK,),
     help="kubernetes: mount this PersistentVolumeClaim (its SUBPATH) in every replica at /kfj/logdir, named by "
-    "$TFJOB_LOGDIR, for tf.summary / Keras's TensorBoard callback (%%tfjob tensorboard shows it); locally "
+    "$TFJOB_LOGDIR, for tf.summary / Keras's TensorBoard callback (%%%%tfjob tensorboard shows it); locally "
     "every job has its own $TFJOB_LOGDIR",
+)
+#: kubectl's ``--validate``: what an unknown field in the spec does.
+VALIDATE = arg(
+    "--validate",
+    choices=VALIDATION_MODES,
+    default=STRICT,
+    help="strict (default, as kubectl): refuse a field the TFJob schema does not know, naming it; "
+    "warn: drop it with a warning; ignore: drop it silently",
 )
 LIST_OUTPUTS = ("table", "wide", "json", "yaml")
 GET_OUTPUTS = ("wide", "json", "yaml")
@@ -173,6 +181,7 @@ VERBS: tuple[Verb, ...] = (
                 help="with --wait: give up waiting after S seconds",
             ),
             arg("--watch", action="store_true", front_ends=(NOTEBOOK,), help="show the live JobMonitor widget"),
+            VALIDATE,
             LOGDIR,
         ),
     ),
@@ -227,8 +236,8 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "metrics",
-        "the training metrics so far as a pandas DataFrame (replica, step, one column per metric): the "
-        "replicas' 'step=N name=value' log lines (kubeflow_jupyter.report) and the scalars in $TFJOB_LOGDIR",
+        "the training metrics so far (replica, step, one column per metric; a pandas DataFrame in a notebook): "
+        "the replicas' 'step=N name=value' log lines (kubeflow_jupyter.report) and the scalars in $TFJOB_LOGDIR",
         (
             JOB_NAME,
             arg(
@@ -237,8 +246,15 @@ VERBS: tuple[Verb, ...] = (
                 help="a replica id such as worker-1, or 'all' (default: the chief/master, else worker-0)",
             ),
             arg("--tail", type=non_negative_int, metavar="N", help="read only the last N lines of each log"),
+            arg(
+                "-o",
+                "--output",
+                choices=("table", "csv"),
+                default="table",
+                front_ends=(CLI,),
+                help="table (default) or csv",
+            ),
         ),
-        front_ends=(NOTEBOOK,),
     ),
     Verb(
         "tensorboard",

@@ -204,7 +204,14 @@ class TFJobMagics(Magics):
 
         source = body if body is not None else Path(args.file).expanduser()
         client = self._client_for(args)
-        sub = client.submit(source, name=args.name, command=args.command, dry_run=args.dry_run, logdir=args.logdir)
+        sub = client.submit(
+            source,
+            name=args.name,
+            command=args.command,
+            dry_run=args.dry_run,
+            logdir=args.logdir,
+            validate=args.validate,
+        )
         for notice in sub.notices:
             print(notice)
         for warning in sub.warnings:

@@ -11,24 +11,14 @@ paths (docs/lab.md; the magics use the notebook's directory, the CLI the current
 
 from __future__ import annotations
 
-import inspect
 import os
 import shlex
 from pathlib import Path
 from typing import Any
 
-from ..client import Submission, TFJobClient, read_spec
+from ..client import Submission, TFJobClient
 from ..errors import SpecError
-from ..tfjob import parse_tfjob
 from ..tfjob.spec import STRICT, VALIDATION_MODES
-
-
-def takes_validate(method: Any) -> bool:
-    """Whether this client's ``submit``/``prepare`` has the ``validate`` keyword (kubectl's --validate)."""
-    try:
-        return "validate" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def check_validate(value: Any) -> str:
@@ -40,51 +30,22 @@ def check_validate(value: Any) -> str:
     return value
 
 
-def submit_options(client: TFJobClient, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` as this client's ``submit`` takes them: ``validate`` passed on where it is a
-    parameter; where it is not yet, warn/ignore are applied here by parsing with them first (the
-    parsed manifest has the unknown fields dropped) and submitting that, with its warnings kept."""
-    options = dict(options)
-    validate = options.pop("validate", STRICT)
-    if takes_validate(client.submit):
-        return {**options, "validate": validate}
-    if validate == STRICT:
-        return options
-    from ..tfjob.spec import split_command
-
-    parsed = parse_tfjob(
-        read_spec(options["source"]),
-        name=options.get("name"),
-        command=split_command(options.get("command")),
-        validate=validate,
-    )
-    leftover = {**options, "source": parsed.job.to_manifest(), "name": None, "command": None}
-    leftover["_messages"] = (parsed.notices, parsed.warnings)
-    return leftover if validate == "warn" else {**leftover, "_messages": (parsed.notices, [])}
-
-
 def submit(client: TFJobClient, options: dict[str, Any]) -> Submission:
     """Submit (or dry-run) with ``options``: the handler's checked fields plus ``workdir``."""
-    prepared = submit_options(client, options)
-    messages = prepared.pop("_messages", None)
-    submission = client.submit(**prepared)
-    if messages is not None:
-        notices, warnings = messages
-        submission.notices = list(notices) + [n for n in submission.notices if n not in notices]
-        submission.warnings = list(warnings) + submission.warnings
-    return submission
+    return client.submit(**options)
 
 
 def plan(client: TFJobClient, options: dict[str, Any], yaml: str | None = None) -> dict[str, Any]:
     """A dry run for the dialog: what would run, and where. A spec the domain refuses raises
     SpecError (400, as a submit would); what only the backend refuses (an image entrypoint the
     local backend cannot run) comes back as ``problems`` beside the plan, for the dialog to show."""
-    prepared = submit_options(client, {**options, "dry_run": True})
-    messages = prepared.pop("_messages", None)
-    prepare_args = {k: prepared.get(k) for k in ("name", "command")}
-    if takes_validate(client.prepare):
-        prepare_args["validate"] = prepared.get("validate", STRICT)
-    parsed = client.prepare(prepared["source"], **prepare_args)
+    prepared = {**options, "dry_run": True}
+    parsed = client.prepare(
+        prepared["source"],
+        name=prepared.get("name"),
+        command=prepared.get("command"),
+        validate=prepared.get("validate", STRICT),
+    )
     job = parsed.job
     entrypoint = [t for t, s in job.replica_specs.items() if s.replicas > 0 and not s.command]
     problems: list[dict[str, str]] = []
@@ -96,9 +57,6 @@ def plan(client: TFJobClient, options: dict[str, Any], yaml: str | None = None) 
         problems = [{"path": p.path, "message": p.message} for p in e.problems]
         message = str(e)
         notices, warnings = parsed.notices, parsed.warnings
-    if messages is not None:
-        notices = list(messages[0]) + [n for n in notices if n not in messages[0]]
-        warnings = list(messages[1]) + list(warnings)
     images = [job.replica_specs[t].container.get("image") or "" for t in entrypoint]
     root = Path(options["workdir"])
     yaml_dir = Path(yaml).parent if yaml else root
