@@ -207,7 +207,8 @@ def _replica_problem(rtype: str, spec: ReplicaSpec, workdir: str) -> FieldProble
         return FieldProblem(
             _container_path(rtype, "command"),
             f"the Python script {script!r} does not exist in {cwd}; "
-            "check the path (relative paths start at the job's working directory: where you submit from)",
+            "check the path (relative paths start at the job's working directory, that folder: the Jupyter "
+            "root from the sidebar, the notebook's folder from %tfjob, the current directory from the CLI)",
         )
     return argv, cwd
 
