@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import IO
 
 from jupyterhub_config.hubconf import LOCAL_HUB_PORT, LOCAL_PROXY_API_PORT, ROOT_HUB_USER
+from kubeflow_jupyter.logfold import is_startup_line
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "jupyterhub_config" / "local_config.py"
@@ -154,23 +154,11 @@ def wait_for_hub(proc: subprocess.Popen, env: dict, timeout: float) -> str:
     return url
 
 
-# TensorFlow's C++ start-up notices, matched by the source file that logs them: oneDNN
-# (port.cc), no CUDA driver or device (cudart_stub, cuda_platform), CPU features, and
-# CUDA/XLA factories registered twice. absl prints them before TensorFlow sets up its
-# logging, so TF_CPP_MIN_LOG_LEVEL cannot hide them.
-TENSORFLOW_NOTICE = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cuda_platform|cpu_feature_guard|cuda_dnn|cuda_fft|cuda_blas"
-    r"|computation_placer)\.cc:\d+\] "
-    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow"
-)
-
-
 def forward_without_tensorflow_notices(source: IO[bytes], target: IO[str]) -> None:
     """Copy a child's output line by line, leaving out TensorFlow's start-up notices; ends at EOF."""
     for raw in iter(source.readline, b""):
         line = raw.decode(errors="replace")
-        if not TENSORFLOW_NOTICE.match(line):
+        if not is_startup_line(line):
             target.write(line)
             target.flush()
     source.close()

@@ -14,37 +14,33 @@ Pure functions over strings: nothing is imported but the standard library.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-# The C++ sources of the start-up messages of TensorFlow 2.x (and its XLA/TSL parts): on any
-# other source a glog line is the program's news (an op's warning, a rendezvous aborting).
-_STARTUP_SOURCES = (
-    "port",  # oneDNN custom operations are on
-    "cudart_stub",  # Could not find cuda drivers
-    "cuda_platform",  # failed call to cuInit (no GPU)
-    "cuda_executor",
-    "cuda_diagnostics",
-    "cuda_dnn",  # Unable to register cuDNN factory
-    "cuda_fft",
-    "cuda_blas",
-    "cpu_feature_guard",  # This TensorFlow binary is optimized to use ...
-    "computation_placer",  # computation placer already registered
-    "py_utils",  # TF-TRT Warning: Could not find TensorRT
-    "gpu_device",  # Cannot dlopen some GPU libraries
+# The patterns live in one file that the lab extension's log view reads too
+# (labextension/src/tfStartupPatterns.json; in the wheel, kubeflow_jupyter/tf_startup_patterns.json):
+# the C++ sources of TensorFlow 2.x's start-up messages (on any other source a glog line is the
+# program's news: an op's warning, a rendezvous aborting) and the line shapes that name them.
+_PATTERN_FILES = (
+    Path(__file__).with_name("tf_startup_patterns.json"),  # installed from a wheel
+    Path(__file__).parents[1] / "labextension" / "src" / "tfStartupPatterns.json",  # a checkout
 )
-_SOURCES = "|".join(_STARTUP_SOURCES)
-_STARTUP_LINE = re.compile(
-    # absl's notice before logging is initialised
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    # glog: I0000 00:00:1796100349.658140   10497 port.cc:153] ...
-    rf"|[IWE]\d{{4}} [\d:.]+\s+\d+ (?:{_SOURCES})\.cc:\d+\]"
-    # TensorFlow < 2.16: 2024-05-01 12:00:00.000000: I tensorflow/core/platform/cpu_feature_guard.cc:182] ...
-    rf"|\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S*/(?:{_SOURCES})\.cc:\d+\]"
-    # cpu_feature_guard's second line
-    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
-)
+
+
+def _load_patterns() -> tuple[tuple[str, ...], re.Pattern[str]]:
+    for path in _PATTERN_FILES:
+        if path.is_file():
+            table = json.loads(path.read_text(encoding="utf-8"))
+            sources = tuple(table["sources"])
+            joined = "|".join(sources)
+            return sources, re.compile("|".join(p.replace("{sources}", joined) for p in table["patterns"]))
+    raise FileNotFoundError(f"TensorFlow start-up patterns not found in {', '.join(map(str, _PATTERN_FILES))}")
+
+
+_STARTUP_SOURCES, _STARTUP_LINE = _load_patterns()
 
 
 def is_startup_line(line: str) -> bool:

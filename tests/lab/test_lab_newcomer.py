@@ -189,12 +189,3 @@ def test_lab_log_pane_folds_the_same_startup_lines_as_python():
     typescript = json.loads(printed[0].split("KFJ-CLASSIFICATION ", 1)[1])
     python = [logfold.is_startup_line(line) for line in sample_lines()]
     assert typescript == python
-
-
-def test_lab_startup_patterns_json_lists_the_sources_python_folds():
-    """Until logfold.py reads tfStartupPatterns.json itself: the two lists must not drift."""
-    patterns = json.loads(PATTERNS.read_text())
-    sources = getattr(logfold, "_STARTUP_SOURCES", None)
-    if sources is None:  # logfold reads the JSON: nothing to compare
-        return
-    assert tuple(patterns["sources"]) == tuple(sources)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -35,6 +36,9 @@ def test_lab_wheel_carries_the_prebuilt_extension_and_the_server_config(tmp_path
     assert labext + "static/style.js" in names
     assert any(re.fullmatch(re.escape(labext) + r"static/remoteEntry\.[0-9a-f]+\.js", n) for n in names)
     assert data + "etc/jupyter/jupyter_server_config.d/kubeflow_jupyter.json" in names
+    # The one table of TensorFlow's start-up lines, which kubeflow_jupyter.logfold reads when installed.
+    patterns = json.loads(zipfile.ZipFile(wheel).read("kubeflow_jupyter/tf_startup_patterns.json"))
+    assert patterns == json.loads((REPO / "labextension" / "src" / "tfStartupPatterns.json").read_text())
 
 
 def test_lab_jupyter_lists_both_extensions_enabled_and_ok():
