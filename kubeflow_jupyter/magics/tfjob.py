@@ -281,10 +281,19 @@ class TFJobMagics(Magics):
 
     def _logs(self, args, cell):
         job = self._job(args)
+        from IPython.display import display
+
+        from ..logfold import Fold, fold_bundle, fold_stream
+
         lines = job.client.logs(job.name, args.replica, follow=args.follow, tail=args.tail)
         try:
-            for line in lines:
-                print(line)
+            # TensorFlow's start-up lines fold into one marker here; `kubeflow-jupyter logs` prints them raw.
+            for item in fold_stream(lines):
+                if isinstance(item, Fold):
+                    sys.stdout.flush()  # the marker lands after the lines printed before it
+                    display(fold_bundle(item), raw=True)
+                else:
+                    print(item)
         except KeyboardInterrupt:
             print_error(f"stopped following the log; tfjob {job.name!r} keeps running")
         finally:

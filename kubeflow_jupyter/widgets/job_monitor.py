@@ -2,13 +2,14 @@
 
 Layout: header (name, backend, namespace, state, elapsed) · progress bar (finished
 replicas / total) · per-replica table · the job's current conditions (superseded ones
-folded below them) · a log pane with a replica selector that tails live, TensorFlow's
+folded below them) · a chart per training metric, shown once the first record arrives
+(:mod:`.metrics_chart`) · a log pane with a replica selector that tails live, TensorFlow's
 start-up lines folded (:mod:`kubeflow_jupyter.logfold`) · a Delete button that asks for
 confirmation and is disabled once the job is gone, deleted here or elsewhere.
 
 Threads (all daemon): one follows ``client.watch(name)`` and applies each pushed
 snapshot; one follows the selected replica's log; one coalesces log lines into pane
-updates. Following ipywidgets' guidance for threads they only *assign* trait values,
+updates; the chart panel's follower reads the metrics and its redraw thread coalesces them. Following ipywidgets' guidance for threads they only *assign* trait values,
 batched with ``hold_sync()``, and never use ``with output:`` (which routes by the
 current cell's message id, and a thread has none of its own). The threads print
 nothing: everything they show travels as widget state, which the frontend routes by
@@ -33,6 +34,7 @@ from ..client import TFJobClient
 from ..errors import NOTEBOOK, JobNotFound, KubeflowJupyterError
 from ..logfold import folded_html
 from ..tfjob.status import FAILED, FINISHED_STATES, SUCCEEDED, JobSnapshot, supersedes
+from .metrics_chart import MetricsPanel
 
 LOG_LINES_KEPT = 500  # the pane shows the tail; `%tfjob logs` has the whole log
 LOG_TAIL_ON_SELECT = 200  # lines of history shown when a replica is (re)selected
@@ -129,9 +131,12 @@ class LogPane:
 
 
 class JobMonitor(widgets.VBox):
-    """Live view of one TFJob. ``stop()`` ends its threads; ``close()`` also removes the widget."""
+    """Live view of one TFJob. ``stop()`` ends its threads; ``close()`` also removes the widget.
 
-    def __init__(self, client: TFJobClient, name: str):
+    ``metrics_replica``: whose metrics the charts show: None for the result replica (the
+    chief/master, else worker-0, as ``%tfjob metrics``), ``"all"``, or a replica id."""
+
+    def __init__(self, client: TFJobClient, name: str, *, metrics_replica: str | None = None):
         self.client = client
         self.name = name
         self.snapshot: JobSnapshot | None = None
@@ -166,6 +171,7 @@ class JobMonitor(widgets.VBox):
             [self.confirm_label, self.confirm_button, self.cancel_button], layout=widgets.Layout(display="none")
         )
         self.log_pane = LogPane()
+        self.metrics = MetricsPanel(client, name, metrics_replica)
 
         self.delete_button.on_click(self._ask_delete)
         self.confirm_button.on_click(self._confirm_delete)
@@ -178,6 +184,7 @@ class JobMonitor(widgets.VBox):
                 widgets.HBox([self.progress, self.progress_label]),
                 self.replica_table,
                 self.conditions,
+                self.metrics.widget,
                 widgets.HBox([self.replica_selector, self.delete_button]),
                 self.confirm_box,
                 self.message,
@@ -193,13 +200,15 @@ class JobMonitor(widgets.VBox):
     def _start(self) -> None:
         self._status_thread = start_daemon(self._follow_status, f"kfj-watch-{self.name}")
         self._tick_thread = start_daemon(self._tick, f"kfj-tick-{self.name}")
+        self.metrics.start()
 
     @property
     def running(self) -> bool:
-        """True while any thread that follows the job is alive (status, clock, log); a finished
-        job's deletion check (until ``stop()``) is not one of them."""
+        """True while any thread that follows the job is alive (status, clock, log, metrics); a
+        finished job's deletion check (until ``stop()``) is not one of them."""
         threads = [self._status_thread, self._tick_thread, self._log_thread]
-        return any(t is not None and t.is_alive() for t in threads) or self.log_pane.running
+        alive = any(t is not None and t.is_alive() for t in threads)
+        return alive or self.log_pane.running or self.metrics.running
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the threads to end: the job finished (and the followed replica with
@@ -208,6 +217,7 @@ class JobMonitor(widgets.VBox):
             if thread is not None:
                 thread.join(timeout)
         self.log_pane.join(timeout)
+        self.metrics.join(timeout)
 
     def stop(self) -> None:
         """End the threads, the log follower included (even while its replica is silent)."""
@@ -216,6 +226,7 @@ class JobMonitor(widgets.VBox):
             self._log_stop.set()
             self.log_pane.close()
         threads = (self._status_thread, self._tick_thread, self._log_thread, self.log_pane.thread, self._gone_thread)
+        self.metrics.stop()
         for thread in threads:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(THREAD_JOIN_SECONDS)
@@ -331,6 +342,7 @@ class JobMonitor(widgets.VBox):
             self._render_header()
             self.delete_button.disabled = True
         self.log_pane.close()
+        self.metrics.stop()
 
     def _show_message(self, text: str) -> None:
         self.message.value = job_display.error_html(text) if text else ""
