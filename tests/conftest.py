@@ -9,6 +9,8 @@ import pytest
 # Fixtures shared by several test folders (helpers are imported from ``support`` directly).
 pytest_plugins = ["support.fake_cluster", "support.magics"]
 
+from support.cleanup import stop_unfinished_jobs  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
@@ -21,4 +23,5 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("KUBEFLOW_JUPYTER_NAMESPACE", raising=False)  # set in hub notebook pods
     # Keep TensorFlow quiet and on one thread pool per process: 2 cores are shared.
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    return home
+    yield home
+    stop_unfinished_jobs(home)

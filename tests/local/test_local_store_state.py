@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from local_helpers import leftover_processes, wait_until
+from support.cleanup import stop_unfinished_jobs
 from support.cli import cli_subprocess
 from support.manifests import tfjob_manifest
 
@@ -186,6 +187,7 @@ def readonly_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBEFLOW_JUPYTER_HOME", str(home))
     yield home
     set_writable(home, True)
+    stop_unfinished_jobs(home)
 
 
 def run_cli_readonly(home: Path, *args: str) -> subprocess.CompletedProcess:
