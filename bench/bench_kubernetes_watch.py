@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from manifests import one_worker_job
+
 from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
 from kubeflow_jupyter.backends.kubernetes.snapshot import build_snapshot
 from kubeflow_jupyter.client import TFJobClient
@@ -35,22 +37,6 @@ WATCH_OPEN_REQUESTS = 5  # per job: list TFJob + list pods, two watches, one pod
 SDK_POLLING_INTERVAL = 15  # TrainingClient.wait_for_job_conditions' default
 GOAL_P50 = 0.1
 MEASURED = ("Running", "Succeeded")
-
-JOB_YAML = """apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata:
-  name: {name}
-spec:
-  tfReplicaSpecs:
-    Worker:
-      replicas: 1
-      template:
-        spec:
-          containers:
-          - name: tensorflow
-            image: python:3.11-slim
-            command: ["python", "-c", "print('training')"]
-"""
 
 
 class Timeline:
@@ -119,7 +105,7 @@ def main() -> None:
         names = [f"bench-{i}" for i in range(JOBS)]
         for name in names:
             cluster.script(name, "worker-0", run_seconds=rng.uniform(*RUN_SECONDS), logs=["training"])
-            submitter.submit(JOB_YAML.format(name=name))
+            submitter.submit(one_worker_job(name, "print('training')"))
         threads = [
             threading.Thread(target=fn, args=(client, name, timeline), daemon=True)
             for name in names

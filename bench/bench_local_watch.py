@@ -112,35 +112,13 @@ def spawn(*args: str) -> subprocess.Popen:
 # -- building the stores ---------------------------------------------------------------------
 def run_source_job(home: Path, workdir: Path):
     """One real quick job through the client; returns (its directory, its first snapshot)."""
+    from manifests import one_worker_job
+
     from kubeflow_jupyter.backends.local import LocalBackend
     from kubeflow_jupyter.client import TFJobClient
 
-    manifest = {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "TFJob",
-        "metadata": {"name": SOURCE},
-        "spec": {
-            "tfReplicaSpecs": {
-                "Worker": {
-                    "replicas": 1,
-                    "restartPolicy": "Never",
-                    "template": {
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "tensorflow",
-                                    "image": "python:3.11",
-                                    "command": ["python", "-c", "print('hi')"],
-                                }
-                            ]
-                        }
-                    },
-                }
-            }
-        },
-    }
     client = TFJobClient(backend=LocalBackend(home=home))
-    submission = client.submit(manifest, workdir=workdir)
+    submission = client.submit(one_worker_job(SOURCE, "print('hi')"), workdir=workdir)
     final = client.wait(SOURCE, timeout=60)
     if final.state != "Succeeded":
         raise SystemExit(f"the source job ended {final.state}: {final.message}")

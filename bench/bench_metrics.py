@@ -41,30 +41,14 @@ for i in range({RECORDS}):
 def main() -> None:
     os.environ.setdefault("KUBEFLOW_JUPYTER_HOME", tempfile.mkdtemp(prefix="bench-metrics-"))
     os.environ["KUBEFLOW_JUPYTER_BACKEND"] = "local"
+    from manifests import one_worker_job
+
     from kubeflow_jupyter.client import TFJobClient
     from kubeflow_jupyter.metrics import MetricsFollower, parse_line
     from kubeflow_jupyter.metrics.live import MetricsRegistry
 
     client = TFJobClient("local")
-    manifest = {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "TFJob",
-        "metadata": {"name": "bench-metrics"},
-        "spec": {
-            "tfReplicaSpecs": {
-                "Worker": {
-                    "replicas": 1,
-                    "restartPolicy": "Never",
-                    "template": {
-                        "spec": {
-                            "containers": [{"name": "tensorflow", "image": "x", "command": ["python", "-c", TRAIN]}]
-                        }
-                    },
-                }
-            }
-        },
-    }
-    client.submit(manifest)
+    client.submit(one_worker_job("bench-metrics", TRAIN))
     delays: dict[str, list[float]] = {"logs": [], "follower": [], "sidebar": []}
 
     def by_logs() -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backends import Backend, get_backend, resolve_backend_name
+from .backends.base import Stop
 from .errors import BackendError, FieldProblem, JobFailed, OptionError, SpecError, WaitTimeout
 from .tfjob import parse_tfjob
 from .tfjob.load import read_file
@@ -349,20 +349,14 @@ class TFJobClient:
         return self.backend.manifest(name)
 
     def watch(
-        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+        self, name: str | None = None, *, timeout: float | None = None, stop: Stop = None
     ) -> Iterator[JobSnapshot]:
         """The backend's watch, newest states only: an update older than (or the same as) one
         already yielded for that job is dropped (see :func:`tfjob.status.supersedes`)."""
         return newest_only(self.backend.watch(name, timeout=timeout, stop=stop))
 
     def logs(
-        self,
-        name: str,
-        replica: str | None = None,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        stop: threading.Event | None = None,
+        self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None, stop: Stop = None
     ) -> Iterator[str]:
         """A replica's log lines; with ``follow``, live until the replica ends or ``stop`` is set."""
         tail = check_tail(tail)

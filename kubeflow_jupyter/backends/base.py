@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import BackendError
 from ..tfjob.model import TFJob
@@ -15,6 +15,9 @@ from ..tfjob.status import JobSnapshot
 
 if TYPE_CHECKING:
     from ..runcell.payload import Payload
+
+#: ``stop`` of a watch or a followed log: once the event is set (from any thread), the iteration ends.
+Stop: TypeAlias = threading.Event | None
 
 
 def require_namespace(job: TFJob, namespace: str) -> None:
@@ -66,11 +69,7 @@ class Backend(Protocol):
         """The full ``kubeflow.org/v1`` object as stored, status included."""
 
     def watch(
-        self,
-        name: str | None = None,
-        *,
-        timeout: float | None = None,
-        stop: threading.Event | None = None,
+        self, name: str | None = None, *, timeout: float | None = None, stop: Stop = None
     ) -> Iterator[JobSnapshot]:
         """Yield the current snapshot(s) at once, then each change as it happens (push, ~0.1 s).
 
@@ -80,13 +79,7 @@ class Backend(Protocol):
         """
 
     def logs(
-        self,
-        name: str,
-        replica: str | None = None,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        stop: threading.Event | None = None,
+        self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None, stop: Stop = None
     ) -> Iterator[str]:
         """Lines (without newline) of one replica's log (``"worker-0"``; default: the
         chief/master, else worker-0). ``follow`` keeps yielding until the replica ends,

@@ -13,6 +13,7 @@ global maximum always survive. A value recorded again at a step already held rep
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_POINTS = 10_000
@@ -56,17 +57,7 @@ class Series:
 
     def compact(self) -> None:
         """Keep each bucket's first, last, lowest and highest point (see the module docstring)."""
-        buckets = max(self.limit // 8, 1)
-        n = len(self.steps)
-        keep: list[int] = []
-        for b in range(buckets):
-            lo, hi = b * n // buckets, (b + 1) * n // buckets
-            if lo >= hi:
-                continue
-            chunk = range(lo, hi)
-            low = min(chunk, key=self.values.__getitem__)
-            high = max(chunk, key=self.values.__getitem__)
-            keep.extend(sorted({lo, low, high, hi - 1}))
+        keep = bucket_extremes(len(self.steps), max(self.limit // 8, 1), self.values.__getitem__)
         self.steps = [self.steps[i] for i in keep]
         self.values = [self.values[i] for i in keep]
         self.seqs = [self.seqs[i] for i in keep]
@@ -86,3 +77,18 @@ class Series:
         pick = max if direction == "max" else min
         i = pick(range(len(self.values)), key=self.values.__getitem__)
         return self.steps[i], self.values[i]
+
+
+def bucket_extremes(n: int, buckets: int, value: Callable[[int], float]) -> list[int]:
+    """The indexes, in order, to keep of ``n`` points in step order: cut into ``buckets`` runs of
+    consecutive points, each run keeps its first, last, lowest and highest (by ``value(index)``)."""
+    keep: list[int] = []
+    for b in range(buckets):
+        lo, hi = b * n // buckets, (b + 1) * n // buckets
+        if lo >= hi:
+            continue
+        chunk = range(lo, hi)
+        low = min(chunk, key=value)
+        high = max(chunk, key=value)
+        keep.extend(sorted({lo, low, high, hi - 1}))
+    return keep

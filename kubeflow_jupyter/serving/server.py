@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..extras import require
 
@@ -30,6 +31,9 @@ from .core import ModelServerCore  # noqa: E402
 from .grpc_service import add_services, grpc_message_limit, grpc_server  # noqa: E402
 from .model_store import ModelStore  # noqa: E402
 from .rest_service import RestApi, rest_app  # noqa: E402
+
+#: Like TF Serving's API, this one has no authentication: only this machine can reach it unless told otherwise.
+DEFAULT_HOST = "127.0.0.1"
 
 
 def configure_tensorflow(intra_op: int = 1, inter_op: int = 0) -> None:
@@ -63,7 +67,7 @@ class ModelServer:
         model_base_path: str | Path,
         model_name: str,
         *,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int = 9000,
         rest_port: int | None = 8501,
         labels: dict[str, int] | None = None,
@@ -148,26 +152,17 @@ def serve(
     model_base_path: str,
     model_name: str,
     *,
-    host: str = "127.0.0.1",
-    port: int = 9000,
-    rest_port: int | None = 8501,
-    labels: dict[str, int] | None = None,
-    poll_seconds: float = 1.0,
-    batching: bool = True,
-    batch_timeout: float = 0.001,
     parent_pid: int | None = None,
     intra_op: int = 1,
     inter_op: int = 0,
-    max_request_tensor_bytes: int = tensors.DEFAULT_MAX_REQUEST_TENSOR_BYTES,
-    rest_threads: int | None = None,
-    rest_timeout: float = httpd.DEFAULT_TIMEOUT,
-    rest_max_connections: int = httpd.DEFAULT_MAX_CONNECTIONS,
-    rest_max_body_bytes: int = httpd.DEFAULT_MAX_BODY_BYTES,
+    **options: Any,
 ) -> int:
-    """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone."""
+    """Run in the foreground until interrupted (the ``serve`` command), or until ``parent_pid`` is gone.
+    ``intra_op``, ``inter_op``: :func:`configure_tensorflow`'s; ``options``: :class:`ModelServer`'s."""
     import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    host = options.get("host", DEFAULT_HOST)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: listening on {host}: the TF Serving API has no authentication, anyone who can reach "
@@ -176,22 +171,7 @@ def serve(
         )
     configure_tensorflow(intra_op, inter_op)
     try:
-        server = ModelServer(
-            model_base_path,
-            model_name,
-            host=host,
-            port=port,
-            rest_port=rest_port,
-            labels=labels,
-            poll_seconds=poll_seconds,
-            batching=batching,
-            batch_timeout=batch_timeout,
-            max_request_tensor_bytes=max_request_tensor_bytes,
-            rest_threads=rest_threads,
-            rest_timeout=rest_timeout,
-            rest_max_connections=rest_max_connections,
-            rest_max_body_bytes=rest_max_body_bytes,
-        ).start()
+        server = ModelServer(model_base_path, model_name, **options).start()
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ when $KUBEFLOW_JUPYTER_TEST_KUBECONFIG is set): the same functions for both."""
 from __future__ import annotations
 
 import pytest
+from support.fake_cluster import fake_client
 
 from kubeflow_jupyter.errors import (
     AlreadyExists,
@@ -411,13 +412,6 @@ def test_a_restarted_replica_shows_restarting_until_it_runs_again(fake, job_name
         f"TFJob team-a/{job_name} is restarting because 1 Worker replica(s) failed.",
     )
     assert all("Running" not in conds for state, conds in seen if state == "Restarting")
-
-
-def fake_client(fake):
-    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
-    from kubeflow_jupyter.client import TFJobClient
-
-    return TFJobClient(backend=KubernetesBackend(kubeconfig=str(fake.kubeconfig_path)))
 
 
 def test_run_policy_deadline_and_ttl_are_enforced_by_the_operator(kube, job_name, make_tfjob):

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import yaml
+from support.fake_cluster import fake_client
 from support.ports import free_port
 
 from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
@@ -18,10 +19,6 @@ from kubeflow_jupyter.testing.fake_kube.tls import make_serving_cert
 INSTALL = 'kubectl apply -k "github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.0"'
 
 
-def _client(fake) -> TFJobClient:
-    return TFJobClient(KubernetesBackend(kubeconfig=str(fake.kubeconfig_path)))
-
-
 def _rbac_docs(message: str) -> list[dict]:
     snippet = message.split("for example with:\n\n", 1)[1].split("\n\n(kubectl apply", 1)[0]
     return list(yaml.safe_load_all(snippet))
@@ -29,7 +26,7 @@ def _rbac_docs(message: str) -> list[dict]:
 
 def test_forbidden_create_names_verb_resource_identity_and_the_rule_to_add(fake, job_name, make_tfjob):
     fake.deny("create", "tfjobs", group="kubeflow.org")
-    client = _client(fake)
+    client = fake_client(fake)
     with pytest.raises(BackendError) as err:
         client.submit(make_tfjob(job_name))
     message = str(err.value)
@@ -64,7 +61,7 @@ def test_forbidden_logs_for_a_human_user_names_the_subresource(fake, tmp_path, j
 
 
 def test_forbidden_watch_surfaces_from_the_stream(fake, job_name, make_tfjob):
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     fake.deny("watch", "pods")
     with pytest.raises(BackendError) as err:
@@ -85,7 +82,7 @@ def test_missing_crd_says_to_install_training_operator(tmp_path, job_name, make_
 
 
 def test_server_errors_say_which_server_failed(fake, job_name):
-    client = _client(fake)
+    client = fake_client(fake)
     fake.fail_next(1, code=500, method="GET", message="etcdserver: request timed out")
     with pytest.raises(BackendError) as err:
         client.list()
@@ -98,7 +95,7 @@ def test_server_errors_say_which_server_failed(fake, job_name):
 
 
 def test_bad_request_shows_the_servers_message(fake):
-    client = _client(fake)
+    client = fake_client(fake)
     fake.fail_next(1, code=400, method="GET", message='unable to parse requirement: "a b"')
     with pytest.raises(BackendError) as err:
         client.list()
@@ -130,7 +127,7 @@ def test_conflict_on_a_stale_update(fake, job_name, make_tfjob):
     """The backend never PUTs, but the fake must refuse stale writes as the server does (409 Conflict)."""
     from kubernetes.client.exceptions import ApiException
 
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     api = client.backend._jobs
     obj = api.get_namespaced_custom_object("kubeflow.org", "v1", "team-a", "tfjobs", job_name)

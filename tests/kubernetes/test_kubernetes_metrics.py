@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from support.fake_cluster import fake_client
 
-from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
 from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.metrics.tensorboard import ClusterTensorBoard, TensorBoardUnavailable
 from kubeflow_jupyter.tfjob.model import ANNOTATION_LOGDIR
@@ -16,7 +16,7 @@ from kubeflow_jupyter.tfjob.model import ANNOTATION_LOGDIR
 
 @pytest.fixture
 def client(fake) -> TFJobClient:
-    return TFJobClient(KubernetesBackend(kubeconfig=str(fake.kubeconfig_path)))
+    return fake_client(fake)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ real process with the ConfigMap's files, and the result comes back through the p
 from __future__ import annotations
 
 import pytest
+from support.fake_cluster import fake_client
 
 from kubeflow_jupyter.errors import KubeflowJupyterError
 from kubeflow_jupyter.runcell import PayloadTooLarge, RemoteError
@@ -169,10 +170,3 @@ def test_the_fake_validates_configmaps_like_the_api_server(fake):
     core.delete_namespaced_config_map("good-cm", "team-a")
     assert fake.call(fake.server.store.find, CONFIGMAPS, "team-a", "good-cm") is None
     assert fake.call(fake.server.store.find, TFJOBS, "team-a", "good-cm") is None
-
-
-def fake_client(fake):
-    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
-    from kubeflow_jupyter.client import TFJobClient
-
-    return TFJobClient(KubernetesBackend(kubeconfig=str(fake.kubeconfig_path)))

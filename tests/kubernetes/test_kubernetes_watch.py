@@ -7,14 +7,10 @@ import logging
 import threading
 
 import pytest
+from support.fake_cluster import fake_client
 
-from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
 from kubeflow_jupyter.client import TFJobClient
 from kubeflow_jupyter.errors import BackendError, JobNotFound
-
-
-def _client(fake, **options) -> TFJobClient:
-    return TFJobClient(KubernetesBackend(kubeconfig=str(fake.kubeconfig_path), **options))
 
 
 def _watch_requests(fake, name_fragment: str) -> list:
@@ -36,7 +32,7 @@ def _run_until_running(client, name, fake=None):
 def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, make_tfjob, caplog):
     caplog.set_level(logging.INFO, logger="kubeflow_jupyter.backends.kubernetes.streams")
     fake.script(job_name, "worker-0", run_seconds=1.0)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
     assert fake.drop_watches() == 2  # the TFJob stream and the pod stream
@@ -52,7 +48,7 @@ def test_dropped_streams_resume_from_the_last_resource_version(fake, job_name, m
 
 def test_expired_resource_version_relists_and_still_sees_the_end(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", run_seconds=1.0)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
     fake.compact()
@@ -65,7 +61,7 @@ def test_expired_resource_version_relists_and_still_sees_the_end(fake, job_name,
 
 def test_server_side_watch_timeout_is_renewed(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", run_seconds=2.5)
-    client = _client(fake, watch_timeout=1)
+    client = fake_client(fake, watch_timeout=1)
     client.submit(make_tfjob(job_name, workers=1))
     final = list(client.watch(job_name, timeout=60))[-1]
     assert final.state == "Succeeded"
@@ -92,7 +88,7 @@ def test_the_clients_tunables_reach_the_backend_and_its_requests(fake, job_name,
 def test_no_requests_while_nothing_changes(fake, job_name, make_tfjob):
     """After the watch opens, a quiet job costs no requests (push, not polling)."""
     fake.script(job_name, "worker-0", logs=["a", "b"], run_seconds=1.5)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
     before = len(fake.requests)
@@ -104,7 +100,7 @@ def test_no_requests_while_nothing_changes(fake, job_name, make_tfjob):
 
 
 def test_watch_all_jobs_of_the_namespace_until_stopped(fake, job_name, make_tfjob):
-    client = _client(fake)
+    client = fake_client(fake)
     names = [f"{job_name}-a", f"{job_name}-b"]
     stop = threading.Event()
     seen: dict[str, str] = {}
@@ -126,7 +122,7 @@ def test_watch_all_jobs_of_the_namespace_until_stopped(fake, job_name, make_tfjo
 
 def test_job_deleted_while_watched(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", run_seconds=5)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name)
     client.delete(job_name)
@@ -137,7 +133,7 @@ def test_job_deleted_while_watched(fake, job_name, make_tfjob):
 
 def test_watch_rides_out_a_brief_server_error(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", run_seconds=1.0)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
     fake.fail_next(2, code=500, path_contains="watch=true")
@@ -147,7 +143,7 @@ def test_watch_rides_out_a_brief_server_error(fake, job_name, make_tfjob):
 
 def test_watch_gives_up_on_a_server_that_stays_down(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", run_seconds=5)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     it = _run_until_running(client, job_name, fake)
     fake.fail_next(100, code=503, path_contains="watch=true", message="the server is shutting down")
@@ -163,7 +159,7 @@ def test_watch_gives_up_on_a_server_that_stays_down(fake, job_name, make_tfjob):
 
 def test_timeout_ends_an_unfinished_watch(fake, job_name, make_tfjob):
     fake.script(job_name, "worker-0", pending=True)
-    client = _client(fake)
+    client = fake_client(fake)
     client.submit(make_tfjob(job_name, workers=1))
     snaps = list(client.watch(job_name, timeout=0.5))
     assert snaps and not snaps[-1].finished

@@ -254,6 +254,22 @@ def test_logs_follow_tail_and_unknown_replica(client, workdir):
         list(client.logs("chatty", "ps-0"))
 
 
+def test_following_joins_a_line_caught_half_written(client, workdir):
+    # The replica writes half a line, waits until the follower has read it, then ends the line and
+    # prints a last line without a newline, holding a carriage return (a progress bar's).
+    code = (
+        "import os, sys, time\nsys.stdout.write('half '); sys.stdout.flush()\nopen('half', 'w').close()\n"
+        "while not os.path.exists('go'):\n    time.sleep(0.02)\nsys.stdout.write('line\\n10%\\r20%')"
+    )
+    client.submit(tfjob_manifest("halves", {"Worker": (1, "Never", code)}), workdir=workdir)
+    wait_for_file(workdir / "half")
+    lines = client.logs("halves", "worker-0", follow=True)
+    assert next(lines).startswith("[kubeflow-jupyter] image")  # the runner's note
+    (workdir / "go").touch()
+    assert list(lines) == ["half line", "10%\r20%"]
+    assert list(client.logs("halves", "worker-0"))[1:] == ["half line", "10%\r20%"]
+
+
 def test_following_a_silent_replica_ends_when_stop_is_set(client, workdir):
     # The replica prints one line, then stays silent: only the stop event can end the follow.
     code = "import time\nprint('ready', flush=True)\ntime.sleep(120)"

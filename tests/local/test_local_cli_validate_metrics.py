@@ -43,6 +43,11 @@ def test_metrics_prints_the_reported_steps_as_a_table_and_as_csv(capsys, tmp_pat
     assert cli_in_process(capsys, "submit", str(path), "--wait")[0] == 0
     code, out, err = cli_in_process(capsys, "metrics", "reports", "-o", "csv")
     assert code == 0, err
-    assert out.splitlines() == ["replica,step,loss", "worker-0,0,1.0", "worker-0,1,0.5", "worker-0,2,0.3333333333333333"]
+    assert out.splitlines() == [
+        "replica,step,loss",
+        "worker-0,0,1.0",
+        "worker-0,1,0.5",
+        "worker-0,2,0.3333333333333333",
+    ]
     code, out, err = cli_in_process(capsys, "metrics", "reports")
     assert code == 0 and out.split()[:3] == ["replica", "step", "loss"]

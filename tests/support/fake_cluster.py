@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from kubeflow_jupyter.client import TFJobClient
 
 NAMESPACE = "team-a"  # the fake cluster's kubeconfig context namespace
 
@@ -15,3 +20,12 @@ def fake_cluster():
 
     with FakeKubeCluster(namespace=NAMESPACE, step=0.005, run_seconds=0.03) as cluster:
         yield cluster
+
+
+def fake_client(fake, **options) -> TFJobClient:
+    """A client of a KubernetesBackend (``options``: its own) on the cluster of the ``fake`` fixture
+    (tests/kubernetes/conftest.py), through the kubeconfig that fixture wrote."""
+    from kubeflow_jupyter.backends.kubernetes import KubernetesBackend
+    from kubeflow_jupyter.client import TFJobClient
+
+    return TFJobClient(KubernetesBackend(kubeconfig=str(fake.kubeconfig_path), **options))

@@ -10,20 +10,20 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ...errors import BackendError, JobNotFound, KubeflowJupyterError, ReplicaNotFound, ReplicaNotStarted
 from ...tfjob import model
 from ...tfjob.model import TFJob
 from ...tfjob.security import with_restricted_defaults
 from ...tfjob.status import JobSnapshot, default_replica_id
-from ..base import require_namespace
+from ..base import Stop, require_namespace
 from .connection import connect
 from .errors import api_failures, status_body, translate
 from .logdir import logdir_of, mount_logdir
 from .snapshot import BACKEND_NAME, build_snapshot, snapshot_key, spec_replicas
-from .streams import FAIL, RELIST, ResourceStream, StreamEvent, list_objects
+from .streams import RELIST, ResourceStream, StreamEvent, list_objects
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 TENSORBOARD_PLURAL = "tensorboards"
@@ -90,18 +90,69 @@ class KubernetesBackend:
         logger.debug("Kubernetes API failure %s: %s", _describe(exc), error)
         return error
 
-    def _tfjob_lister(self, name: str | None = None):
-        selector = {"field_selector": f"metadata.name={name}"} if name else {}
-        return functools.partial(
-            self._jobs.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, **selector
-        )
+    def _tfjob_lister(self, name: str | None = None) -> Callable:
+        lister = functools.partial(self._jobs.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL)
+        return functools.partial(lister, field_selector=f"metadata.name={name}") if name else lister
 
-    def _pod_lister(self, name: str | None = None):
+    def _pod_lister(self, name: str | None = None) -> Callable:
         selector = f"{model.LABEL_JOB_NAME}={name}" if name else model.LABEL_JOB_NAME
         return functools.partial(self._core.list_namespaced_pod, self.namespace, label_selector=selector)
 
-    def _list(self, lister, name: str | None = None) -> tuple[list[dict], str]:
+    def _list(self, lister: Callable, name: str | None = None) -> tuple[list[dict], str]:
         return self._call(list_objects, lister, name=name)
+
+    def _existing_job(self, name: str) -> str:
+        """The TFJob's list resourceVersion, where a watch on it starts. Raises JobNotFound."""
+        jobs, rv = self._list(self._tfjob_lister(name), name)
+        if not jobs:
+            raise JobNotFound(name, self._where())
+        return rv
+
+    @contextlib.contextmanager
+    def _streams(self, *watched: tuple[str, Callable, str]) -> Iterator[queue.Queue[StreamEvent]]:
+        """One queue of the events of every ``(source, lister, resourceVersion)``, each watched from
+        that version on its own thread until the block ends."""
+        events: queue.Queue[StreamEvent] = queue.Queue()
+        streams = [
+            ResourceStream(
+                source,
+                lister,
+                events,
+                resource_version=rv,
+                watch_timeout=self.watch_timeout,
+                request_timeout=self.request_timeout,
+            ).start()
+            for source, lister, rv in watched
+        ]
+        try:
+            yield events
+        finally:
+            for stream in streams:
+                stream.stop()
+
+    def _next_event(
+        self, events: queue.Queue[StreamEvent], timeout: float | None, name: str | None
+    ) -> StreamEvent | None:
+        """The next event, None when ``timeout`` passes first; a failed stream raises here."""
+        try:
+            event = events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if event.error is not None:
+            raise self._stream_failure(event.error, name)
+        return event
+
+    def _delete_tfjob(self, name: str, propagation: str):
+        return self._call(
+            self._jobs.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            propagation_policy=propagation,
+            name=name,
+        )
 
     def _where(self) -> str:
         return f"in namespace {self.namespace!r} {self.connection.where()}"
@@ -176,16 +227,7 @@ class KubernetesBackend:
         except KubeflowJupyterError as e:
             if not dry_run:
                 with contextlib.suppress(KubeflowJupyterError):
-                    self._call(
-                        self._jobs.delete_namespaced_custom_object,
-                        GROUP,
-                        VERSION,
-                        self.namespace,
-                        PLURAL,
-                        name,
-                        propagation_policy="Background",
-                        name=name,
-                    )
+                    self._delete_tfjob(name, "Background")
             # The same class when it takes a message (PermissionDenied, BackendError), else BackendError.
             kind = type(e) if type(e).__init__ is Exception.__init__ else BackendError
             raise kind(
@@ -201,9 +243,9 @@ class KubernetesBackend:
     def list(self) -> list[JobSnapshot]:
         objs, _ = self._list(self._tfjob_lister())
         pods, _ = self._list(self._pod_lister())
-        by_job: dict[str, list[dict]] = {}
+        by_job: dict[str | None, list[dict]] = {}
         for pod in pods:
-            by_job.setdefault((pod["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME), []).append(pod)
+            by_job.setdefault(_job_label(pod), []).append(pod)
         snaps = [build_snapshot(o, by_job.get(o["metadata"]["name"], [])) for o in objs]
         snaps.sort(key=lambda s: s.name)
         snaps.sort(key=lambda s: s.created, reverse=True)
@@ -272,47 +314,20 @@ class KubernetesBackend:
     def delete(self, name: str) -> None:
         """Foreground deletion: the pods go first, then the TFJob; returns once it is gone
         (or after ``delete_timeout``, while the garbage collector still works on it)."""
-        objs, rv = self._list(self._tfjob_lister(name), name)
-        if not objs:
-            raise JobNotFound(name, self._where())
-        answer = self._call(
-            self._jobs.delete_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            name,
-            propagation_policy=FOREGROUND,
-            name=name,
-        )
+        rv = self._existing_job(name)
+        answer = self._delete_tfjob(name, FOREGROUND)
         if not ((answer or {}).get("metadata") or {}).get("deletionTimestamp"):
             return  # deleted at once (a Status, or the object as it was): nothing left to wait for
-        events: queue.Queue[StreamEvent] = queue.Queue()
-        stream = ResourceStream(
-            "tfjob",
-            self._tfjob_lister(name),
-            events,
-            resource_version=rv,
-            watch_timeout=self.watch_timeout,
-            request_timeout=self.request_timeout,
-        ).start()
         deadline = time.monotonic() + self.delete_timeout
-        try:
+        with self._streams(("tfjob", self._tfjob_lister(name), rv)) as events:
             while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    event = events.get(timeout=remaining)
-                except queue.Empty:
+                event = self._next_event(events, remaining, name)
+                if event is None or event.gone:
                     return
-                if event.type == "DELETED" or (event.type == RELIST and not event.payload):
-                    return
-                if event.type == FAIL:
-                    raise self._stream_failure(event.payload, name)
-        finally:
-            stream.stop()
 
     # -- watch ----------------------------------------------------------------------
     def watch(
-        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+        self, name: str | None = None, *, timeout: float | None = None, stop: Stop = None
     ) -> Iterator[JobSnapshot]:
         """One watch on the TFJob(s) and one on their pods, merged into snapshots as changes arrive."""
         jobs, job_rv = self._list(self._tfjob_lister(name), name)
@@ -329,26 +344,9 @@ class KubernetesBackend:
             yield initial[0]
             return
         # Streams open before the first yield: changes while the caller looks at it queue up.
-        events: queue.Queue[StreamEvent] = queue.Queue()
-        streams = [
-            ResourceStream(
-                "tfjob",
-                self._tfjob_lister(name),
-                events,
-                resource_version=job_rv,
-                watch_timeout=self.watch_timeout,
-                request_timeout=self.request_timeout,
-            ).start(),
-            ResourceStream(
-                "pod",
-                self._pod_lister(name),
-                events,
-                resource_version=pod_rv,
-                watch_timeout=self.watch_timeout,
-                request_timeout=self.request_timeout,
-            ).start(),
-        ]
-        try:
+        with self._streams(
+            ("tfjob", self._tfjob_lister(name), job_rv), ("pod", self._pod_lister(name), pod_rv)
+        ) as events:
             yield from initial
             while not (stop and stop.is_set()):
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -356,12 +354,9 @@ class KubernetesBackend:
                     return
                 # With a stop event, wake now and then to look at it (a local check; nothing is sent).
                 wait = remaining if stop is None else min(remaining if remaining is not None else 0.1, 0.1)
-                try:
-                    event = events.get(timeout=wait)
-                except queue.Empty:
+                event = self._next_event(events, wait, name)
+                if event is None:
                     continue
-                if event.type == FAIL:
-                    raise self._stream_failure(event.payload, name)
                 for job_name in state.apply(event):
                     if job_name not in state.jobs:
                         if name:
@@ -376,19 +371,10 @@ class KubernetesBackend:
                         yield build_snapshot(state.jobs[job_name], final_pods)
                         return
                     yield snap
-        finally:
-            for stream in streams:
-                stream.stop()
 
     # -- logs -------------------------------------------------------------------------
     def logs(
-        self,
-        name: str,
-        replica: str | None = None,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        stop: threading.Event | None = None,
+        self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None, stop: Stop = None
     ) -> Iterator[str]:
         """Lines of the ``tensorflow`` container of one replica's pod. Errors surface here, before iteration."""
         obj = self.manifest(name)
@@ -443,7 +429,10 @@ class KubernetesBackend:
             return
         stream = watch.Watch()
         # A replica may print nothing for a long time: only the connect step has a short timeout.
-        kwargs = {"container": model.DEFAULT_CONTAINER, "_request_timeout": (self.request_timeout, LOG_IDLE_TIMEOUT)}
+        kwargs: dict[str, Any] = {
+            "container": model.DEFAULT_CONTAINER,
+            "_request_timeout": (self.request_timeout, LOG_IDLE_TIMEOUT),
+        }
         if tail is not None:
             kwargs["tail_lines"] = tail
         with _cut_when_set(stop, stream):
@@ -471,50 +460,24 @@ class KubernetesBackend:
         pods, pod_rv = self._list(pod_lister, name)
         if pods and _container_started(pods[0]):
             return True
-        jobs, job_rv = self._list(self._tfjob_lister(name), name)
-        if not jobs:
-            raise JobNotFound(name, f"{self._where()}: it was deleted")
-        events: queue.Queue[StreamEvent] = queue.Queue()
-        streams = [
-            ResourceStream(
-                "pod",
-                pod_lister,
-                events,
-                resource_version=pod_rv,
-                watch_timeout=self.watch_timeout,
-                request_timeout=self.request_timeout,
-            ).start(),
-            ResourceStream(
-                "tfjob",
-                self._tfjob_lister(name),
-                events,
-                resource_version=job_rv,
-                watch_timeout=self.watch_timeout,
-                request_timeout=self.request_timeout,
-            ).start(),
-        ]
         try:
+            job_rv = self._existing_job(name)
+        except JobNotFound:
+            raise JobNotFound(name, f"{self._where()}: it was deleted") from None
+        with self._streams(("pod", pod_lister, pod_rv), ("tfjob", self._tfjob_lister(name), job_rv)) as events:
             while not (stop is not None and stop.is_set()):
-                try:
-                    event = events.get(timeout=None if stop is None else STOP_CHECK_SECONDS)
-                except queue.Empty:
+                event = self._next_event(events, None if stop is None else STOP_CHECK_SECONDS, name)
+                if event is None:
                     continue
-                if event.type == FAIL:
-                    raise self._stream_failure(event.payload, name)
-                gone = event.type == "DELETED" or (event.type == RELIST and not event.payload)
-                if event.source == "tfjob" and gone:
+                if event.source == "tfjob" and event.gone:
                     raise JobNotFound(name, f"{self._where()}: it was deleted")
                 if event.source == "pod" and event.type == "DELETED":
                     raise ReplicaNotFound(
                         f"replica {rid} of TFJob {name!r}: its pod {pod} was deleted before it started"
                     )
-                objs = event.payload if event.type == RELIST else [event.payload]
-                if event.source == "pod" and any(_container_started(o) for o in objs):
+                if event.source == "pod" and any(_container_started(o) for o in event.objects):
                     return True
             return False
-        finally:
-            for stream in streams:
-                stream.stop()
 
 
 @contextlib.contextmanager
@@ -569,9 +532,7 @@ class _WatchState:
         ]
 
     def snapshot(self, job_name: str) -> JobSnapshot:
-        pods = [
-            p for p in self.pods.values() if (p["metadata"].get("labels") or {}).get(model.LABEL_JOB_NAME) == job_name
-        ]
+        pods = [p for p in self.pods.values() if _job_label(p) == job_name]
         snap = build_snapshot(self.jobs[job_name], pods)
         self._last[job_name] = snapshot_key(snap)
         return snap
@@ -587,10 +548,10 @@ class _WatchState:
         if event.type == RELIST:
             before = list(store.values())
             store.clear()
-            store.update({o["metadata"]["name"]: o for o in event.payload})
-            touched = {self._job_of(event.source, o["metadata"]["name"], o) for o in before + event.payload}
-            return sorted(touched - {None})
-        obj = event.payload
+            store.update({o["metadata"]["name"]: o for o in event.objects})
+            touched = {self._job_of(event.source, o["metadata"]["name"], o) for o in [*before, *event.objects]}
+            return sorted(job for job in touched if job is not None)
+        (obj,) = event.objects
         key = obj["metadata"]["name"]
         job = self._job_of(event.source, key, obj)
         if event.type == "DELETED":
@@ -603,7 +564,12 @@ class _WatchState:
         if source == "tfjob":
             return key
         obj = obj or self.pods.get(key)
-        return ((obj or {}).get("metadata", {}).get("labels") or {}).get(model.LABEL_JOB_NAME)
+        return _job_label(obj) if obj else None
+
+
+def _job_label(pod: dict) -> str | None:
+    """The TFJob a pod belongs to, by the operator's label."""
+    return (pod.get("metadata", {}).get("labels") or {}).get(model.LABEL_JOB_NAME)
 
 
 def _describe(exc: BaseException) -> str:

@@ -59,7 +59,7 @@ def replica_state(rtype: str, index: int, job_name: str, pod: dict | None) -> Re
     status = pod.get("status") or {}
     cs = _container_status(pod)
     terminated = (cs.get("state") or {}).get("terminated") or {}
-    phase = status.get("phase") if status.get("phase") in _POD_PHASES else PENDING
+    phase: str = status["phase"] if status.get("phase") in _POD_PHASES else PENDING
     return ReplicaState(
         type=rtype,
         index=index,

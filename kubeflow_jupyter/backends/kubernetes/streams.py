@@ -15,6 +15,10 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubernetes.watch import Watch
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +26,22 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (429, 500, 502, 503, 504)
 
 # Event kinds the consumer gets besides the server's ADDED/MODIFIED/DELETED.
-RELIST = "RELIST"  # payload: the complete list after a 410
-FAIL = "FAIL"  # payload: the exception that ended the stream
+RELIST = "RELIST"  # objects: the complete list after a 410
+FAIL = "FAIL"  # error: the exception that ended the stream
 
 
 @dataclass(frozen=True)
 class StreamEvent:
     source: str  # "tfjob" or "pod"
     type: str  # ADDED | MODIFIED | DELETED | RELIST | FAIL
-    payload: object  # the object dict, a list of them (RELIST), or an exception (FAIL)
+    #: the object that changed (ADDED, MODIFIED, DELETED), or every object (RELIST)
+    objects: tuple[dict, ...] = ()
+    error: BaseException | None = None  # set on FAIL only
+
+    @property
+    def gone(self) -> bool:
+        """For a stream on a single object: that object no longer exists."""
+        return self.type == "DELETED" or (self.type == RELIST and not self.objects)
 
 
 def list_objects(list_fn: Callable, **kwargs) -> tuple[list[dict], str]:
@@ -64,7 +75,7 @@ class ResourceStream:
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self._stopped = threading.Event()
-        self._watch = None
+        self._watch: Watch | None = None
         self._thread = threading.Thread(target=self._run, name=f"kfj-watch-{source}", daemon=True)
 
     def start(self) -> ResourceStream:
@@ -81,7 +92,7 @@ class ResourceStream:
         try:
             self._follow()
         except BaseException as e:
-            self.events.put(StreamEvent(self.source, FAIL, e))
+            self.events.put(StreamEvent(self.source, FAIL, error=e))
 
     def _follow(self) -> None:
         from kubernetes import watch
@@ -104,7 +115,7 @@ class ResourceStream:
                     self.resource_version = (obj.get("metadata") or {}).get("resourceVersion") or self.resource_version
                     failures = 0
                     if event["type"] != "BOOKMARK":
-                        self.events.put(StreamEvent(self.source, event["type"], obj))
+                        self.events.put(StreamEvent(self.source, event["type"], (obj,)))
             except ApiException as e:
                 if self._stopped.is_set():
                     return
@@ -122,7 +133,7 @@ class ResourceStream:
                     continue
                 if e.status != 410:
                     logger.info("%s watch ended: %s %s", self.source, e.status, e.reason)
-                    self.events.put(StreamEvent(self.source, FAIL, e))
+                    self.events.put(StreamEvent(self.source, FAIL, error=e))
                     return
                 logger.info(
                     "%s watch: resourceVersion %s expired (410); listing again", self.source, self.resource_version
@@ -131,9 +142,9 @@ class ResourceStream:
                     items, self.resource_version = list_objects(self.list_fn)
                 except api_failures() as list_error:
                     logger.info("%s watch ended: listing again failed: %r", self.source, list_error)
-                    self.events.put(StreamEvent(self.source, FAIL, list_error))
+                    self.events.put(StreamEvent(self.source, FAIL, error=list_error))
                     return
-                self.events.put(StreamEvent(self.source, RELIST, items))
+                self.events.put(StreamEvent(self.source, RELIST, tuple(items)))
                 continue
             except api_failures() as e:  # a dropped connection, a reset, a read timeout
                 if self._stopped.is_set():
@@ -141,7 +152,7 @@ class ResourceStream:
                 failures += 1
                 if failures > self.MAX_RECONNECTS:
                     logger.info("%s watch ended after %d failed reconnects: %r", self.source, self.MAX_RECONNECTS, e)
-                    self.events.put(StreamEvent(self.source, FAIL, e))
+                    self.events.put(StreamEvent(self.source, FAIL, error=e))
                     return
                 logger.info(
                     "%s watch: connection lost (%s); resuming from resourceVersion %s (attempt %d of %d)",

@@ -8,6 +8,8 @@ server extension sees the same jobs.
 
 from __future__ import annotations
 
+import builtins
+import io
 import logging
 import os
 import shutil
@@ -26,7 +28,7 @@ from ...errors import AlreadyExists, BackendError, FieldProblem, JobNotFound, Re
 from ...tfjob import rules
 from ...tfjob.model import DEFAULT_NAMESPACE, ENV_LOGDIR, TFJob, pod_name
 from ...tfjob.status import ENDED_PHASES, JobSnapshot, ReplicaState, now_iso
-from ..base import require_namespace
+from ..base import Stop, require_namespace
 from . import journal
 from .journal import RESCAN, JournalReader
 from .lost import record_supervisor_lost
@@ -296,13 +298,13 @@ class LocalBackend:
 
         return manager().start(name, self.logdir(name))
 
-    def events(self, name: str) -> list[str]:
+    def events(self, name: str) -> builtins.list[str]:
         """The runner's event log of one job (local only), oldest first."""
         return self._jobdir(name).read_events()
 
     # -- watch -------------------------------------------------------------------------------
     def watch(
-        self, name: str | None = None, *, timeout: float | None = None, stop: threading.Event | None = None
+        self, name: str | None = None, *, timeout: float | None = None, stop: Stop = None
     ) -> Iterator[JobSnapshot]:
         deadline = None if timeout is None else time.monotonic() + timeout
         if name is not None:
@@ -385,13 +387,7 @@ class LocalBackend:
         return replica
 
     def logs(
-        self,
-        name: str,
-        replica: str | None = None,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-        stop: threading.Event | None = None,
+        self, name: str, replica: str | None = None, *, follow: bool = False, tail: int | None = None, stop: Stop = None
     ) -> Iterator[str]:
         jobdir = self._jobdir(name)
         rid = self._replica_id(self._read(jobdir), replica)
@@ -405,26 +401,31 @@ class LocalBackend:
             if not follow or self._replica_done(jobdir, rid) or _stopped_after_pause(stop):
                 return
         with open(path, "rb") as f:
-            if tail is not None:
-                yield from deque((line.decode(errors="replace").rstrip("\n") for line in f), maxlen=max(tail, 0))
-            else:
-                for line in f:
-                    yield line.decode(errors="replace").rstrip("\n")
+            # Following, a last line without its newline is still being written: it waits for its end.
+            partial = b""
+
+            def written() -> Iterator[str]:
+                nonlocal partial
+                for raw in f:
+                    if follow and not raw.endswith(b"\n"):
+                        partial = raw
+                    else:
+                        yield _log_line(raw)
+
+            yield from written() if tail is None else deque(written(), maxlen=max(tail, 0))
             if not follow:
                 return
-            partial = b""
             while not (stop is not None and stop.is_set()):
                 chunk = f.readline()
                 if chunk:
                     partial += chunk
                     if partial.endswith(b"\n"):
-                        yield partial.decode(errors="replace").rstrip("\n")
+                        yield _log_line(partial)
                         partial = b""
                     continue
                 if self._replica_done(jobdir, rid):
-                    rest = partial + f.read()
-                    for line in rest.decode(errors="replace").splitlines():
-                        yield line
+                    # Nothing more will come: the rest, split as the file is, an unfinished last line included.
+                    yield from (_log_line(raw) for raw in io.BytesIO(partial + f.read()))
                     return
                 if _stopped_after_pause(stop):
                     return
@@ -464,6 +465,10 @@ def _stop_tensorboard(name: str, logdir: Path) -> None:
     board = module.manager().get(name)
     if board is not None and board.logdir == str(logdir.resolve()):
         module.manager().stop(name)
+
+
+def _log_line(raw: bytes) -> str:
+    return raw.decode(errors="replace").removesuffix("\n")
 
 
 def _wait_time(deadline: float | None) -> float:

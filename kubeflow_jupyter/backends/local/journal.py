@@ -27,6 +27,7 @@ import os
 import select
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 NAME = ".journal"
 MAX_BYTES = 1 << 20  # ~25,000 changes between two full re-reads
@@ -76,7 +77,7 @@ class JournalReader:
 
     def __init__(self, root: Path):
         self.path = Path(root) / NAME
-        self._file = None
+        self._file: BinaryIO | None = None
         self._partial = b""
         try:  # a journal that exists before the first line: no line can come and go unseen
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,12 +105,14 @@ class JournalReader:
 
     def _open(self, at_end: bool) -> None:
         try:
-            self._file = open(self.path, "rb")
+            # Open for the reader's lifetime: close() closes it.
+            f = open(self.path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             self._file = None
             return
         if at_end:
-            self._file.seek(0, os.SEEK_END)
+            f.seek(0, os.SEEK_END)
+        self._file = f
         self._partial = b""
 
     def wait(self, timeout: float) -> dict[str, str] | None:

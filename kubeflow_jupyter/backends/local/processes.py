@@ -8,6 +8,7 @@ is re-parented to PID 1 and, where PID 1 does not reap, lingers as a zombie.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -95,10 +96,8 @@ def is_alive(proc: ProcessId) -> bool:
 
 
 def signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop_groups(leaders: list[ProcessId], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -34,7 +34,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ...errors import StoreNotWritable
@@ -72,10 +72,8 @@ def write_json_atomic(path: Path, data) -> None:
             json.dump(data, f, separators=(",", ":"))
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -24,6 +24,7 @@ only writer of the job's ``status.json`` while it lives. It
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -155,10 +156,8 @@ class Supervisor:
                 preexec_fn=self.die_with_supervisor,
             )
         self.procs[rid] = proc
-        try:
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd here: the loop falls back to short timeouts
             self.pidfds[rid] = os.pidfd_open(proc.pid)
-        except (AttributeError, OSError):
-            pass  # no pidfd here: the loop falls back to short timeouts
         logger.info("started %s (pid %d) after %d restart(s)", rid, proc.pid, replica.restarts)
         replica.phase = POD_RUNNING
         replica.started_at = now_iso()
@@ -365,10 +364,9 @@ def watch_over(jobdir: JobDir, supervisor_alive: int) -> None:
         uid = jobdir.read_snapshot().uid
         while os.read(supervisor_alive, 1):
             pass
-        try:  # a finished job is left as it is
+        # A finished job is left as it is; a deleted one has no record, but the marker sweep below still runs.
+        with contextlib.suppress(JobNotFound):
             record_supervisor_lost(jobdir, jobdir.path.parent.name, WATCHDOG_STOP_GRACE)
-        except JobNotFound:
-            pass  # deleted: the marker sweep below still runs
         kill_marked(f"{JOB_MARKER}={uid}")
     finally:
         os._exit(0)

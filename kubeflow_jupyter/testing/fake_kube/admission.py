@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .statuses import ApiError, qualified
+from .statuses import ApiError, failure, qualified
 
 POLICY_KIND = "ValidatingAdmissionPolicy"
 BINDING_KIND = "ValidatingAdmissionPolicyBinding"
@@ -179,7 +179,7 @@ class ValidatingAdmission:
                 variables[celtypes.StringType(name)] = _run(program, activation)
             except _EvalError as e:  # read lazily on the server: an error only where it is used
                 variables[celtypes.StringType(name)] = e.value
-        for name, expression, program in policy.conditions:
+        for name, _expression, program in policy.conditions:
             try:
                 if not _truth(_run(program, activation)):
                     return []
@@ -223,18 +223,8 @@ def denied(request: Request, denial: Denial) -> ApiError:
         details["group"] = request.group
     details["kind"] = request.resource
     details["causes"] = [{"message": policy_message}]
-    return ApiError(
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": f'{qualified(request.resource, request.group)} "{name}" is forbidden: {policy_message}',
-            "reason": denial.reason,
-            "details": details,
-            "code": code,
-        }
-    )
+    message = f'{qualified(request.resource, request.group)} "{name}" is forbidden: {policy_message}'
+    return ApiError(failure(code, denial.reason, message, details))
 
 
 # -- matching ---------------------------------------------------------------------------------

@@ -175,5 +175,5 @@ def table(resource: Resource, items: list[dict], resource_version: str) -> dict:
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": resource_version},
         "columnDefinitions": columns,
-        "rows": [{"cells": cells, "object": _partial(o)} for cells, o in zip(rows, items)],
+        "rows": [{"cells": cells, "object": _partial(o)} for cells, o in zip(rows, items, strict=True)],
     }

@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...errors import SpecError
@@ -175,7 +176,7 @@ class SimulatedOperator:
         tfc = tf_config_json(job, rtype, index, cluster_dns_resolver(job, ns))
         for c in pod_spec.get("containers") or []:
             if c.get("name") == model.DEFAULT_CONTAINER and tfc is not None:
-                c["env"] = list(c.get("env") or []) + [{"name": "TF_CONFIG", "value": tfc}]
+                c["env"] = [*(c.get("env") or []), {"name": "TF_CONFIG", "value": tfc}]
         pod_spec["restartPolicy"] = "Never" if spec.restart_policy == "ExitCode" else spec.restart_policy
         pod_spec.setdefault("schedulerName", "default-scheduler")
         pod_spec["hostname"] = model.pod_name(job.name, rtype, index)
@@ -209,11 +210,12 @@ class SimulatedOperator:
         self.logs.reset(ns, key[1])
         self._pod_tasks[key] = self._spawn((ns, job.name), self._run_pod(job, pod, rtype, index, run))
 
-    def _patch_pod(self, ns: str, name: str, change) -> dict | None:
+    def _patch_pod(self, ns: str, name: str, change: Callable[..., None], *args: object) -> dict | None:
+        """``change(pod, *args)`` on the stored pod, then store it."""
         pod = self.store.find(PODS, ns, name)
         if pod is None:
             return None
-        change(pod)
+        change(pod, *args)
         return self.store.update(PODS, pod, check_rv=False)
 
     async def _run_pod(self, job: model.TFJob, pod: dict, rtype: str, index: int, run: int) -> None:
@@ -272,13 +274,7 @@ class SimulatedOperator:
         spec = job.replica_specs[rtype]
         while True:
             started = timestamp()
-
-            def running(p):
-                p["status"]["phase"] = POD_RUNNING
-                for cs in p["status"]["containerStatuses"]:
-                    cs.update(ready=True, started=True, state={"running": {"startedAt": started}})
-
-            self._patch_pod(ns, name, running)
+            self._patch_pod(ns, name, _running, started)
             self._restarting.get((ns, job.name), set()).discard(rid)
             self.reconcile(ns, job.name)
             if payload is not None:
@@ -303,31 +299,13 @@ class SimulatedOperator:
             self.logs.finish(ns, name, container)
             run += 1
             if outcome == rules.RESTART and spec.restart_policy in ("Always", "OnFailure"):
-
-                def restarted(p):
-                    for cs in p["status"]["containerStatuses"]:
-                        if cs["name"] == container:
-                            cs.update(
-                                lastState=terminated,
-                                restartCount=cs["restartCount"] + 1,
-                                ready=False,
-                                started=False,
-                                state={"waiting": {"reason": "CrashLoopBackOff"}},
-                            )
-
-                self._patch_pod(ns, name, restarted)
+                self._patch_pod(ns, name, _restarted, container, terminated)
                 self._restarting.setdefault((ns, job.name), set()).add(rid)
                 self.reconcile(ns, job.name)
                 self.logs.reset(ns, name)
                 await asyncio.sleep(self.step)
                 continue
-
-            def exited(p):
-                p["status"]["phase"] = POD_SUCCEEDED if code == 0 else POD_FAILED
-                for cs in p["status"]["containerStatuses"]:
-                    cs.update(ready=False, started=False, state=terminated)
-
-            self._patch_pod(ns, name, exited)
+            self._patch_pod(ns, name, _exited, code, terminated)
             if outcome == rules.RESTART:  # ExitCode policy, retryable code: the operator recreates the pod
                 self._restarting.setdefault((ns, job.name), set()).add(rid)
                 self.reconcile(ns, job.name)
@@ -511,6 +489,30 @@ class SimulatedOperator:
                 owner = self.store.peek(TFJOBS, ns, job)
                 if owner is None or owner["metadata"].get("deletionTimestamp") or not _owned_by_job(obj, job, owner):
                     self.store.delete(resource, ns, obj["metadata"]["name"])
+
+
+def _running(pod: dict, started: str) -> None:
+    pod["status"]["phase"] = POD_RUNNING
+    for cs in pod["status"]["containerStatuses"]:
+        cs.update(ready=True, started=True, state={"running": {"startedAt": started}})
+
+
+def _restarted(pod: dict, container: str, terminated: dict) -> None:
+    for cs in pod["status"]["containerStatuses"]:
+        if cs["name"] == container:
+            cs.update(
+                lastState=terminated,
+                restartCount=cs["restartCount"] + 1,
+                ready=False,
+                started=False,
+                state={"waiting": {"reason": "CrashLoopBackOff"}},
+            )
+
+
+def _exited(pod: dict, code: int, terminated: dict) -> None:
+    pod["status"]["phase"] = POD_SUCCEEDED if code == 0 else POD_FAILED
+    for cs in pod["status"]["containerStatuses"]:
+        cs.update(ready=False, started=False, state=terminated)
 
 
 def _owned_by_job(obj: dict, job: str, owner: dict | None = None) -> bool:

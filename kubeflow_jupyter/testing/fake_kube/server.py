@@ -42,6 +42,8 @@ _FIELDS[CONFIGMAPS] = ("metadata.name", "metadata.namespace")
 _FIELDS[TENSORBOARDS] = ("metadata.name", "metadata.namespace")
 _SUBRESOURCES = {TFJOBS: ("status",), PODS: ("status", "log"), CONFIGMAPS: (), TENSORBOARDS: ("status",)}
 _TRUE = ("true", "1")
+#: the resources besides TFJobs that can be created, each with what validates a new one
+_VALIDATORS = {CONFIGMAPS: validate_configmap, TENSORBOARDS: validate_tensorboard}
 
 
 @dataclass
@@ -210,18 +212,7 @@ class ApiServer:
             else (CONFIGMAPS if rest[0] == CONFIGMAPS.plural else PODS)
         )
         if rest[0] != resource.plural or len(rest) > 3 or (len(rest) == 3 and rest[2] not in _SUBRESOURCES[resource]):
-            raise ApiError(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Failure",
-                    "message": "the server could not find the requested resource",
-                    "reason": "NotFound",
-                    "details": {},
-                    "code": 404,
-                }
-            )
+            raise ApiError(statuses.failure(404, "NotFound", "the server could not find the requested resource", {}))
         return Route(resource, namespace, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
 
     def _authenticate(self, request: web.Request) -> str:
@@ -268,34 +259,13 @@ class ApiServer:
                 if fault.code == 500:
                     raise statuses.internal_error(fault.message)
                 reason = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.code, "")
-                raise ApiError(
-                    {
-                        "kind": "Status",
-                        "apiVersion": "v1",
-                        "metadata": {},
-                        "status": "Failure",
-                        "message": fault.message,
-                        "reason": reason,
-                        "code": fault.code,
-                    }
-                )
+                raise ApiError(statuses.failure(fault.code, reason, fault.message))
 
     async def _dispatch(self, request: web.Request, route: Route, verb: str, user: str) -> web.StreamResponse:
         resource, ns = route.resource, route.namespace
         if route.subresource == "log":
             if verb != "get":
-                raise ApiError(
-                    {
-                        "kind": "Status",
-                        "apiVersion": "v1",
-                        "metadata": {},
-                        "status": "Failure",
-                        "message": "the server does not allow this method on the requested resource",
-                        "reason": "MethodNotAllowed",
-                        "details": {},
-                        "code": 405,
-                    }
-                )
+                raise statuses.method_not_allowed()
             return await self._logs(request, ns, route.name)
         if verb in ("list", "watch"):
             match = self._matcher(request, resource)
@@ -319,13 +289,9 @@ class ApiServer:
             return web.json_response(obj)
         if verb == "create" and resource == TFJOBS and not route.name:
             return web.json_response(self._create(ns, await _json_body(request), _dry_run(request), user), status=201)
-        if verb == "create" and resource == CONFIGMAPS and not route.name:
+        if verb == "create" and resource in _VALIDATORS and not route.name:
             return web.json_response(
-                self._create_configmap(ns, await _json_body(request), _dry_run(request)), status=201
-            )
-        if verb == "create" and resource == TENSORBOARDS and not route.name:
-            return web.json_response(
-                self._create_tensorboard(ns, await _json_body(request), _dry_run(request)), status=201
+                self._create_validated(resource, ns, await _json_body(request), _dry_run(request)), status=201
             )
         if verb in ("update", "patch") and resource == TFJOBS:
             body = await _json_body(request)
@@ -337,18 +303,7 @@ class ApiServer:
         if verb == "delete":
             body = await _json_body(request) if request.can_read_body else {}
             return web.json_response(self._delete(resource, ns, route.name, request, body))
-        raise ApiError(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": "the server does not allow this method on the requested resource",
-                "reason": "MethodNotAllowed",
-                "details": {},
-                "code": 405,
-            }
-        )
+        raise statuses.method_not_allowed()
 
     def _matcher(self, request: web.Request, resource: Resource):
         labels = label_matcher(request.query.get("labelSelector"))
@@ -408,10 +363,11 @@ class ApiServer:
         self._validating_admission("CREATE", ns, obj, None, user, dry_run)
         return self.store.create(TFJOBS, obj, dry_run=dry_run)
 
-    def _create_configmap(self, ns: str, body: dict, dry_run: bool) -> dict:
-        if body.get("kind") != CONFIGMAPS.kind or body.get("apiVersion") != CONFIGMAPS.api_version:
+    def _create_validated(self, resource: Resource, ns: str, body: dict, dry_run: bool) -> dict:
+        """Create a ConfigMap or a Tensorboard, checked as the API server checks it."""
+        if body.get("kind") != resource.kind or body.get("apiVersion") != resource.api_version:
             raise statuses.bad_request(
-                f"Object 'Kind' is missing or wrong in the request body: expected {CONFIGMAPS.kind}"
+                f"Object 'Kind' is missing or wrong in the request body: expected {resource.kind}"
             )
         meta = body.setdefault("metadata", {})
         if meta.get("namespace") and meta["namespace"] != ns:
@@ -419,42 +375,22 @@ class ApiServer:
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
         meta["namespace"] = ns
-        obj, causes = validate_configmap(body)
+        obj, causes = _VALIDATORS[resource](body)
         if causes:
-            raise statuses.invalid(CONFIGMAPS.kind, CONFIGMAPS.group, meta.get("name", ""), causes)
-        return self.store.create(CONFIGMAPS, obj, dry_run=dry_run)
-
-    def _create_tensorboard(self, ns: str, body: dict, dry_run: bool) -> dict:
-        if body.get("kind") != TENSORBOARDS.kind or body.get("apiVersion") != TENSORBOARDS.api_version:
-            raise statuses.bad_request(
-                f"Object 'Kind' is missing or wrong in the request body: expected {TENSORBOARDS.kind}"
-            )
-        meta = body.setdefault("metadata", {})
-        if meta.get("namespace") and meta["namespace"] != ns:
-            raise statuses.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-        meta["namespace"] = ns
-        obj, causes = validate_tensorboard(body)
-        if causes:
-            raise statuses.invalid(TENSORBOARDS.kind, TENSORBOARDS.group, meta.get("name", ""), causes)
-        return self.store.create(TENSORBOARDS, obj, dry_run=dry_run)
+            raise statuses.invalid(resource.kind, resource.group, meta.get("name", ""), causes)
+        return self.store.create(resource, obj, dry_run=dry_run)
 
     def _merge_patch(self, request: web.Request, ns: str, name: str, patch: dict) -> dict:
         if request.content_type != "application/merge-patch+json":
             raise ApiError(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Failure",
-                    "message": "the body of the request was in an unknown format - accepted media types "
+                statuses.failure(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
                     "include: application/json-patch+json, application/merge-patch+json, "
                     "application/apply-patch+yaml",
-                    "reason": "UnsupportedMediaType",
-                    "details": {},
-                    "code": 415,
-                }
+                    {},
+                )
             )
         return _merge(self.store.get(TFJOBS, ns, name), patch)
 
@@ -462,7 +398,7 @@ class ApiServer:
         body.setdefault("metadata", {})
         if body["metadata"].get("name") not in (None, name):
             raise statuses.bad_request(
-                "the name of the object (%s) does not match the name on the URL (%s)" % (body["metadata"]["name"], name)
+                f"the name of the object ({body['metadata']['name']}) does not match the name on the URL ({name})"
             )
         body["metadata"]["name"] = name
         obj = self._admit(ns, body)
@@ -484,7 +420,7 @@ class ApiServer:
             if not obj["metadata"].get("deletionTimestamp"):
                 obj["metadata"]["deletionTimestamp"] = timestamp()
                 obj["metadata"]["deletionGracePeriodSeconds"] = 0
-                obj["metadata"]["finalizers"] = list(obj["metadata"].get("finalizers") or []) + ["foregroundDeletion"]
+                obj["metadata"]["finalizers"] = [*(obj["metadata"].get("finalizers") or []), "foregroundDeletion"]
                 obj = self.store.update(TFJOBS, obj, check_rv=False)
                 asyncio.get_running_loop().call_later(self.step, self._finish_foreground, ns, name)
             return obj

@@ -15,7 +15,8 @@ class ApiError(Exception):
         return int(self.status["code"])
 
 
-def _status(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+def failure(code: int, reason: str, message: str, details: dict | None = None) -> dict:
+    """A ``Failure`` Status body (without ``details`` when None)."""
     body = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -48,7 +49,7 @@ def _details(name: str, group: str, kind: str, **extra) -> dict:
 
 def already_exists(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
-        _status(
+        failure(
             409,
             "AlreadyExists",
             f'{qualified(resource, group)} "{name}" already exists',
@@ -59,13 +60,13 @@ def already_exists(resource: str, group: str, name: str) -> ApiError:
 
 def not_found(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
-        _status(404, "NotFound", f'{qualified(resource, group)} "{name}" not found', _details(name, group, resource))
+        failure(404, "NotFound", f'{qualified(resource, group)} "{name}" not found', _details(name, group, resource))
     )
 
 
 def conflict(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
-        _status(
+        failure(
             409,
             "Conflict",
             f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": '
@@ -80,7 +81,7 @@ def invalid(kind: str, group: str, name: str, causes: list[dict]) -> ApiError:
     parts = [f"{c['field']}: {c['message']}" for c in causes]
     joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return ApiError(
-        _status(
+        failure(
             422,
             "Invalid",
             f'{kind}{"." + group if group else ""} "{name}" is invalid: {joined}',
@@ -96,26 +97,32 @@ def forbidden(
     full = f"{resource}/{subresource}" if subresource else resource
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     reason = f'User "{user}" cannot {verb} resource "{full}" in API group "{group}"{scope}'
-    return ApiError(_status(403, "Forbidden", f"{what} is forbidden: {reason}", _details(name, group, resource)))
+    return ApiError(failure(403, "Forbidden", f"{what} is forbidden: {reason}", _details(name, group, resource)))
 
 
 def unauthorized() -> ApiError:
-    return ApiError(_status(401, "Unauthorized", "Unauthorized"))
+    return ApiError(failure(401, "Unauthorized", "Unauthorized"))
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(
+        failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
+    )
 
 
 def bad_request(message: str) -> ApiError:
-    return ApiError(_status(400, "BadRequest", message))
+    return ApiError(failure(400, "BadRequest", message))
 
 
 def internal_error(message: str) -> ApiError:
     return ApiError(
-        _status(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+        failure(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
     )
 
 
 def expired(requested: str, oldest: int) -> dict:
     """The ``ERROR`` watch event object after compaction (etcd3 ``too old resource version``)."""
-    return _status(410, "Expired", f"too old resource version: {requested} ({oldest})")
+    return failure(410, "Expired", f"too old resource version: {requested} ({oldest})")
 
 
 def success(name: str, group: str, kind: str, uid: str) -> dict:
