@@ -42,9 +42,7 @@ def build_products(devices: list[str | None]) -> list[tf.Tensor]:
 def task_devices(cluster_spec: dict[str, list[str]]) -> list[str | None]:
     """``/job:<name>/task:<i>`` for every task of the cluster; no cluster: the local default device."""
     devices: list[str | None] = [
-        "/job:%s/task:%d" % (job_name, index)
-        for job_name in cluster_spec
-        for index in range(len(cluster_spec[job_name]))
+        f"/job:{job_name}/task:{index}" for job_name in cluster_spec for index in range(len(cluster_spec[job_name]))
     ]
     return devices or [None]
 
@@ -76,7 +74,7 @@ def main() -> None:
 
     role = str(task.get("type", "")).lower()
     if role not in SERVING_ROLES + COORDINATOR_ROLES:
-        raise ValueError("invalid task type %r in TF_CONFIG (expected one of ps, worker, master, chief)" % role)
+        raise ValueError(f"invalid task type {role!r} in TF_CONFIG (expected one of ps, worker, master, chief)")
 
     target = ""
     if cluster_spec:

@@ -26,6 +26,7 @@ import traitlets
 
 from ..metrics.follow import MetricsFollower
 from ..metrics.live import default_logdir
+from ..metrics.series import bucket_extremes
 
 if TYPE_CHECKING:
     from ..client import TFJobClient
@@ -59,17 +60,7 @@ def thin(points: list[list[float]], limit: int = MAX_SHOWN_POINTS) -> list[list[
     n = len(points)
     if n <= limit:
         return points
-    buckets = max(limit // 4, 1)
-    keep: list[int] = []
-    for b in range(buckets):
-        lo, hi = b * n // buckets, (b + 1) * n // buckets
-        if lo >= hi:
-            continue
-        chunk = range(lo, hi)
-        low = min(chunk, key=lambda i: points[i][1])
-        high = max(chunk, key=lambda i: points[i][1])
-        keep.extend(sorted({lo, low, high, hi - 1}))
-    return [points[i] for i in keep]
+    return [points[i] for i in bucket_extremes(n, max(limit // 4, 1), lambda i: points[i][1])]
 
 
 class MetricsChart(anywidget.AnyWidget):
