@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from local_helpers import leftover_processes, wait_until
+from local_helpers import leftover_processes, processes_of, wait_until
 from support.cleanup import stop_unfinished_jobs
 from support.cli import cli_subprocess
 from support.manifests import tfjob_manifest
@@ -265,6 +266,21 @@ def test_a_shell_wrapped_replica_dies_with_its_supervisor_without_any_reader(cli
         time.sleep(0.02)
     assert status["state"] == "Failed" and status["status"]["conditions"][-1]["reason"] == "SupervisorLost"
     assert leftover_processes(isolated_home) == []
+
+
+@pytest.mark.parametrize("how", ["rm -rf", "moved away"])
+def test_a_job_directory_removed_behind_the_stores_back_stops_its_replicas(client, workdir, isolated_home, how):
+    """rm -rf of the store (or a temporary home cleaned up) is a delete: nothing runs on with
+    nowhere to report."""
+    client.submit(tfjob_manifest("removed", {"Worker": (2, "Never", SLEEP)}), workdir=workdir)
+    wait_until(client, "removed", lambda s: s.replica("worker-1") and s.replica("worker-1").phase == "Running")
+    jobdir = LocalBackend().store.job("removed").path
+    assert processes_of(isolated_home), "the job's processes should be running"
+    if how == "rm -rf":
+        shutil.rmtree(jobdir)
+    else:
+        jobdir.rename(workdir / "elsewhere")
+    assert leftover_processes(isolated_home, grace=15) == []
 
 
 # -- runPolicy.ttlSecondsAfterFinished ------------------------------------------------------------------

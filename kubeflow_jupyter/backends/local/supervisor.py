@@ -62,6 +62,9 @@ RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX = 0.2, 10.0
 POLL_FALLBACK_SECONDS = 0.05
 # How long the watchdog lets a lost supervisor's replicas end on SIGTERM before SIGKILL.
 WATCHDOG_STOP_GRACE = 1.0
+# How often the supervisor looks whether its job's directory still exists. (inotify cannot tell
+# in time: a directory whose files its replicas hold open reports its deletion only once they exit.)
+GONE_POLL_SECONDS = 1.0
 
 
 class JobDeleted(Exception):
@@ -86,6 +89,13 @@ class Supervisor:
         self.stop_requested = False
         self.wakeup_r, self.wakeup_w = os.pipe()
         self.die_with_supervisor = killed_with_parent()
+
+    def check_directory(self) -> None:
+        """Raise JobDeleted once the job's directory is gone: removed behind the store's back
+        (rm -rf, a temporary home cleaned up) is a delete too, and its replicas must not run on
+        with nowhere to report."""
+        if not self.dir.path.is_dir():
+            raise JobDeleted(f"{self.dir.path} is gone")
 
     # -- bookkeeping -----------------------------------------------------------
     def replica(self, rid: str) -> ReplicaState:
@@ -229,15 +239,21 @@ class Supervisor:
                 self.spawn(rid)
 
     def wait_for_change(self) -> None:
-        """Sleep until a replica exits, a restart is due, the deadline passes or a signal arrives."""
+        """Sleep until a replica exits, a restart is due, the deadline passes or a signal arrives;
+        meanwhile, every GONE_POLL_SECONDS, make sure the job's directory is still there."""
         now = time.monotonic()
         wakeups = list(self.restart_due.values())
         if self.deadline is not None:
             wakeups.append(self.deadline if now < self.deadline else now + 0.1)
-        timeout = max(min(wakeups) - now, 0.0) if wakeups else None
         if len(self.pidfds) < len(self.procs):
-            timeout = POLL_FALLBACK_SECONDS if timeout is None else min(timeout, POLL_FALLBACK_SECONDS)
-        readable, _, _ = select.select([self.wakeup_r, *self.pidfds.values()], [], [], timeout)
+            wakeups.append(now + POLL_FALLBACK_SECONDS)
+        until = min(wakeups) if wakeups else None
+        while True:
+            left = GONE_POLL_SECONDS if until is None else max(until - time.monotonic(), 0.0)
+            readable, _, _ = select.select([self.wakeup_r, *self.pidfds.values()], [], [], min(left, GONE_POLL_SECONDS))
+            if readable or (until is not None and time.monotonic() >= until):
+                break
+            self.check_directory()
         if self.wakeup_r in readable:
             os.read(self.wakeup_r, 512)
 
@@ -280,9 +296,13 @@ class Supervisor:
         self.event(f"deleting the job in {ttl}s (runPolicy.ttlSecondsAfterFinished)")
         due = time.monotonic() + ttl
         while not self.stop_requested and (left := due - time.monotonic()) > 0:
-            readable, _, _ = select.select([self.wakeup_r], [], [], left)
-            if readable:
+            readable, _, _ = select.select([self.wakeup_r], [], [], min(left, GONE_POLL_SECONDS))
+            if self.wakeup_r in readable:
                 os.read(self.wakeup_r, 512)
+            try:
+                self.check_directory()
+            except JobDeleted:
+                return  # removed meanwhile, by hand
         if self.stop_requested:
             return  # deleted meanwhile
         logger.info("deleting the job: ttlSecondsAfterFinished (%ss) has passed", ttl)
