@@ -75,17 +75,12 @@ def _final(snap: JobSnapshot) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     import yaml
 
+    from .client import verb_options
+
     client = _client(args)
     # Never more than the manifest limit + 1 byte, whatever FILE is (see tfjob/load.py).
     source = read_stream(sys.stdin.buffer) if args.file == "-" else Path(args.file)
-    submission = client.submit(
-        source,
-        name=args.name,
-        command=args.command,
-        dry_run=args.dry_run,
-        logdir=args.logdir,
-        validate=args.validate,
-    )
+    submission = client.submit(source, **verb_options(client.submit, args))
     for notice in submission.notices:
         print(f"notice: {notice}", file=sys.stderr)
     for warning in submission.warnings:

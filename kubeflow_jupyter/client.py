@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, get_backend, resolve_backend_name
 from .backends.base import Stop
@@ -112,6 +112,17 @@ def namespace_problem(theirs: object, ours: str) -> FieldProblem | None:
         f"{theirs!r} is not the namespace this client works in ({ours!r}): "
         f"remove metadata.namespace, or use --namespace {theirs}",
     )
+
+
+def verb_options(method: Callable, parsed: object) -> dict[str, Any]:
+    """The keyword arguments of a client ``method`` that a parsed verb (an argparse namespace)
+    carries. The verb table (verbs.py) names each option after the keyword it feeds, so the CLI and
+    ``%tfjob`` pass them on without listing them again; what the method does not take (``--wait``,
+    ``--watch``, the global options) stays behind."""
+    import inspect
+
+    keywords = {p.name for p in inspect.signature(method).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return {key: value for key, value in vars(parsed).items() if key in keywords}
 
 
 class TFJobClient:

@@ -200,18 +200,12 @@ class TFJobMagics(Magics):
             raise UsageError(f"give the TFJob either as the cell body or as a file ({args.file}), not both")
         if body is None and not args.file:
             raise UsageError("submit needs a TFJob: %tfjob submit FILE.yaml, or a %%tfjob submit cell holding the YAML")
+        from ..client import verb_options
         from ..handle import TFJobHandle
 
         source = body if body is not None else Path(args.file).expanduser()
         client = self._client_for(args)
-        sub = client.submit(
-            source,
-            name=args.name,
-            command=args.command,
-            dry_run=args.dry_run,
-            logdir=args.logdir,
-            validate=args.validate,
-        )
+        sub = client.submit(source, **verb_options(client.submit, args))
         for notice in sub.notices:
             print(notice)
         for warning in sub.warnings:
@@ -351,25 +345,11 @@ class TFJobMagics(Magics):
             raise UsageError("%%tfjob run runs the cell's code: write it in a %%tfjob run cell")
         import os
 
+        from ..client import verb_options
         from ..runcell import jobs
 
         client = self._client_for(args)
-        outcome = client.run_cell(
-            cell,
-            workers=args.workers,
-            ps=args.ps,
-            chief=args.chief,
-            evaluator=args.evaluator,
-            image=args.image,
-            packages=args.packages,
-            files=args.files,
-            env=args.env,
-            name=args.name,
-            wait=False,
-            dry_run=args.dry_run,
-            root=os.getcwd(),
-            logdir=args.logdir,
-        )
+        outcome = client.run_cell(cell, **verb_options(client.run_cell, args), wait=False, root=os.getcwd())
         if not args.dry_run and outcome.submission is not None:
             for notice in outcome.submission.notices:  # e.g. that a pvc:// logdir is for a cluster
                 print(notice)

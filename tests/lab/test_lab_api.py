@@ -8,25 +8,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.lab_api import fetch_json, submit
 from support.manifests import HELLO, tfjob_yaml
 
 from kubeflow_jupyter.tfjob.model import DEFAULT_NAMESPACE
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def fetch_json(jp_fetch, *parts, **kwargs):
-    """(status, JSON body) without raising on error statuses."""
-    response = await jp_fetch("kubeflow-jupyter", "api", *parts, raise_error=False, **kwargs)
-    return response.code, (json.loads(response.body) if response.body else None)
-
-
-async def submit(jp_fetch, path: str) -> dict:
-    code, body = await fetch_json(
-        jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}), headers={"Content-Type": "application/json"}
-    )
-    assert code == 201, body
-    return body
 
 
 async def until_finished(open_stream, name: str) -> dict:
@@ -288,51 +275,29 @@ async def test_lab_mutating_calls_need_the_xsrf_token_with_a_cookie_login(jp_fet
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
 
     path = write_job("x.yaml", "xsrf")
-    post = {"method": "POST", "body": json.dumps({"path": path}), "raise_error": False}
-    without = await jp_fetch(
-        "kubeflow-jupyter",
-        "api",
-        "jobs",
-        headers={"Authorization": "", "Cookie": cookie, "Content-Type": "application/json"},
-        **post,
-    )
-    assert without.code == 403
-    deleted = await jp_fetch(
-        "kubeflow-jupyter",
-        "api",
-        "jobs",
-        "xsrf",
-        method="DELETE",
-        raise_error=False,
-        headers={"Authorization": "", "Cookie": cookie},
-    )
-    assert deleted.code == 403
+
+    async def call(method: str, *parts: str, xsrf: bool):
+        """A request as the browser sends it: the login cookie, no token; with or without the _xsrf header."""
+        body = json.dumps({"path": path}) if method == "POST" else None
+        return await jp_fetch(
+            "kubeflow-jupyter",
+            "api",
+            "jobs",
+            *parts,
+            method=method,
+            body=body,
+            raise_error=False,
+            headers={"Authorization": "", "Cookie": cookie, "Content-Type": "application/json"}
+            | ({"X-XSRFToken": cookies["_xsrf"]} if xsrf else {}),
+        )
+
+    assert (await call("POST", xsrf=False)).code == 403
+    assert (await call("DELETE", "xsrf", xsrf=False)).code == 403
     _, listing = await fetch_json(jp_fetch, "jobs")
     assert listing["jobs"] == []  # the refused POST created nothing
 
-    with_xsrf = await jp_fetch(
-        "kubeflow-jupyter",
-        "api",
-        "jobs",
-        headers={
-            "Authorization": "",
-            "Cookie": cookie,
-            "X-XSRFToken": cookies["_xsrf"],
-            "Content-Type": "application/json",
-        },
-        **post,
-    )
-    assert with_xsrf.code == 201
-    deleted = await jp_fetch(
-        "kubeflow-jupyter",
-        "api",
-        "jobs",
-        "xsrf",
-        method="DELETE",
-        raise_error=False,
-        headers={"Authorization": "", "Cookie": cookie, "X-XSRFToken": cookies["_xsrf"]},
-    )
-    assert deleted.code == 204
+    assert (await call("POST", xsrf=True)).code == 201
+    assert (await call("DELETE", "xsrf", xsrf=True)).code == 204
 
 
 def test_lab_every_handler_is_authenticated():

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from support.lab_api import fetch_json, submit
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -28,18 +29,6 @@ def jp_server_config():
             "allow_unauthenticated_access": False,
         }
     }
-
-
-async def fetch_json(jp_fetch, *parts, **kwargs):
-    response = await jp_fetch("kubeflow-jupyter", "api", *parts, raise_error=False, **kwargs)
-    return response.code, (json.loads(response.body) if response.body else None)
-
-
-async def submit(jp_fetch, path: str) -> None:
-    code, body = await fetch_json(
-        jp_fetch, "jobs", method="POST", body=json.dumps({"path": path}), headers={"Content-Type": "application/json"}
-    )
-    assert code == 201, body
 
 
 def merge(held: dict, reply: dict) -> None:

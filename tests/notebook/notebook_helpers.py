@@ -4,7 +4,7 @@
 unit tests only: jobs live in a dict and their lifecycle is driven step by step by the
 test (``set_phase``, ``append_log``, ``finish``), so that every state the widget must
 show can be reached deterministically. End-to-end tests (test_notebook_e2e.py) use the
-real local backend with real TensorFlow processes instead.
+real local backend with real TensorFlow processes instead, in a kernel ``execute_notebook`` runs.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kubeflow_jupyter.errors import AlreadyExists, JobNotFound, ReplicaNotFound
 from kubeflow_jupyter.tfjob.model import CHIEF_TYPES, DEFAULT_NAMESPACE, TFJob
@@ -183,27 +185,36 @@ def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str
     pytest.fail(f"timed out waiting for {what}")
 
 
-TWO_REPLICA_JOB = """
-apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata:
-  name: mnist
-spec:
-  tfReplicaSpecs:
-    Chief:
-      replicas: 1
-      template:
-        spec:
-          containers:
-            - name: tensorflow
-              image: tensorflow/tensorflow:2.21.0
-              command: ["python", "train.py"]
-    Worker:
-      replicas: 1
-      template:
-        spec:
-          containers:
-            - name: tensorflow
-              image: tensorflow/tensorflow:2.21.0
-              command: ["python", "train.py"]
-"""
+def chief_and_worker_yaml(name: str, image: str, command: list[str] | None = None) -> str:
+    """A TFJob of one Chief and one Worker, both running ``command`` (default: the image's own)."""
+    container: dict = {"name": "tensorflow", "image": image}
+    if command is not None:
+        container["command"] = command
+    replica = {"replicas": 1, "template": {"spec": {"containers": [container]}}}
+    manifest = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "TFJob",
+        "metadata": {"name": name},
+        "spec": {"tfReplicaSpecs": {"Chief": replica, "Worker": copy.deepcopy(replica)}},
+    }
+    return yaml.safe_dump(manifest, sort_keys=False)
+
+
+TWO_REPLICA_JOB = chief_and_worker_yaml("mnist", "tensorflow/tensorflow:2.21.0", ["python", "train.py"])
+
+
+def execute_notebook(nb, work: Path, home: Path, **client_options) -> None:
+    """Run ``nb``'s cells in one fresh python3 kernel whose working directory is ``work``, on the
+    local backend with its own ``home`` (the kernel inherits this process's environment).
+    ``client_options``: nbclient's (``timeout`` defaults to 600 s)."""
+    from nbclient import NotebookClient
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KUBEFLOW_JUPYTER_HOME", str(home))
+        env.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
+        env.setenv("KUBECONFIG", "/dev/null")
+        env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        client_options.setdefault("timeout", 600)
+        NotebookClient(
+            nb, kernel_name="python3", resources={"metadata": {"path": str(work)}}, **client_options
+        ).execute()

@@ -15,7 +15,7 @@ import pytest
 from support.outputs import stderr_of, text_of
 
 nbformat = pytest.importorskip("nbformat")
-from nbclient import NotebookClient  # noqa: E402
+from notebook_helpers import execute_notebook  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
 
@@ -43,20 +43,8 @@ def executed(tmp_path_factory):
     nb = nbformat.read(QUICKSTART, as_version=4)
     n_quickstart = len(nb.cells)
     nb.cells += [nbformat.v4.new_code_cell(src.format(repo=REPO)) for src in SCRIPTED]
-    home = tmp_path_factory.mktemp("kfj-notebook-home")
-    with pytest.MonkeyPatch.context() as env:  # the kernel inherits this environment
-        env.setenv("KUBEFLOW_JUPYTER_HOME", str(home))
-        env.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
-        env.setenv("KUBECONFIG", "/dev/null")
-        env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        client = NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="python3",
-            store_widget_state=True,
-            resources={"metadata": {"path": str(QUICKSTART.parent)}},
-        )
-        client.execute()
+    # cwd examples/, as JupyterLab would
+    execute_notebook(nb, QUICKSTART.parent, tmp_path_factory.mktemp("kfj-notebook-home"), store_widget_state=True)
     return nb.cells[:n_quickstart], nb.cells[n_quickstart:], nb
 
 

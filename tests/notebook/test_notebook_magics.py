@@ -415,3 +415,30 @@ def test_no_test_leaves_its_client_factory_on_the_shared_shell(ipython_shell):
     the shell is process-wide, so the product's own factory must be back (tests/support/magics.py)."""
     factory = ipython_shell.magics_manager.registry["TFJobMagics"].client_factory
     assert factory.__module__.startswith("kubeflow_jupyter."), factory
+
+
+def test_verb_options_keeps_only_the_client_methods_keywords():
+    from argparse import Namespace
+
+    from kubeflow_jupyter.client import TFJobClient, verb_options
+
+    parsed = Namespace(verb="submit", file="x.yaml", name="n", dry_run=True, validate="warn", watch=True, backend=None)
+    assert verb_options(TFJobClient.submit, parsed) == {"name": "n", "dry_run": True, "validate": "warn"}
+
+
+@pytest.mark.parametrize(
+    "verb, method, notebook_only",
+    [("submit", "submit", {"file", "watch"}), ("run", "run_cell", {"no_wait"})],
+)
+def test_every_option_of_a_notebook_verb_reaches_the_client(verb, method, notebook_only):
+    """The verb table names an option after the client keyword it feeds: a renamed keyword would drop it."""
+    import inspect
+
+    from kubeflow_jupyter.client import TFJobClient
+    from kubeflow_jupyter.errors import NOTEBOOK
+    from kubeflow_jupyter.verbs import GLOBAL_OPTIONS, VERBS, build_parser, verb_parsers
+
+    parser = verb_parsers(build_parser(NOTEBOOK, VERBS, prog="%tfjob", description=""))[verb]
+    global_dests = {a.flags[0].lstrip("-") for a in GLOBAL_OPTIONS}
+    dests = {a.dest for a in parser._actions if a.dest != "help"} - global_dests - notebook_only
+    assert dests <= set(inspect.signature(getattr(TFJobClient, method)).parameters)

@@ -11,7 +11,7 @@ import pytest
 from support.outputs import text_of
 
 nbformat = pytest.importorskip("nbformat")
-from nbclient import NotebookClient  # noqa: E402
+from notebook_helpers import chief_and_worker_yaml, execute_notebook  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
 
@@ -30,28 +30,7 @@ if json.loads(os.environ["TF_CONFIG"])["task"]["type"] == "chief":
             tf.summary.scalar("val_loss", 2.0 / (step + 1), step=step)
 """
 
-JOB = f"""%%tfjob submit --command "{sys.executable} train.py"
-apiVersion: kubeflow.org/v1
-kind: TFJob
-metadata:
-  name: nb-curves
-spec:
-  tfReplicaSpecs:
-    Chief:
-      replicas: 1
-      template:
-        spec:
-          containers:
-            - name: tensorflow
-              image: unused
-    Worker:
-      replicas: 1
-      template:
-        spec:
-          containers:
-            - name: tensorflow
-              image: unused
-"""
+JOB = f'%%tfjob submit --command "{sys.executable} train.py"\n' + chief_and_worker_yaml("nb-curves", "unused")
 
 CELLS = [
     "%load_ext kubeflow_jupyter",
@@ -77,14 +56,7 @@ def executed(tmp_path_factory):
     (work / "train.py").write_text(TRAIN)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("KUBEFLOW_JUPYTER_HOME", str(tmp_path_factory.mktemp("kfj-metrics-home")))
-        env.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
-        env.setenv("KUBECONFIG", "/dev/null")
-        env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        NotebookClient(
-            nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(work)}}
-        ).execute()
+    execute_notebook(nb, work, tmp_path_factory.mktemp("kfj-metrics-home"), timeout=300, allow_errors=True)
     return nb.cells
 
 

@@ -13,7 +13,7 @@ import pytest
 from support.outputs import text_of
 
 nbformat = pytest.importorskip("nbformat")
-from nbclient import NotebookClient  # noqa: E402
+from notebook_helpers import execute_notebook  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
 
@@ -55,20 +55,7 @@ def executed(tmp_path_factory):
     # _tfjob_name: the name of the job the previous %%tfjob run created (from the magic's last job).
     scripted = [SCRIPTED[0], "_tfjob_name = get_ipython().find_magic('tfjob').__self__.last_job.name", *SCRIPTED[1:]]
     nb.cells += [nbformat.v4.new_code_cell(src) for src in scripted]
-    home = tmp_path_factory.mktemp("kfj-run-home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("KUBEFLOW_JUPYTER_HOME", str(home))
-        env.setenv("KUBEFLOW_JUPYTER_BACKEND", "local")
-        env.setenv("KUBECONFIG", "/dev/null")
-        env.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        client = NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(work)}},
-        )
-        client.execute()
+    execute_notebook(nb, work, tmp_path_factory.mktemp("kfj-run-home"), allow_errors=True)
     return nb.cells[:n_example], nb.cells[n_example:], work
 
 
