@@ -197,8 +197,8 @@ class MetricsFollower:
     # -- threads -----------------------------------------------------------------------------
     def _spawn(self, target, *args, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()  # listed once started: join() from another thread must never meet an unstarted one
         self._threads.append(thread)
-        thread.start()
         return thread
 
     def _publish(self, points: list[Point]) -> None:

@@ -146,8 +146,8 @@ class MetricsPanel:
             )
             if self._stop.is_set():
                 return
-            self.follower = follower
             follower.start()
+            self.follower = follower  # once started: join()/running from other threads see started threads
         except Exception as e:  # the job is gone already, a backend error: no charts, the monitor says the rest
             self.error = f"{type(e).__name__}: {e}"
             return
