@@ -24,7 +24,7 @@ from .table import EVENTS, LOG, MetricsTable, Point
 if TYPE_CHECKING:
     import pandas
 
-    from ..client import TFJobClient
+    from ..jobsource import JobSource
     from ..tfjob.status import JobSnapshot
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def scalar_points(scalars, replicas: list[str], default: str | None) -> Iterator
 
 
 def collect(
-    client: TFJobClient,
+    client: JobSource,
     name: str,
     replica: str | None = None,
     logdir: str | os.PathLike | None = None,
@@ -107,7 +107,7 @@ class MetricsFollower:
 
     def __init__(
         self,
-        client: TFJobClient,
+        client: JobSource,
         name: str,
         replica: str | None = None,
         logdir: str | os.PathLike | None = None,

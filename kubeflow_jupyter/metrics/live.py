@@ -24,7 +24,7 @@ from .series import goal
 from .table import Point
 
 if TYPE_CHECKING:
-    from ..client import TFJobClient
+    from ..jobsource import JobSource
 
 #: Followers kept at once; the least recently asked for is stopped past this.
 MAX_FOLLOWERS = 16
@@ -36,7 +36,7 @@ MAX_WAIT_SECONDS = 30.0
 _generations = itertools.count(int(time.time()) % 100000 * 1000)
 
 
-def default_logdir(client: TFJobClient, name: str) -> str | None:
+def default_logdir(client: JobSource, name: str) -> str | None:
     """The job's event-file directory when its backend says (``backend.logdir(name)``) and it is a
     path here, else None (a cluster's ``pvc://`` logdir is read by its Tensorboard, not here)."""
     logdir = getattr(client.backend, "logdir", None)
@@ -118,9 +118,9 @@ class MetricsRegistry:
 
     def __init__(
         self,
-        client: Callable[[], TFJobClient],
+        client: Callable[[], JobSource],
         *,
-        logdir_of: Callable[[TFJobClient, str], str | None] = default_logdir,
+        logdir_of: Callable[[JobSource, str], str | None] = default_logdir,
         max_followers: int = MAX_FOLLOWERS,
         idle_seconds: float = IDLE_SECONDS,
     ):

@@ -28,7 +28,7 @@ from .frames import FrameReader
 from .results import decode_result, envelope_from_log, result_from_envelope
 
 if TYPE_CHECKING:
-    from ..client import TFJobClient
+    from ..jobsource import JobSource
 
 #: The image when none is given and TensorFlow is not installed here.
 FALLBACK_TF_VERSION = "2.16.1"
@@ -133,7 +133,7 @@ def is_run_job(manifest: Mapping) -> bool:
 
 
 def job_result(
-    client: TFJobClient,
+    client: JobSource,
     name: str,
     *,
     timeout: float | None = None,
@@ -157,7 +157,7 @@ def job_result(
     raise ResultError(f"TFJob {name!r} ended {snapshot.state}: it has no result")
 
 
-def raise_remote_error(client: TFJobClient, snapshot: JobSnapshot) -> None:
+def raise_remote_error(client: JobSource, snapshot: JobSnapshot) -> None:
     """Raise the first error a failed replica reported (RemoteError, or ResultError from the
     runner); JobFailed when none did."""
     failed = [r.id for r in snapshot.replicas if r.phase == FAILED]
@@ -173,7 +173,7 @@ def raise_remote_error(client: TFJobClient, snapshot: JobSnapshot) -> None:
 
 
 def stream_output(
-    client: TFJobClient,
+    client: JobSource,
     name: str,
     replicas: list[str],
     write: Callable[[str], None],
