@@ -246,7 +246,7 @@ class JobsHandler(BaseHandler):
             self.write_json(await self.service.run(submit.plan, client, options, yaml))
             return
         options.pop("yaml", None)
-        submission = await self.service.run(submit.submit, client, options)
+        submission = await self.service.call("submit", **options)
         self.service.feed.created(submission.snapshot)  # every sidebar shows it now, unless the watch was faster
         self.write_json(
             {"job": job_json(submission.snapshot), "notices": submission.notices, "warnings": submission.warnings},

@@ -1,4 +1,4 @@
-"""What ``POST jobs`` does with a checked request: submit, or (``dry_run``) describe what a submit would run.
+"""``POST jobs``' dry run for the sidebar's submit dialog (what a submit would run, and where), and its ``validate`` field.
 
 The sidebar's "Submit as TFJob…" dialog shows the dry run's answer (the job's name, its replicas by
 type, the working directory) before anything is created, with a command field for a spec that
@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ..client import Submission, TFJobClient
+from ..client import TFJobClient
 from ..errors import SpecError
 from ..tfjob.spec import STRICT, VALIDATION_MODES
 
@@ -28,11 +28,6 @@ def check_validate(value: Any) -> str:
     if value not in VALIDATION_MODES:
         raise ValueError(f"validate must be one of {', '.join(VALIDATION_MODES)}, got {str(value)[:40]!r}")
     return value
-
-
-def submit(client: TFJobClient, options: dict[str, Any]) -> Submission:
-    """Submit (or dry-run) with ``options``: the handler's checked fields plus ``workdir``."""
-    return client.submit(**options)
 
 
 def plan(client: TFJobClient, options: dict[str, Any], yaml: str | None = None) -> dict[str, Any]:
