@@ -127,7 +127,7 @@ def start_server(
         if process.poll() is not None or time.monotonic() > deadline:
             server.stop()
             time.sleep(0.1)  # let the reader take the last lines
-            said = "\n".join(line for line in server.output if line.strip() and not _is_tf_noise(line))[-2000:]
+            said = "\n".join(line for line in server.output if line.strip() and not is_startup_line(line))[-2000:]
             why = (
                 f"did not start within {timeout:g}s"
                 if process.returncode in (None, -15)
@@ -140,10 +140,6 @@ def start_server(
 def _client_host(host: str) -> str:
     # A server bound to every address is reached on this machine through loopback.
     return "127.0.0.1" if host in ("0.0.0.0", "[::]") else host
-
-
-def _is_tf_noise(line: str) -> bool:
-    return is_startup_line(line) or line.startswith(("W0000", "I0000"))
 
 
 def running_servers() -> list[BackgroundServer]:
